@@ -1,0 +1,16 @@
+"""winnow: curated, deduplicated, accounted-for training data for language models."""
+
+from winnow.api import apply_stage, make_stage, run
+from winnow.engine.local import RunFailed, RunResult
+from winnow.recipe import RecipeError, load_recipe
+
+__all__ = [
+    "RecipeError",
+    "RunFailed",
+    "RunResult",
+    "apply_stage",
+    "load_recipe",
+    "make_stage",
+    "run",
+]
+__version__ = "0.1.0"

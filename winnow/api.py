@@ -1,0 +1,106 @@
+"""The Python API: everything the CLI does.
+
+>>> import winnow
+>>> result = winnow.run({"inputs": ["docs/*.jsonl.gz"], "output": "out/",
+...                      "stages": [{"normalize": {}}, {"exact_dedup": {}}]})
+>>> table = winnow.apply_stage("length_filter", table, min_words=50)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from winnow.engine.local import RunResult, execute
+from winnow.engine.segment import apply_drops
+from winnow.recipe import load_recipe
+from winnow.schema import DOC_SCHEMA, chat_text, stable_id
+from winnow.stages import REGISTRY
+from winnow.stages.base import CorpusStage, Stage
+
+
+def run(
+    recipe: str | Path | dict,
+    output: str | None = None,
+    workers: int | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    strict: bool = False,
+    progress: bool = False,
+) -> RunResult:
+    """Validate and run a recipe (a YAML path or a dict). Raises ``RecipeError`` for an invalid
+    recipe (nothing is written) and ``RunFailed`` for a run that stopped."""
+    resolved = load_recipe(recipe, output=output)
+    return execute(resolved, workers, resume, overwrite, strict, progress)
+
+
+def make_stage(name: str, **params: Any) -> Stage:
+    """A registered stage with validated parameters."""
+    if name not in REGISTRY:
+        raise KeyError(f"unknown stage '{name}' (known: {', '.join(sorted(REGISTRY))})")
+    cls = REGISTRY[name]
+    return cls(cls.ParamsModel(**params))
+
+
+def _as_documents(table: pa.Table) -> pa.Table:
+    """Fill in the document columns a plain table lacks (ids, source, meta, messages)."""
+    n = table.num_rows
+    cols = {}
+    if "text" not in table.column_names:
+        if "messages" not in table.column_names:
+            raise ValueError("the table needs a 'text' (or 'messages') column")
+        cols["text"] = pa.array([chat_text(m) for m in table.column("messages").to_pylist()])
+    if "source" not in table.column_names:
+        cols["source"] = pa.array([f"table:{i}" for i in range(n)], pa.string())
+    if "id" not in table.column_names:
+        src = cols.get("source", table.column("source") if "source" in table.column_names else None)
+        cols["id"] = pa.array([stable_id(s) for s in src.to_pylist()], pa.string())
+    if "meta" not in table.column_names:
+        cols["meta"] = pa.array(["{}"] * n, pa.string())
+    if "messages" not in table.column_names:
+        cols["messages"] = pa.nulls(n, DOC_SCHEMA.field("messages").type)
+    for name, col in cols.items():
+        table = table.append_column(name, col)
+    return table.cast(pa.schema([DOC_SCHEMA.field(c) if c in DOC_SCHEMA.names else table.schema.field(c)
+                                 for c in table.column_names]))
+
+
+def apply_stage(stage: str | Stage, data, drop: bool = False, **params: Any):
+    """Apply one stage to a ``pyarrow.Table`` or a ``datasets.Dataset``, in memory.
+
+    Returns the same kind of object with the stage's columns added plus ``keep`` (bool) and
+    ``drop_reason`` (null where kept; ``duplicate_of`` too for corpus stages). With
+    ``drop=True`` the dropped rows are removed instead."""
+    stage = make_stage(stage, **params) if isinstance(stage, str) else stage
+    dataset_type = None
+    if not isinstance(data, pa.Table):
+        dataset_type = type(data)
+        data = data.data.table if hasattr(data, "data") else pa.table(data)
+    table = _as_documents(data).combine_chunks()
+    batch = table.to_batches()[0] if table.num_rows else pa.RecordBatch.from_pylist([], table.schema)
+    dup = None
+    if isinstance(stage, CorpusStage):
+        for name, col in stage.map(batch).items():
+            batch = batch.append_column(name, col)
+        (drops,) = stage.reduce([lambda cols: pa.Table.from_batches([batch]).select(list(cols))])
+        result = apply_drops(batch, 0, drops)
+        result.batch = result.batch.drop_columns(list(stage.signature_columns))
+        dup = result.duplicate_of
+    else:
+        result = stage.process(batch)
+    out = pa.Table.from_batches([result.batch])
+    n = out.num_rows
+    keep = result.keep if result.keep is not None else pa.array([True] * n)
+    reason = result.reason if result.reason is not None else pa.nulls(n, pa.string())
+    out = out.append_column("keep", keep).append_column("drop_reason", reason)
+    if dup is not None:
+        out = out.append_column("duplicate_of", dup)
+    if drop:
+        out = out.filter(keep).drop_columns(["keep", "drop_reason"])
+    if dataset_type is not None:
+        from datasets import Dataset
+
+        return Dataset(out)
+    return out

@@ -1,0 +1,112 @@
+"""Command line: ``winnow run``, ``winnow stages``, ``winnow demo``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from winnow.engine.local import RunFailed, RunResult, execute
+from winnow.io.inputs import InputError
+from winnow.recipe import RecipeError, load_recipe
+from winnow.stages import REGISTRY
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def _summary(result: RunResult) -> None:
+    table = Table(title="winnow run")
+    for col in ("stage", "docs in", "docs out", "removed", "MB in", "seconds"):
+        table.add_column(col, justify="left" if col in ("stage", "removed") else "right")
+    for st in result.stats["stages"]:
+        removed = ", ".join(f"{r}: {n}" for r, n in st["removed"].items()) or "-"
+        table.add_row(
+            st["name"], f"{st['docs_in']:,}", f"{st['docs_out']:,}", removed,
+            f"{st['bytes_in'] / 1e6:.1f}", f"{st['seconds']:.2f}",
+        )
+    console.print(table)
+    s = result.stats
+    console.print(
+        f"{s['input_docs']:,} documents in, {s['output_docs']:,} kept, "
+        f"{s['ledger_rows']:,} in the ledger (conservation checked)."
+    )
+    console.print(f"output: {result.output}")
+
+
+def _run(args) -> int:
+    resolved = load_recipe(args.recipe, output=args.output)
+    result = execute(resolved, args.workers, args.resume, args.overwrite, args.strict, True)
+    _summary(result)
+    return 0
+
+
+def _stages(_args) -> int:
+    table = Table(title="winnow stages")
+    for col in ("stage", "kind", "parameters (defaults)", "what", "method from"):
+        table.add_column(col, overflow="fold")
+    for name, cls in sorted(REGISTRY.items()):
+        params = ", ".join(
+            f"{k}={f.default!r}" for k, f in cls.ParamsModel.model_fields.items()
+        ) or "-"
+        table.add_row(name, cls.kind, params, cls.summary, cls.origin)
+    console.print(table)
+    return 0
+
+
+def _demo(args) -> int:
+    from winnow.demo.build import demo_recipe
+
+    recipe = demo_recipe(args.output)
+    console.print(f"demo corpus written under {args.output}/input")
+    resolved = load_recipe(recipe)
+    result = execute(resolved, args.workers, overwrite=True, progress=True)
+    _summary(result)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="winnow", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run a recipe")
+    r.add_argument("recipe", help="recipe YAML file")
+    r.add_argument("-o", "--output", help="output folder (overrides the recipe's 'output')")
+    r.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    r.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    r.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+    r.add_argument("--strict", action="store_true", help="fail (exit 2) on any invalid input record")
+    r.set_defaults(fn=_run)
+    s = sub.add_parser("stages", help="list the registered stages")
+    s.set_defaults(fn=_stages)
+    d = sub.add_parser("demo", help="build the demo corpus and run the default recipe on it")
+    d.add_argument("-o", "--output", default="winnow-demo", help="folder for corpus and output")
+    d.add_argument("--workers", type=int, default=None)
+    d.set_defaults(fn=_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if getattr(args, "workers", None) is not None and args.workers < 1:
+        errors.print("error: --workers must be at least 1")
+        return 2
+    try:
+        return args.fn(args)
+    except RecipeError as exc:
+        errors.print(str(exc), markup=False, highlight=False)
+        return 2
+    except InputError as exc:
+        errors.print(f"error: {exc}", markup=False, highlight=False)
+        return 2
+    except RunFailed as exc:
+        errors.print(f"error: {exc}", markup=False, highlight=False)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        errors.print("interrupted; rerun with --resume to continue")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Planning and executing recipes: segments, checkpoints, ledger, stats."""

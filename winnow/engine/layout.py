@@ -1,0 +1,54 @@
+"""Where a run keeps its output and its checkpoints. Every file is written under a
+temporary name and renamed into place, so a file that exists is complete."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import orjson
+
+
+class Layout:
+    def __init__(self, out: str | Path) -> None:
+        self.out = Path(out)
+        self.data = self.out / "data"
+        self.ledger = self.out / "ledger"
+        self.work = self.out / "_work"
+
+    def segment_docs(self, seg: int, shard: int) -> Path:
+        return self.work / f"seg{seg:02d}" / f"shard-{shard:05d}.arrow"
+
+    def segment_done(self, seg: int, shard: int) -> Path:
+        return self.work / f"seg{seg:02d}" / f"shard-{shard:05d}.stats.json"
+
+    def drops(self, seg: int, shard: int) -> Path:
+        return self.work / f"reduce{seg:02d}" / f"shard-{shard:05d}.arrow"
+
+    def reduce_done(self, seg: int) -> Path:
+        return self.work / f"reduce{seg:02d}" / "done.json"
+
+    def ledger_part(self, seg: int, shard: int) -> Path:
+        return self.ledger / f"seg{seg:02d}-shard-{shard:05d}.parquet"
+
+    def part(self, n: int, fmt: str) -> Path:
+        return self.data / f"part-{n:05d}.{fmt}"
+
+    def prepare(self) -> None:
+        for d in (self.data, self.ledger, self.work):
+            d.mkdir(parents=True, exist_ok=True)
+
+
+def tmp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_path(path)
+    tmp.write_bytes(orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+    os.replace(tmp, path)
+
+
+def read_json(path: Path):
+    return orjson.loads(path.read_bytes())

@@ -1,0 +1,270 @@
+"""The local executor: a process pool over shards, phase by phase, resumable.
+
+Phases run in order: for each segment, the corpus stage's reduce (in this process) and then
+one task per shard; finally one task per output part. A finished task leaves a file renamed
+into place, so ``resume`` skips it; tasks are deterministic, so resumed output is identical.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+import xxhash
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from winnow.engine.layout import Layout, read_json, tmp_path, write_json_atomic
+from winnow.engine.segment import (
+    READ_INDEX,
+    TaskSpec,
+    load_columns,
+    run_segment,
+    segments_of,
+)
+from winnow.engine.stats import StatsBook
+from winnow.engine.write import doc_sizes, plan_parts, write_part
+from winnow.io.compression import open_binary
+from winnow.io.inputs import InputFile, group_shards
+from winnow.recipe import recipe_yaml
+from winnow.schema import INVALID
+
+
+class RunFailed(Exception):
+    """A run that stopped; ``exit_code`` is what the CLI returns."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass
+class RunResult:
+    output: str
+    stats: dict
+
+
+def fingerprint(resolved: dict) -> str:
+    """Identifies a recipe + inputs; a resumed run must match the interrupted one."""
+    return xxhash.xxh3_128_hexdigest(orjson.dumps(resolved, option=orjson.OPT_SORT_KEYS))
+
+
+class _Runner:
+    def __init__(self, workers: int, show_progress: bool) -> None:
+        self.workers = workers
+        self.pool: ProcessPoolExecutor | None = None
+        if workers > 1:
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(["winnow.engine.segment", "winnow.engine.write"])
+            self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        self.console = Console(stderr=True)
+        self.show = show_progress and self.console.is_terminal
+
+    def map(self, label: str, fn: Callable, calls: Iterable[tuple]) -> list:
+        calls = list(calls)
+        results: list = [None] * len(calls)
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=self.console, disable=not self.show, transient=False,
+        ) as progress:
+            bar = progress.add_task(label, total=len(calls))
+            if self.pool is None:
+                for i, args in enumerate(calls):
+                    results[i] = fn(*args)
+                    progress.advance(bar)
+                return results
+            futures: dict[Future, int] = {self.pool.submit(fn, *a): i for i, a in enumerate(calls)}
+            pending = set(futures)
+            try:
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for f in done:
+                        results[futures[f]] = f.result()
+                        progress.advance(bar)
+            except BaseException:
+                for f in pending:
+                    f.cancel()
+                raise
+        return results
+
+    def close(self, wait_for: bool = True) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=wait_for, cancel_futures=True)
+
+
+def _prepare_output(layout: Layout, fp: str, resume: bool, overwrite: bool) -> bool:
+    """Returns True when a finished run with the same fingerprint is already there."""
+    fp_file = layout.work / "fingerprint"
+    if layout.out.exists() and any(layout.out.iterdir()):
+        if resume:
+            stats_file = layout.out / "stats.json"
+            if stats_file.exists() and read_json(stats_file).get("fingerprint") == fp:
+                return True
+            if not fp_file.exists() or fp_file.read_text() != fp:
+                raise RunFailed(
+                    f"{layout.out}: cannot resume: it holds no interrupted run of this recipe "
+                    "and these inputs (the recipe or the input files changed)", 2
+                )
+            return False
+        if not overwrite:
+            raise RunFailed(
+                f"{layout.out}: output folder is not empty; pass --resume to continue an "
+                "interrupted run or --overwrite to replace it", 2
+            )
+        shutil.rmtree(layout.out)
+    layout.prepare()
+    fp_file.write_text(fp)
+    return False
+
+
+def execute(
+    resolved: dict,
+    workers: int | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    strict: bool = False,
+    progress: bool = True,
+) -> RunResult:
+    """Run a resolved recipe (see ``winnow.recipe.load_recipe``) on this machine."""
+    layout = Layout(resolved["output"])
+    fp = fingerprint(resolved)
+    if _prepare_output(layout, fp, resume, overwrite):
+        return RunResult(str(layout.out), read_json(layout.out / "stats.json"))
+    (layout.out / "recipe.yaml").write_text(recipe_yaml(resolved), encoding="utf-8")
+    files = [InputFile(**f) for f in resolved["files"]]
+    shards = group_shards(files, int(resolved["read"]["shard_mb"] * (1 << 20)))
+    stages = [{"unique_ids": {}}, *resolved["stages"]]
+    spec = TaskSpec(
+        out=str(layout.out),
+        stages_json=orjson.dumps(stages).decode(),
+        shards=tuple(tuple(s) for s in shards),
+        batch_docs=resolved["read"]["batch_docs"],
+        batch_bytes=int(resolved["read"]["batch_mb"] * (1 << 20)),
+    )
+    runner = _Runner(workers or os.cpu_count() or 1, progress)
+    started = time.perf_counter()
+    try:
+        stats = _run_phases(spec, layout, len(shards), resolved, runner, strict)
+    except BrokenProcessPool as exc:
+        runner.close(wait_for=False)
+        raise RunFailed("a worker process died (killed or out of memory); "
+                        "rerun with --resume to continue from the last finished shard") from exc
+    except KeyboardInterrupt as exc:
+        runner.close(wait_for=False)
+        raise RunFailed("interrupted; rerun with --resume to continue", 130) from exc
+    except BaseException:
+        runner.close(wait_for=False)
+        raise
+    runner.close()
+    stats["fingerprint"] = fp
+    stats["seconds"] = round(time.perf_counter() - started, 3)
+    write_json_atomic(layout.out / "stats.json", stats)
+    shutil.rmtree(layout.work, ignore_errors=True)
+    return RunResult(str(layout.out), stats)
+
+
+def _run_phases(spec, layout, n_shards, resolved, runner, strict) -> dict:
+    segments = segments_of(spec)
+    reduce_seconds: dict[int, float] = {}
+    for seg in segments:
+        if seg.applies is not None:
+            reduce_seconds[seg.applies[0]] = _reduce(spec, layout, seg.index, n_shards)
+            if seg.index == 1 and strict:
+                _check_strict(layout, n_shards)
+        todo = [(spec, seg.index, s) for s in range(n_shards)
+                if not layout.segment_done(seg.index, s).exists()]
+        label = "read" if seg.index == 0 else f"segment {seg.index}"
+        runner.map(label, run_segment, todo)
+    last = segments[-1].index
+    write = resolved["write"]
+    sizes = [doc_sizes(layout, last, s) for s in range(n_shards)]
+    parts = plan_parts(sizes, write["shard_docs"], write["shard_bytes"])
+    fmt = write["format"]
+    todo = [(spec.out, last, fmt, p) for p in parts if not layout.part(p.number, fmt).exists()]
+    runner.map("write", write_part, todo)
+    return _summarise(layout, segments, n_shards, reduce_seconds, parts, fmt)
+
+
+def _reduce(spec: TaskSpec, layout: Layout, seg: int, n_shards: int) -> float:
+    done = layout.reduce_done(seg)
+    if done.exists():
+        return read_json(done)["seconds"]
+    _, stage = segments_of(spec)[seg].applies
+    t0 = time.perf_counter()
+    loaders = [
+        (lambda cols, s=s: load_columns(layout.segment_docs(seg - 1, s), cols))
+        for s in range(n_shards)
+    ]
+    drops = stage.reduce(loaders)
+    for s, table in enumerate(drops):
+        path = layout.drops(seg, s)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = tmp_path(path)
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
+            w.write_table(table)
+        os.replace(tmp, path)
+    seconds = time.perf_counter() - t0
+    write_json_atomic(done, {"seconds": seconds, "dropped": sum(t.num_rows for t in drops)})
+    return seconds
+
+
+def _check_strict(layout: Layout, n_shards: int) -> None:
+    """--strict: any invalid input (bad records or reused ids) fails the run."""
+    examples, count = [], 0
+    for path in sorted(layout.ledger.glob("seg00-*.parquet")):
+        t = pq.read_table(path)
+        count += t.num_rows
+        examples += [f"{r['source']}: {r['reason']}" for r in t.slice(0, 5).to_pylist()]
+    for s in range(n_shards):
+        drops = load_columns(layout.drops(1, s), None)
+        if drops.num_rows:
+            count += drops.num_rows
+            ids = drops.column("duplicate_of").slice(0, 5).to_pylist()
+            examples += [f"id {i!r} used again ({INVALID}:duplicate_id)" for i in ids]
+    if count:
+        shown = "\n".join(f"  {e}" for e in examples[:5])
+        raise RunFailed(f"--strict: {count} invalid input record(s), for example:\n{shown}", 2)
+
+
+def _summarise(layout, segments, n_shards, reduce_seconds, parts, fmt) -> dict:
+    book, kept, ledger_rows = StatsBook(), 0, 0
+    for seg in segments:
+        for s in range(n_shards):
+            d = read_json(layout.segment_done(seg.index, s))
+            book.merge(StatsBook.from_json(d["stages"]))
+            ledger_rows += d["ledger_rows"]
+            if seg is segments[-1]:
+                kept += d["kept"]
+    for index, seconds in reduce_seconds.items():
+        book.stages[index].seconds += seconds
+    written = sum(pq.ParquetFile(p).metadata.num_rows for p in layout.ledger.glob("*.parquet"))
+    in_parts = sum(_count_rows(layout.part(p.number, fmt), fmt) for p in parts)
+    input_docs = book.stages[READ_INDEX].docs_in
+    if written != ledger_rows or in_parts != kept or input_docs != kept + written:
+        raise RunFailed(
+            f"conservation check failed: {input_docs} input documents, {in_parts} written "
+            f"({kept} expected), {written} ledger rows ({ledger_rows} expected)"
+        )
+    return {
+        "input_docs": input_docs,
+        "output_docs": kept,
+        "ledger_rows": written,
+        "output_parts": len(parts),
+        "stages": [s.to_json() for _, s in sorted(book.stages.items())],
+    }
+
+
+def _count_rows(path, fmt: str) -> int:
+    if fmt == "parquet":
+        return pq.ParquetFile(path).metadata.num_rows
+    with open_binary(path) as fh:
+        return sum(1 for _ in fh)

@@ -1,0 +1,42 @@
+"""Split a stage list into segments separated by corpus stages.
+
+Segment 0 reads the inputs; segment *j* > 0 first applies corpus stage *j*'s decisions. Each
+segment then runs its row stages and, if another corpus stage follows, that stage's ``map``.
+Between segments the corpus stage's ``reduce`` runs once over the whole corpus.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from winnow.stages import REGISTRY
+from winnow.stages.base import CorpusStage, RowStage, Stage
+
+
+@dataclass
+class Segment:
+    index: int
+    applies: tuple[int, CorpusStage] | None = None
+    rows: list[tuple[int, RowStage]] = field(default_factory=list)
+    maps: tuple[int, CorpusStage] | None = None
+
+
+def build_stages(stage_specs: list[dict]) -> list[Stage]:
+    """Instantiate ``[{name: params}]`` (already validated) into stage objects."""
+    out = []
+    for spec in stage_specs:
+        (name, params), = spec.items()
+        cls = REGISTRY[name]
+        out.append(cls(cls.ParamsModel(**(params or {}))))
+    return out
+
+
+def plan_segments(stages: list[Stage]) -> list[Segment]:
+    segments = [Segment(0)]
+    for index, stage in enumerate(stages):
+        if isinstance(stage, CorpusStage):
+            segments[-1].maps = (index, stage)
+            segments.append(Segment(len(segments), applies=(index, stage)))
+        else:
+            segments[-1].rows.append((index, stage))  # type: ignore[arg-type]
+    return segments

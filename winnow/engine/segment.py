@@ -1,0 +1,200 @@
+"""One segment over one shard: the unit of work a worker runs and checkpoints."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from winnow.engine.layout import Layout, tmp_path, write_json_atomic
+from winnow.engine.plan import Segment, build_stages, plan_segments
+from winnow.engine.stats import StatsBook, text_bytes
+from winnow.io.inputs import InputFile
+from winnow.io.read import READ_STAGE, LedgerRows, read_shard
+from winnow.schema import DOC_SCHEMA
+from winnow.stages.base import RowResult
+
+READ_INDEX = -1
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything a worker needs; plain data so it crosses process boundaries."""
+
+    out: str
+    stages_json: str
+    shards: tuple[tuple[InputFile, ...], ...]
+    batch_docs: int
+    batch_bytes: int
+
+
+_PLANS: dict[str, list[Segment]] = {}
+
+
+def segments_of(spec: TaskSpec) -> list[Segment]:
+    """The plan, built once per process (stages may hold models)."""
+    if spec.stages_json not in _PLANS:
+        _PLANS[spec.stages_json] = plan_segments(build_stages(orjson.loads(spec.stages_json)))
+    return _PLANS[spec.stages_json]
+
+
+def load_columns(path: os.PathLike, columns) -> pa.Table:
+    """Memory-map an intermediate Arrow file and select columns (no copy)."""
+    with pa.memory_map(str(path)) as source:
+        table = pa.ipc.open_file(source).read_all()
+    return table.select(list(columns)) if columns is not None else table
+
+
+def _iter_intermediate(path: os.PathLike) -> Iterator[pa.RecordBatch]:
+    with pa.memory_map(str(path)) as source:
+        reader = pa.ipc.open_file(source)
+        for i in range(reader.num_record_batches):
+            yield reader.get_batch(i)
+
+
+def apply_drops(batch: pa.RecordBatch, offset: int, drops: pa.Table) -> RowResult:
+    rows = drops.column("row").to_numpy()
+    lo, hi = np.searchsorted(rows, [offset, offset + batch.num_rows])
+    keep = np.ones(batch.num_rows, dtype=bool)
+    if hi == lo:
+        return RowResult(batch=batch)
+    local = rows[lo:hi] - offset
+    keep[local] = False
+    positions = np.full(batch.num_rows, -1, dtype=np.int64)
+    positions[local] = np.arange(lo, hi)
+    idx = pa.array(positions, mask=positions < 0)
+    reason = drops.column("reason").take(idx)
+    dup = drops.column("duplicate_of").take(idx)
+    return RowResult(batch=batch, keep=pa.array(keep), reason=reason, duplicate_of=dup)
+
+
+def _private_columns(batch: pa.RecordBatch) -> list[str]:
+    return [n for n in batch.schema.names if n.startswith("_")]
+
+
+class _Recorder:
+    """Applies a stage's verdict: counts, ledger rows, and the surviving rows."""
+
+    def __init__(self, book: StatsBook, ledger: LedgerRows) -> None:
+        self.book, self.ledger = book, ledger
+
+    def apply(self, index: int, name: str, before: pa.RecordBatch, result: RowResult, t0: float):
+        st = self.book.get(index, name)
+        st.docs_in += before.num_rows
+        st.bytes_in += text_bytes(before)
+        batch = result.batch
+        if result.keep is not None and not pc.all(result.keep).as_py():
+            dropped = pc.invert(result.keep)
+            ids = pc.filter(batch.column("id"), dropped).to_pylist()
+            sources = pc.filter(batch.column("source"), dropped).to_pylist()
+            reasons = pc.filter(result.reason, dropped).to_pylist()
+            dups = (
+                pc.filter(result.duplicate_of, dropped).to_pylist()
+                if result.duplicate_of is not None
+                else [None] * len(ids)
+            )
+            for i, s, r, d in zip(ids, sources, reasons, dups):
+                self.ledger.add(i, s, name, r or "unspecified", d)
+            st.removed.update(Counter(reasons))
+            batch = batch.filter(result.keep)
+        st.docs_out += batch.num_rows
+        st.bytes_out += text_bytes(batch)
+        st.seconds += time.perf_counter() - t0
+        return batch
+
+
+def _source_batches(spec: TaskSpec, seg: Segment, shard: int, book: StatsBook, ledger: LedgerRows):
+    """Batches entering the segment's row stages: read from inputs, or the previous segment's
+    output with the corpus stage's decisions applied."""
+    layout = Layout(spec.out)
+    rec = _Recorder(book, ledger)
+    if seg.applies is None:
+        read = book.get(READ_INDEX, READ_STAGE)
+        t0 = time.perf_counter()
+        for batch, invalid in read_shard(list(spec.shards[shard]), spec.batch_docs, spec.batch_bytes):
+            n_ok = batch.num_rows if batch is not None else 0
+            read.docs_in += n_ok + len(invalid)
+            read.docs_out += n_ok
+            read.removed.update(Counter(invalid.reasons))
+            for i in range(len(invalid)):
+                ledger.add(invalid.ids[i], invalid.sources[i], READ_STAGE, invalid.reasons[i])
+            if batch is not None:
+                nbytes = text_bytes(batch)
+                read.bytes_in += nbytes
+                read.bytes_out += nbytes
+                read.seconds += time.perf_counter() - t0
+                yield batch
+            t0 = time.perf_counter()
+        return
+    index, stage = seg.applies
+    drops = load_columns(layout.drops(seg.index, shard), None)
+    offset = 0
+    for batch in _iter_intermediate(layout.segment_docs(seg.index - 1, shard)):
+        t0 = time.perf_counter()
+        result = apply_drops(batch, offset, drops)
+        offset += batch.num_rows
+        kept = rec.apply(index, stage.name, batch, result, t0)
+        yield kept.drop_columns(_private_columns(kept))
+
+
+def output_schema(spec: TaskSpec, seg_index: int) -> pa.Schema:
+    """The schema a segment writes, found by running its stages on an empty batch."""
+    batch = DOC_SCHEMA.empty_table().to_batches(max_chunksize=1)
+    batch = batch[0] if batch else pa.RecordBatch.from_pylist([], schema=DOC_SCHEMA)
+    for seg in segments_of(spec)[: seg_index + 1]:
+        batch = batch.drop_columns(_private_columns(batch))
+        for _, stage in seg.rows:
+            batch = stage.process(batch).batch
+        if seg.maps is not None:
+            for name, col in seg.maps[1].map(batch).items():
+                batch = batch.append_column(name, col)
+    return batch.schema
+
+
+def run_segment(spec: TaskSpec, seg_index: int, shard: int) -> dict:
+    """Run one segment on one shard and checkpoint it; returns the shard's stats."""
+    layout = Layout(spec.out)
+    seg = segments_of(spec)[seg_index]
+    book, ledger = StatsBook(), LedgerRows()
+    rec = _Recorder(book, ledger)
+    schema = output_schema(spec, seg_index)
+    out_path = layout.segment_docs(seg_index, shard)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_path(out_path)
+    kept = 0
+    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+        for batch in _source_batches(spec, seg, shard, book, ledger):
+            for index, stage in seg.rows:
+                t0 = time.perf_counter()
+                batch = rec.apply(index, stage.name, batch, stage.process(batch), t0)
+            if seg.maps is not None:
+                index, stage = seg.maps
+                t0 = time.perf_counter()
+                st = book.get(index, stage.name)
+                for name, col in stage.map(batch).items():
+                    batch = batch.append_column(name, col)
+                st.seconds += time.perf_counter() - t0
+            if batch.num_rows:
+                writer.write_batch(pa.record_batch(batch.columns, schema=schema))
+                kept += batch.num_rows
+    os.replace(tmp, out_path)
+    if len(ledger):
+        _write_ledger(layout.ledger_part(seg_index, shard), ledger)
+    stats = {"kept": kept, "ledger_rows": len(ledger), "stages": book.to_json()}
+    write_json_atomic(layout.segment_done(seg_index, shard), stats)
+    return stats
+
+
+def _write_ledger(path, ledger: LedgerRows) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_path(path)
+    pq.write_table(ledger.table(), tmp, compression="zstd")
+    os.replace(tmp, path)

@@ -1,0 +1,76 @@
+"""The final phase: cut the kept documents into numbered parts and write them in parallel.
+
+Part boundaries depend only on the documents (count and text bytes, in input order), so the
+output is identical whatever the number of workers, and each part is its own resumable task.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from winnow.engine.layout import Layout, tmp_path
+from winnow.engine.segment import load_columns
+from winnow.io import jsonl, parquet
+from winnow.io.compression import compression_of
+
+
+@dataclass(frozen=True)
+class PartSpec:
+    number: int
+    slices: tuple[tuple[int, int, int], ...]  # (shard, start, stop)
+
+
+def plan_parts(
+    doc_bytes: list[np.ndarray], shard_docs: int | None, shard_bytes: int | None
+) -> list[PartSpec]:
+    """Greedy cut of the concatenated documents: a part closes when it reaches ``shard_docs``
+    documents or adding the next document would pass ``shard_bytes``."""
+    sizes = np.concatenate(doc_bytes) if doc_bytes else np.zeros(0, np.int64)
+    shard_of = np.concatenate([np.full(len(b), s) for s, b in enumerate(doc_bytes)] or [[]])
+    row_of = np.concatenate([np.arange(len(b)) for b in doc_bytes] or [[]])
+    cum = np.concatenate([[0], np.cumsum(sizes)])
+    n, start, cuts = len(sizes), 0, []
+    while start < n:
+        stop = min(n, start + shard_docs) if shard_docs else n
+        if shard_bytes:
+            fits = int(np.searchsorted(cum, cum[start] + shard_bytes, side="right")) - 1
+            stop = min(stop, max(fits, start + 1))
+        cuts.append((start, stop))
+        start = stop
+    parts = []
+    for number, (a, b) in enumerate(cuts):
+        slices = []
+        for s in np.unique(shard_of[a:b]):
+            rows = row_of[a:b][shard_of[a:b] == s]
+            slices.append((int(s), int(rows[0]), int(rows[-1]) + 1))
+        parts.append(PartSpec(number, tuple(slices)))
+    return parts
+
+
+def doc_sizes(layout: Layout, seg: int, shard: int) -> np.ndarray:
+    text = load_columns(layout.segment_docs(seg, shard), ["text"]).column("text")
+    return pc.binary_length(text).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def write_part(out: str, seg: int, fmt: str, part: PartSpec) -> int:
+    """Write one part from the final segment's shard files; returns its document count."""
+    layout = Layout(out)
+    pieces = []
+    for shard, start, stop in part.slices:
+        table = load_columns(layout.segment_docs(seg, shard), None)
+        pieces.append(table.slice(start, stop - start))
+    table = pa.concat_tables(pieces)
+    table = table.drop_columns([c for c in table.column_names if c.startswith("_")])
+    path = layout.part(part.number, fmt)
+    tmp = tmp_path(path)
+    if fmt == "parquet":
+        parquet.write(str(tmp), table)
+    else:
+        jsonl.write(str(tmp), table, compression_of(path))
+    os.replace(tmp, path)
+    return table.num_rows

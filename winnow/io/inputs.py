@@ -1,0 +1,98 @@
+"""Input specifications: expand paths, globs and folders into typed files, then shards."""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from winnow.io.compression import strip_compression
+
+EXTENSIONS = {
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".txt": "text",
+    ".md": "text",
+    ".warc": "warc",
+    ".wet": "warc",
+    ".arc": "warc",
+}
+FORMATS = ("jsonl", "parquet", "csv", "tsv", "text", "hf_disk", "warc")
+
+
+class InputError(Exception):
+    """An input that cannot be read at all: names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class InputFile:
+    path: str
+    format: str
+    text_field: str = "text"
+    id_field: str = "id"
+    text_split: str = "file"
+    size: int = 0
+
+
+def detect_format(path: str) -> str | None:
+    """The format implied by a file or folder name; None if unknown."""
+    if os.path.isdir(path):
+        is_hf = any(os.path.exists(os.path.join(path, f)) for f in ("state.json", "dataset_dict.json"))
+        return "hf_disk" if is_hf else None
+    return EXTENSIONS.get(Path(strip_compression(path)).suffix.lower())
+
+
+def _files_under(folder: str) -> list[str]:
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        found += [os.path.join(root, f) for f in sorted(files) if not f.startswith((".", "_"))]
+    return [f for f in found if detect_format(f)]
+
+
+def expand(path: str, fmt: str | None = None, **options) -> list[InputFile]:
+    """Expand one input entry (a file, folder or glob) into its files, in sorted order."""
+    matches = sorted(glob.glob(path, recursive=True)) if glob.has_magic(path) else [path]
+    if not matches or not all(os.path.exists(m) for m in matches):
+        raise InputError(f"{path}: no such file, folder or glob match")
+    out: list[InputFile] = []
+    for match in matches:
+        kind = fmt or detect_format(match)
+        if os.path.isdir(match) and kind != "hf_disk":
+            inner = _files_under(match)
+            if not inner:
+                raise InputError(f"{match}: folder holds no readable files")
+            out += [InputFile(f, detect_format(f), size=os.path.getsize(f), **options) for f in inner]
+            continue
+        if kind is None:
+            raise InputError(
+                f"{match}: cannot tell the format from the name; set 'format' to one of {FORMATS}"
+            )
+        size = os.path.getsize(match) if os.path.isfile(match) else _folder_size(match)
+        out.append(InputFile(match, kind, size=size, **options))
+    return out
+
+
+def _folder_size(folder: str) -> int:
+    return sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(folder) for f in fs)
+
+
+def group_shards(files: list[InputFile], target_bytes: int) -> list[list[InputFile]]:
+    """Consecutive files grouped until each shard holds about ``target_bytes`` on disk."""
+    shards: list[list[InputFile]] = []
+    current: list[InputFile] = []
+    size = 0
+    for f in files:
+        if current and size + f.size > target_bytes:
+            shards.append(current)
+            current, size = [], 0
+        current.append(f)
+        size += f.size
+    if current:
+        shards.append(current)
+    return shards

@@ -1,0 +1,51 @@
+"""JSON Lines (plain, .gz, .zst): one JSON object per line."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from winnow.io.compression import CompressedWriter, compression_of, open_binary
+from winnow.io.inputs import InputFile
+from winnow.schema import InvalidRecord
+
+Record = tuple[Any, str]
+
+
+def iter_records(f: InputFile) -> Iterator[Record]:
+    """Yield ``(record | InvalidRecord, "path:line")``; blank lines are not records."""
+    lineno = 0
+    with open_binary(f.path) as stream:
+        try:
+            for lineno, line in enumerate(stream, 1):  # noqa: B007 - lineno used after the loop
+                if not line.strip():
+                    continue
+                source = f"{f.path}:{lineno}"
+                try:
+                    yield orjson.loads(line), source
+                except orjson.JSONDecodeError:
+                    try:
+                        line.decode("utf-8")
+                    except UnicodeDecodeError:
+                        yield InvalidRecord("utf8", "line is not valid UTF-8"), source
+                    else:
+                        yield InvalidRecord("json", "line is not valid JSON"), source
+        except EOFError as exc:
+            yield InvalidRecord("truncated_file", str(exc)), f"{f.path}:{lineno + 1}"
+
+
+def write(path: str, table: pa.Table, compression: str | None = None) -> None:
+    """Write documents as JSON Lines; ``meta`` is embedded as an object, null fields omitted.
+    ``compression`` ('gzip', 'zstd' or None) defaults to what the file name implies."""
+    columns = {name: table.column(name).to_pylist() for name in table.column_names}
+    metas = columns.pop("meta", None)
+    names = list(columns)
+    with CompressedWriter(path, compression or compression_of(path)) as out:
+        for i in range(table.num_rows):
+            row = {n: columns[n][i] for n in names if columns[n][i] is not None}
+            if metas is not None:
+                row["meta"] = orjson.Fragment(metas[i])
+            out.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))

@@ -1,0 +1,23 @@
+"""Apache Parquet: any columns; the text column becomes ``text``, the rest ``meta``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from winnow.io.inputs import InputError, InputFile
+from winnow.io.tabular import iter_table_records
+
+
+def iter_records(f: InputFile) -> Iterator:
+    try:
+        reader = pq.ParquetFile(f.path)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise InputError(f"{f.path}: not a readable Parquet file ({exc})") from exc
+    yield from iter_table_records(f.path, reader.iter_batches(batch_size=4096))
+
+
+def write(path: str, table: pa.Table) -> None:
+    pq.write_table(table, path, compression="zstd", row_group_size=16384)

@@ -1,0 +1,94 @@
+"""Read a shard of input files into bounded Arrow batches plus ledger rows for bad records."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from winnow.io import csv, hf_disk, jsonl, parquet, text, warc
+from winnow.io.inputs import InputError, InputFile
+from winnow.schema import INVALID, LEDGER_SCHEMA, DocumentBuilder, InvalidRecord, stable_id
+
+READERS = {
+    "jsonl": jsonl.iter_records,
+    "parquet": parquet.iter_records,
+    "csv": csv.iter_records,
+    "tsv": csv.iter_records,
+    "text": text.iter_records,
+    "hf_disk": hf_disk.iter_records,
+    "warc": warc.iter_records,
+}
+READ_STAGE = "read"
+
+
+@dataclass
+class LedgerRows:
+    """Removed documents, accumulated column by column."""
+
+    ids: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    stages: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    duplicate_of: list[str | None] = field(default_factory=list)
+
+    def add(self, doc_id: str, source: str, stage: str, reason: str, dup: str | None = None):
+        self.ids.append(doc_id)
+        self.sources.append(source)
+        self.stages.append(stage)
+        self.reasons.append(reason)
+        self.duplicate_of.append(dup)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def table(self) -> pa.Table:
+        cols = [self.ids, self.sources, self.stages, self.reasons, self.duplicate_of]
+        return pa.table([pa.array(c, t.type) for c, t in zip(cols, LEDGER_SCHEMA)], LEDGER_SCHEMA)
+
+
+def _record_id(record: object, id_field: str, source: str) -> str:
+    raw = record.get(id_field) if isinstance(record, dict) else None
+    return str(raw) if isinstance(raw, (str, int)) and raw != "" else stable_id(source)
+
+
+_STREAM_ERRORS = (OSError, EOFError, ValueError, pa.ArrowException, gzip.BadGzipFile)
+
+
+def read_shard(
+    files: list[InputFile], batch_docs: int = 2048, batch_bytes: int = 32 << 20
+) -> Iterator[tuple[pa.RecordBatch | None, LedgerRows]]:
+    """Yield ``(documents, invalid-input ledger rows)``; batches stay under the size limits."""
+    for f in files:
+        builder = DocumentBuilder(text_field=f.text_field, id_field=f.id_field)
+        invalid = LedgerRows()
+        seen = 0
+        records = READERS[f.format](f)
+        try:
+            for record, source in records:
+                seen += 1
+                if isinstance(record, InvalidRecord):
+                    invalid.add(stable_id(source), source, READ_STAGE, f"{INVALID}:{record.reason}")
+                    continue
+                try:
+                    builder.add(record, source)
+                except InvalidRecord as bad:
+                    doc_id = _record_id(record, f.id_field, source)
+                    invalid.add(doc_id, source, READ_STAGE, f"{INVALID}:{bad.reason}")
+                if len(builder) >= batch_docs or builder.text_bytes >= batch_bytes:
+                    yield builder.flush(), invalid
+                    invalid = LedgerRows()
+        except InputError:
+            raise
+        except _STREAM_ERRORS as exc:
+            if seen == 0:
+                raise InputError(f"{f.path}: cannot be read ({exc})") from exc
+            source = f"{f.path}:after-record-{seen}"
+            invalid.add(stable_id(source), source, READ_STAGE, f"{INVALID}:corrupt_file")
+        if seen == 0:
+            source = f"{f.path}:0"
+            invalid.add(stable_id(source), source, READ_STAGE, f"{INVALID}:empty_file")
+        if len(builder) or len(invalid):
+            yield (builder.flush() if len(builder) else None), invalid

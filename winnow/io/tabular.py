@@ -1,0 +1,16 @@
+"""Shared record iteration for the Arrow-native formats (Parquet, CSV, HF datasets)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import pyarrow as pa
+
+
+def iter_table_records(name: str, batches: Iterable[pa.RecordBatch]) -> Iterator:
+    """Yield ``(record dict, "name:row")`` with 0-based row numbers across batches."""
+    row = 0
+    for batch in batches:
+        for record in batch.to_pylist():
+            yield record, f"{name}:{row}"
+            row += 1

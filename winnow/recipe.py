@@ -1,0 +1,188 @@
+"""Recipes: YAML (safe-loaded) or a dict → a validated, fully resolved recipe.
+
+Validation happens before any work: every problem is reported with the field path, the
+YAML line where known, and the allowed values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from winnow.io.inputs import FORMATS, InputError, InputFile, expand
+from winnow.stages import REGISTRY
+
+WRITE_FORMATS = ("jsonl", "jsonl.gz", "jsonl.zst", "parquet")
+
+
+class RecipeError(Exception):
+    """A recipe that cannot run; the message lists every problem found."""
+
+    def __init__(self, problems: list[str], origin: str = "recipe") -> None:
+        self.problems = problems
+        super().__init__(f"{origin}: invalid recipe\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InputEntry(_Model):
+    path: str
+    format: Literal[FORMATS] | None = None  # type: ignore[valid-type]
+    text_field: str = "text"
+    id_field: str = "id"
+    text_split: Literal["file", "line"] = "file"
+
+
+class WriteConfig(_Model):
+    format: Literal[WRITE_FORMATS] = "jsonl.gz"  # type: ignore[valid-type]
+    shard_docs: int | None = Field(100_000, ge=1)
+    shard_bytes: int | None = Field(None, ge=1024)
+
+
+class ReadConfig(_Model):
+    shard_mb: float = Field(64, gt=0)
+    """Input files are grouped into shards of about this many MB on disk (one task each)."""
+    batch_docs: int = Field(2048, ge=1)
+    batch_mb: float = Field(32, gt=0)
+
+
+class Recipe(_Model):
+    inputs: list[str | InputEntry] = Field(min_length=1)
+    output: str | None = None
+    seed: int = 0
+    stages: list[Any] = Field(default_factory=list)
+    write: WriteConfig = WriteConfig()
+    read: ReadConfig = ReadConfig()
+
+
+def _yaml_lines(text: str) -> dict[tuple, int]:
+    """Map each value's path (keys and list indexes) to its 1-based line in the YAML text."""
+    lines: dict[tuple, int] = {}
+
+    def walk(node, path):
+        lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                walk(v, (*path, k.value))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, v in enumerate(node.value):
+                walk(v, (*path, i))
+
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return lines
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+def _where(path: tuple, lines: dict[tuple, int]) -> str:
+    dotted = ""
+    for p in path:
+        dotted += f"[{p}]" if isinstance(p, int) else (f".{p}" if dotted else str(p))
+    for cut in range(len(path), -1, -1):
+        if path[:cut] in lines:
+            return f"{dotted or '(top)'} (line {lines[path[:cut]]})"
+    return dotted or "(top)"
+
+
+def _stage_problems(stages: list, lines: dict) -> tuple[list[dict], list[str]]:
+    resolved, problems = [], []
+    for i, item in enumerate(stages):
+        if isinstance(item, str):
+            item = {item: {}}
+        if not isinstance(item, dict) or len(item) != 1:
+            problems.append(f"{_where(('stages', i), lines)}: write each stage as `- name: {{params}}`")
+            continue
+        (name, params), = item.items()
+        if name not in REGISTRY or name == "unique_ids":
+            known = ", ".join(sorted(n for n in REGISTRY if n != "unique_ids"))
+            problems.append(f"{_where(('stages', i), lines)}: unknown stage '{name}' (known: {known})")
+            continue
+        if params is not None and not isinstance(params, dict):
+            problems.append(f"{_where(('stages', i, name), lines)}: parameters must be a mapping")
+            continue
+        try:
+            model = REGISTRY[name].ParamsModel(**(params or {}))
+        except ValidationError as exc:
+            for err in exc.errors():
+                path = ("stages", i, name, *err["loc"])
+                problems.append(f"{_where(path, lines)}: {_explain(err)}")
+            continue
+        resolved.append({name: model.model_dump(mode="json")})
+    return resolved, problems
+
+
+def _explain(err: dict) -> str:
+    got = err.get("input")
+    if err["type"] == "extra_forbidden":
+        return "unknown parameter"
+    return f"{err['msg']} (got {got!r})"
+
+
+def load_recipe(source: str | Path | dict, output: str | None = None) -> dict:
+    """Validate a recipe (a YAML file path or a dict) and return it fully resolved, with
+    every default filled in and the input files expanded. Raises RecipeError."""
+    origin, lines = "recipe", {}
+    if isinstance(source, dict):
+        data = source
+    else:
+        origin = str(source)
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RecipeError([f"cannot read the recipe file ({exc})"], origin) from exc
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise RecipeError([f"not valid YAML: {exc}".replace("\n", " ")], origin) from exc
+        lines = _yaml_lines(text)
+    if not isinstance(data, dict):
+        raise RecipeError(["the recipe must be a mapping with 'inputs' and 'stages'"], origin)
+    problems: list[str] = []
+    recipe = None
+    try:
+        recipe = Recipe(**data)
+    except ValidationError as exc:
+        problems += [f"{_where(tuple(e['loc']), lines)}: {_explain(e)}" for e in exc.errors()]
+    if recipe is None:
+        # report stage problems too, so one edit fixes everything
+        stages = data.get("stages")
+        if isinstance(stages, list):
+            problems += _stage_problems(stages, lines)[1]
+        raise RecipeError(problems, origin)
+    stages, stage_problems = _stage_problems(recipe.stages, lines)
+    problems += stage_problems
+    if output is not None:
+        recipe.output = output
+    if not recipe.output:
+        problems.append("output: no output folder (set 'output' or pass -o/--output)")
+    if not (recipe.write.shard_docs or recipe.write.shard_bytes):
+        problems.append(f"{_where(('write',), lines)}: set shard_docs or shard_bytes")
+    inputs = [InputEntry(path=e) if isinstance(e, str) else e for e in recipe.inputs]
+    files: list[InputFile] = []
+    for i, entry in enumerate(inputs):
+        opts = entry.model_dump(exclude={"path", "format"})
+        try:
+            files += expand(entry.path, entry.format, **opts)
+        except InputError as exc:
+            problems.append(f"{_where(('inputs', i), lines)}: {exc}")
+    if problems:
+        raise RecipeError(problems, origin)
+    resolved = recipe.model_dump(mode="json")
+    resolved["inputs"] = [e.model_dump(mode="json") for e in inputs]
+    resolved["stages"] = stages
+    resolved["files"] = [f.__dict__ for f in files]
+    return resolved
+
+
+def recipe_yaml(resolved: dict) -> str:
+    """The resolved recipe as YAML (without the expanded file list)."""
+    shown = {k: v for k, v in resolved.items() if k != "files"}
+    return yaml.safe_dump(shown, sort_keys=False, allow_unicode=True)

@@ -1,0 +1,7 @@
+"""Registered stages. Importing this package registers every built-in stage."""
+
+from winnow.stages import length, normalize, unique_ids  # noqa: F401
+from winnow.stages.base import REGISTRY, CorpusStage, RowStage, Stage
+from winnow.stages.dedup import exact  # noqa: F401
+
+__all__ = ["REGISTRY", "CorpusStage", "RowStage", "Stage"]

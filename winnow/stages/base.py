@@ -1,0 +1,92 @@
+"""The stage contract and the registry.
+
+A **row stage** is a pure function of one Arrow batch: it may replace or add columns
+(data-juicer style stats, kept in the output as non-destructive attributes, after dolma) and
+may return a keep mask with a named reason for every dropped row (after datatrove's
+``(False, "reason")`` filters).
+
+A **corpus stage** needs the whole corpus and runs in three phases: ``map`` (per batch:
+signature columns), ``reduce`` (global, over the signatures of every shard: which rows to
+drop) and ``apply`` (per batch: keep mask, reason and ``duplicate_of``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict
+
+DROPS_SCHEMA = pa.schema(
+    [("row", pa.int64()), ("reason", pa.string()), ("duplicate_of", pa.string())]
+)
+"""What a corpus stage's reduce decides for one shard: the rows to drop and why."""
+
+
+class Params(BaseModel):
+    """Base for stage parameters: unknown keys are errors, values are validated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass
+class RowResult:
+    """A stage's verdict on a batch. ``keep`` None means every row is kept; ``reason`` holds
+    a reason for each dropped row (null where kept); ``duplicate_of`` is optional."""
+
+    batch: pa.RecordBatch
+    keep: pa.BooleanArray | None = None
+    reason: pa.Array | None = None
+    duplicate_of: pa.Array | None = None
+
+
+class Stage:
+    name: ClassVar[str]
+    kind: ClassVar[str]
+    ParamsModel: ClassVar[type[Params]] = Params
+    summary: ClassVar[str] = ""
+    origin: ClassVar[str] = ""
+
+    def __init__(self, params: Params | None = None) -> None:
+        self.params = params if params is not None else self.ParamsModel()
+
+
+class RowStage(Stage):
+    kind = "row"
+
+    def process(self, batch: pa.RecordBatch) -> RowResult:
+        raise NotImplementedError
+
+
+ShardColumns = Callable[[Sequence[str]], pa.Table]
+"""Loads the named columns of one shard's documents (memory-mapped, in row order)."""
+
+
+class CorpusStage(Stage):
+    kind = "corpus"
+    signature_columns: ClassVar[tuple[str, ...]] = ()
+
+    def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
+        """Signature columns for a batch (named as in ``signature_columns``)."""
+        raise NotImplementedError
+
+    def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
+        """One ``DROPS_SCHEMA`` table per shard, rows counted within the shard."""
+        raise NotImplementedError
+
+
+REGISTRY: dict[str, type[Stage]] = {}
+
+
+def register(cls: type[Stage]) -> type[Stage]:
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+def drop_result(batch: pa.RecordBatch, reasons: list[str | None] | pa.Array) -> RowResult:
+    """A RowResult from per-row reasons (null = keep)."""
+    reason = reasons if isinstance(reasons, pa.Array) else pa.array(reasons, pa.string())
+    keep = reason.is_null()
+    return RowResult(batch=batch, keep=keep, reason=reason)

@@ -1,0 +1,44 @@
+"""Exact deduplication on a hash of lightly normalised text."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from winnow.stages.base import CorpusStage, Params, ShardColumns, register
+from winnow.stages.dedup.first_occurrence import first_occurrence
+from winnow.stages.textops import hash128
+
+
+class ExactDedupParams(Params):
+    lowercase: bool = True
+    """Compare case-insensitively."""
+    collapse_whitespace: bool = True
+    """Treat any run of whitespace as one space and ignore leading/trailing whitespace."""
+
+
+@register
+class ExactDedup(CorpusStage):
+    """Drop documents whose normalised text already appeared; the first in input order stays."""
+
+    name = "exact_dedup"
+    ParamsModel = ExactDedupParams
+    summary = "drop repeats of identical (normalised) text; first occurrence kept"
+    origin = "exact-match dedup as in C4 / Lee et al. 2022 'Deduplicating training data'"
+    signature_columns = ("_exact_hi", "_exact_lo")
+
+    def canonical(self, text: pa.Array) -> pa.Array:
+        if self.params.lowercase:
+            text = pc.utf8_lower(text)
+        if self.params.collapse_whitespace:
+            text = pc.utf8_trim_whitespace(pc.replace_substring_regex(text, r"\s+", " "))
+        return text
+
+    def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
+        hi, lo = hash128(self.canonical(batch.column("text")))
+        return {"_exact_hi": pa.array(hi), "_exact_lo": pa.array(lo)}
+
+    def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
+        return first_occurrence(shards, "_exact_hi", "_exact_lo", "exact_duplicate")

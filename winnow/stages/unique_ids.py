@@ -1,0 +1,29 @@
+"""Every run starts with this check: document ids must be unique across all inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pyarrow as pa
+
+from winnow.schema import INVALID
+from winnow.stages.base import CorpusStage, ShardColumns, register
+from winnow.stages.dedup.first_occurrence import first_occurrence
+from winnow.stages.textops import hash128
+
+
+@register
+class UniqueIds(CorpusStage):
+    """A record whose id was already used is invalid input; the first record keeps the id."""
+
+    name = "unique_ids"
+    summary = "(always runs first) later records that reuse an id go to the ledger"
+    origin = "winnow input contract: ids are keys of the ledger and of every attribute"
+    signature_columns = ("_id_hi", "_id_lo")
+
+    def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
+        hi, lo = hash128(batch.column("id"))
+        return {"_id_hi": pa.array(hi), "_id_lo": pa.array(lo)}
+
+    def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
+        return first_occurrence(shards, "_id_hi", "_id_lo", f"{INVALID}:duplicate_id")
