@@ -20,9 +20,10 @@ errors = Console(stderr=True)
 def _summary(result: RunResult) -> None:
     table = Table(title="winnow run")
     for col in ("stage", "docs in", "docs out", "removed", "MB in", "seconds"):
-        table.add_column(col, justify="left" if col in ("stage", "removed") else "right")
+        table.add_column(col, justify="left" if col in ("stage", "removed") else "right",
+                         no_wrap=col == "removed")
     for st in result.stats["stages"]:
-        removed = ", ".join(f"{r}: {n}" for r, n in st["removed"].items()) or "-"
+        removed = "\n".join(f"{r}: {n:,}" for r, n in st["removed"].items()) or "-"
         table.add_row(
             st["name"], f"{st['docs_in']:,}", f"{st['docs_out']:,}", removed,
             f"{st['bytes_in'] / 1e6:.1f}", f"{st['seconds']:.2f}",

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import gzip
+import hashlib
+from pathlib import Path
+
+import orjson
+import pytest
+
+CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+
+
+def corpus_records(name: str, limit: int | None = None) -> list[dict]:
+    out = []
+    with gzip.open(CORPORA / f"{name}.jsonl.gz", "rb") as fh:
+        for line in fh:
+            out.append(orjson.loads(line))
+            if limit is not None and len(out) >= limit:
+                break
+    return out
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "wb") as fh:
+        for r in records:
+            fh.write(orjson.dumps(r) + b"\n")
+    return path
+
+
+def read_output(out: Path) -> list[dict]:
+    """Every kept document of a finished run, in part order."""
+    docs = []
+    for part in sorted((out / "data").glob("part-*")):
+        if part.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            docs += pq.read_table(part).to_pylist()
+        else:
+            from winnow.io.compression import open_binary
+
+            with open_binary(part) as fh:
+                docs += [orjson.loads(line) for line in fh]
+    return docs
+
+
+def read_ledger(out: Path) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    rows = []
+    for part in sorted((out / "ledger").glob("*.parquet")):
+        rows += pq.read_table(part).to_pylist()
+    return rows
+
+
+def tree_digest(out: Path) -> dict[str, str]:
+    """sha256 of every file under data/ and ledger/ (what must be byte-identical)."""
+    return {
+        str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for sub in ("data", "ledger")
+        for p in sorted((out / sub).rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="session")
+def manpage_shards(tmp_path_factory) -> Path:
+    """3,000 real man pages split into 12 gzipped JSONL files (one shard each)."""
+    folder = tmp_path_factory.mktemp("manpages")
+    records = corpus_records("manpages", limit=3000)
+    for i in range(12):
+        write_jsonl(folder / f"man-{i:02d}.jsonl.gz", records[i::12])
+    return folder

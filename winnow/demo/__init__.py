@@ -1,0 +1,1 @@
+"""The built-in demo corpus (built at run time from text that ships with Python)."""
