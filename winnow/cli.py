@@ -14,7 +14,10 @@ from winnow.recipe import RecipeError, load_recipe
 from winnow.stages import REGISTRY
 
 console = Console()
-errors = Console(stderr=True)
+
+
+def _error(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
 def _summary(result: RunResult) -> None:
@@ -91,21 +94,21 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if getattr(args, "workers", None) is not None and args.workers < 1:
-        errors.print("error: --workers must be at least 1")
+        _error("error: --workers must be at least 1")
         return 2
     try:
         return args.fn(args)
     except RecipeError as exc:
-        errors.print(str(exc), markup=False, highlight=False)
+        _error(str(exc))
         return 2
     except InputError as exc:
-        errors.print(f"error: {exc}", markup=False, highlight=False)
+        _error(f"error: {exc}")
         return 2
     except RunFailed as exc:
-        errors.print(f"error: {exc}", markup=False, highlight=False)
+        _error(f"error: {exc}")
         return exc.exit_code
     except KeyboardInterrupt:
-        errors.print("interrupted; rerun with --resume to continue")
+        _error("interrupted; rerun with --resume to continue")
         return 130
 
 

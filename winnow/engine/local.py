@@ -114,6 +114,8 @@ def _prepare_output(layout: Layout, fp: str, resume: bool, overwrite: bool) -> b
                     f"{layout.out}: cannot resume: it holds no interrupted run of this recipe "
                     "and these inputs (the recipe or the input files changed)", 2
                 )
+            for leftover in [*layout.data.glob(".*.tmp-*"), *layout.ledger.glob(".*.tmp-*")]:
+                leftover.unlink()
             return False
         if not overwrite:
             raise RunFailed(
@@ -175,6 +177,7 @@ def execute(
 def _run_phases(spec, layout, n_shards, resolved, runner, strict) -> dict:
     segments = segments_of(spec)
     reduce_seconds: dict[int, float] = {}
+    skipped = 0
     for seg in segments:
         if seg.applies is not None:
             reduce_seconds[seg.applies[0]] = _reduce(spec, layout, seg.index, n_shards)
@@ -182,6 +185,7 @@ def _run_phases(spec, layout, n_shards, resolved, runner, strict) -> dict:
                 _check_strict(layout, n_shards)
         todo = [(spec, seg.index, s) for s in range(n_shards)
                 if not layout.segment_done(seg.index, s).exists()]
+        skipped += n_shards - len(todo)
         label = "read" if seg.index == 0 else f"segment {seg.index}"
         runner.map(label, run_segment, todo)
     last = segments[-1].index
@@ -190,8 +194,11 @@ def _run_phases(spec, layout, n_shards, resolved, runner, strict) -> dict:
     parts = plan_parts(sizes, write["shard_docs"], write["shard_bytes"])
     fmt = write["format"]
     todo = [(spec.out, last, fmt, p) for p in parts if not layout.part(p.number, fmt).exists()]
+    skipped += len(parts) - len(todo)
     runner.map("write", write_part, todo)
-    return _summarise(layout, segments, n_shards, reduce_seconds, parts, fmt)
+    stats = _summarise(layout, segments, n_shards, reduce_seconds, parts, fmt)
+    stats["tasks_resumed"] = skipped
+    return stats
 
 
 def _reduce(spec: TaskSpec, layout: Layout, seg: int, n_shards: int) -> float:

@@ -164,6 +164,11 @@ def run_segment(spec: TaskSpec, seg_index: int, shard: int) -> dict:
     layout = Layout(spec.out)
     seg = segments_of(spec)[seg_index]
     book, ledger = StatsBook(), LedgerRows()
+    for entry in [seg.applies, *seg.rows, seg.maps]:
+        if entry is not None:  # every stage appears in the stats, even if no document reaches it
+            book.get(entry[0], entry[1].name)
+    if seg.applies is None:
+        book.get(READ_INDEX, READ_STAGE)
     rec = _Recorder(book, ledger)
     schema = output_schema(spec, seg_index)
     out_path = layout.segment_docs(seg_index, shard)

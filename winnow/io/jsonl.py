@@ -9,7 +9,7 @@ import orjson
 import pyarrow as pa
 
 from winnow.io.compression import CompressedWriter, compression_of, open_binary
-from winnow.io.inputs import InputFile
+from winnow.io.inputs import InputError, InputFile
 from winnow.schema import InvalidRecord
 
 Record = tuple[Any, str]
@@ -34,6 +34,8 @@ def iter_records(f: InputFile) -> Iterator[Record]:
                     else:
                         yield InvalidRecord("json", "line is not valid JSON"), source
         except EOFError as exc:
+            if lineno == 0:
+                raise InputError(f"{f.path}: truncated before the first record ({exc})") from exc
             yield InvalidRecord("truncated_file", str(exc)), f"{f.path}:{lineno + 1}"
 
 

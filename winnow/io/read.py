@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -54,7 +55,7 @@ def _record_id(record: object, id_field: str, source: str) -> str:
     return str(raw) if isinstance(raw, (str, int)) and raw != "" else stable_id(source)
 
 
-_STREAM_ERRORS = (OSError, EOFError, ValueError, pa.ArrowException, gzip.BadGzipFile)
+_STREAM_ERRORS = (OSError, EOFError, ValueError, zlib.error, pa.ArrowException, gzip.BadGzipFile)
 
 
 def read_shard(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from winnow.io.compression import open_binary
-from winnow.io.inputs import InputFile
+from winnow.io.inputs import InputError, InputFile
 from winnow.schema import InvalidRecord
 
 
@@ -35,4 +35,6 @@ def iter_records(f: InputFile) -> Iterator:
                 except UnicodeDecodeError:
                     yield InvalidRecord("utf8", "line is not valid UTF-8"), f"{f.path}:{lineno}"
         except EOFError as exc:
+            if lineno == 0:
+                raise InputError(f"{f.path}: truncated before the first record ({exc})") from exc
             yield InvalidRecord("truncated_file", str(exc)), f"{f.path}:{lineno + 1}"

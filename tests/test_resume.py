@@ -1,0 +1,132 @@
+"""Crash and resume: real SIGKILLs mid-run, then --resume must give identical output."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import tree_digest
+
+RECIPE = {
+    "stages": [{"normalize": {}}, {"length_filter": {"min_words": 50}}, {"exact_dedup": {}}],
+    "write": {"format": "jsonl.gz", "shard_docs": 250},
+    "read": {"shard_mb": 0.01, "batch_docs": 64},
+}
+
+
+def _write_recipe(tmp_path: Path, inputs: Path) -> Path:
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump({"inputs": [str(inputs)], **RECIPE}))
+    return path
+
+
+def _winnow(*args: str, **kw) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "winnow.cli", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw,
+    )
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry))
+    return out
+
+
+def _wait_for_checkpoints(out: Path, n: int, proc: subprocess.Popen) -> None:
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        done = list((out / "_work").glob("seg*/*.stats.json")) if (out / "_work").exists() else []
+        if len(done) >= n:
+            return
+        assert proc.poll() is None, "the run finished before it could be interrupted"
+        time.sleep(0.02)
+    raise AssertionError("no checkpoints appeared")
+
+
+def _resumed_tasks(out: Path) -> int:
+    return json.loads((out / "stats.json").read_text())["tasks_resumed"]
+
+
+def _clean_run(tmp_path: Path, recipe: Path) -> dict:
+    out = tmp_path / "clean"
+    proc = _winnow("run", str(recipe), "-o", str(out), "--workers", "2")
+    assert proc.wait() == 0, proc.stderr.read()
+    return tree_digest(out)
+
+
+def test_resume_after_worker_killed(tmp_path, manpage_shards):
+    recipe = _write_recipe(tmp_path, manpage_shards)
+    out = tmp_path / "killed"
+    proc = _winnow("run", str(recipe), "-o", str(out), "--workers", "2")
+    _wait_for_checkpoints(out, 3, proc)
+    workers = [w for child in _children(proc.pid) for w in _children(child)]
+    assert workers, "no worker processes found"
+    os.kill(workers[0], signal.SIGKILL)
+    code = proc.wait(timeout=120)
+    err = proc.stderr.read()
+    assert code == 1 and "--resume" in err and "Traceback" not in err
+    assert not (out / "stats.json").exists()
+    resumed = _winnow("run", str(recipe), "-o", str(out), "--workers", "2", "--resume")
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
+    assert _resumed_tasks(out) >= 2
+    assert tree_digest(out) == _clean_run(tmp_path, recipe)
+
+
+def test_resume_after_whole_run_killed(tmp_path, manpage_shards):
+    recipe = _write_recipe(tmp_path, manpage_shards)
+    out = tmp_path / "killed"
+    proc = _winnow("run", str(recipe), "-o", str(out), "--workers", "2", start_new_session=True)
+    _wait_for_checkpoints(out, 5, proc)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    # without --resume the half-written folder is refused, not silently overwritten
+    refused = _winnow("run", str(recipe), "-o", str(out))
+    assert refused.wait(timeout=60) == 2 and "--resume" in refused.stderr.read()
+    resumed = _winnow("run", str(recipe), "-o", str(out), "--workers", "1", "--resume")
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
+    assert _resumed_tasks(out) >= 2
+    assert tree_digest(out) == _clean_run(tmp_path, recipe)
+
+
+def test_ctrl_c_then_resume(tmp_path, manpage_shards):
+    recipe = _write_recipe(tmp_path, manpage_shards)
+    out = tmp_path / "interrupted"
+    proc = _winnow("run", str(recipe), "-o", str(out), "--workers", "2", start_new_session=True)
+    _wait_for_checkpoints(out, 3, proc)
+    os.killpg(proc.pid, signal.SIGINT)
+    code = proc.wait(timeout=60)
+    err = proc.stderr.read()
+    assert code == 130 and "--resume" in err and "Traceback" not in err
+    resumed = _winnow("run", str(recipe), "-o", str(out), "--resume")
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
+    assert _resumed_tasks(out) >= 2
+    assert tree_digest(out) == _clean_run(tmp_path, recipe)
+
+
+def test_resume_refuses_a_changed_recipe(tmp_path, manpage_shards):
+    recipe = _write_recipe(tmp_path, manpage_shards)
+    out = tmp_path / "out"
+    proc = _winnow("run", str(recipe), "-o", str(out), "--workers", "2", start_new_session=True)
+    _wait_for_checkpoints(out, 2, proc)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    changed = yaml.safe_load(recipe.read_text())
+    changed["stages"][1]["length_filter"]["min_words"] = 10
+    recipe.write_text(yaml.safe_dump(changed))
+    again = _winnow("run", str(recipe), "-o", str(out), "--resume")
+    assert again.wait(timeout=60) == 2 and "changed" in again.stderr.read()
