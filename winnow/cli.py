@@ -33,11 +33,11 @@ def _summary(result: RunResult) -> None:
         )
     console.print(table)
     s = result.stats
-    console.print(
+    print(
         f"{s['input_docs']:,} documents in, {s['output_docs']:,} kept, "
         f"{s['ledger_rows']:,} in the ledger (conservation checked)."
     )
-    console.print(f"output: {result.output}")
+    print(f"output: {result.output}")
 
 
 def _run(args) -> int:
