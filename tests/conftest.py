@@ -35,7 +35,8 @@ def read_output(out: Path) -> list[dict]:
         if part.suffix == ".parquet":
             import pyarrow.parquet as pq
 
-            docs += pq.read_table(part).to_pylist()
+            rows = pq.read_table(part).to_pylist()
+            docs += [{**r, "meta": orjson.loads(r["meta"])} for r in rows]  # meta is JSON text
         else:
             from winnow.io.compression import open_binary
 

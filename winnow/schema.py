@@ -61,7 +61,7 @@ class InvalidRecord(Exception):
 
 def _messages_from(record: dict[str, Any]) -> list[dict[str, str]] | None:
     """Chat/instruction fields → a list of ``{role, content}``; None for plain documents."""
-    if "messages" in record:
+    if record.get("messages") is not None:
         raw = record["messages"]
         if not isinstance(raw, list) or not raw:
             raise InvalidRecord("bad_messages", "messages must be a non-empty list")
@@ -90,6 +90,18 @@ def _messages_from(record: dict[str, Any]) -> list[dict[str, str]] | None:
     return None
 
 
+def _nested_meta(value: Any) -> dict:
+    """A record's own ``meta`` object (or its JSON text, as winnow writes to Parquet)."""
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return {"meta": value}
+    if isinstance(value, dict):
+        return dict(value)
+    return {} if value is None else {"meta": value}
+
+
 _CHAT_KEYS = ("messages", "prompt", "response", "instruction", "input", "output", "system")
 
 
@@ -110,22 +122,27 @@ class DocumentBuilder:
         """Add one record; raises InvalidRecord when it cannot be a document."""
         if not isinstance(record, dict):
             raise InvalidRecord("not_an_object", "record is not a JSON object")
-        messages = None if self.text_field in record else _messages_from(record)
+        has_text = record.get(self.text_field) is not None
+        if has_text and record.get("messages") is None:
+            messages = None
+        else:
+            messages = _messages_from(record)
         if messages is not None:
-            text = chat_text(messages)
-            skip = {self.id_field, *_CHAT_KEYS}
+            text = record[self.text_field] if has_text else chat_text(messages)
+            if not isinstance(text, str):
+                raise InvalidRecord("text_not_string", f"'{self.text_field}' is not a string")
+            skip = {self.id_field, self.text_field, *_CHAT_KEYS}
         else:
             if self.text_field not in record or record[self.text_field] is None:
                 raise InvalidRecord("missing_text", f"no '{self.text_field}' field")
             text = record[self.text_field]
             if not isinstance(text, str):
                 raise InvalidRecord("text_not_string", f"'{self.text_field}' is not a string")
-            skip = {self.id_field, self.text_field}
+            skip = {self.id_field, self.text_field, "messages"}
         raw_id = record.get(self.id_field)
         doc_id = str(raw_id) if isinstance(raw_id, (str, int)) and raw_id != "" else stable_id(source)
-        meta = {k: v for k, v in record.items() if k not in skip}
-        if len(meta) == 1 and isinstance(meta.get("meta"), dict):
-            meta = meta["meta"]
+        meta = _nested_meta(record.get("meta"))
+        meta.update((k, v) for k, v in record.items() if k not in skip and k != "meta")
         self.ids.append(doc_id)
         self.texts.append(text)
         self.sources.append(source)
