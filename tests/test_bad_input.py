@@ -22,8 +22,11 @@ def _lines(records) -> bytes:
 
 
 def _run(tmp_path, inputs, **kw):
-    recipe = {"inputs": [str(p) for p in inputs], "output": str(tmp_path / "out"),
-              "stages": [{"normalize": {}}]}
+    recipe = {
+        "inputs": [str(p) for p in inputs],
+        "output": str(tmp_path / "out"),
+        "stages": [{"normalize": {}}],
+    }
     result = winnow.run(recipe, workers=kw.pop("workers", 1), **kw)
     stats = result.stats
     assert stats["input_docs"] == stats["output_docs"] + stats["ledger_rows"]
@@ -38,13 +41,13 @@ def test_bad_records_become_ledger_rows(tmp_path):
     path = tmp_path / "mixed.jsonl"
     path.write_bytes(
         _lines(GOOD[:2])
-        + b'{"id": "cut", "text": "no closing\n'                       # line 3
-        + b'{"id": "latin1", "text": "caf\xe9"}\n'                    # line 4
-        + b'{"id": "no-text", "title": "x"}\n'                        # line 5
-        + b'{"id": "num", "text": 42}\n'                              # line 6
-        + b'\n'                                                       # blank: not a record
-        + b'["a", "list"]\n'                                          # line 8
-        + b'{"id": "null", "text": null}\n'                           # line 9
+        + b'{"id": "cut", "text": "no closing\n'  # line 3
+        + b'{"id": "latin1", "text": "caf\xe9"}\n'  # line 4
+        + b'{"id": "no-text", "title": "x"}\n'  # line 5
+        + b'{"id": "num", "text": 42}\n'  # line 6
+        + b"\n"  # blank: not a record
+        + b'["a", "list"]\n'  # line 8
+        + b'{"id": "null", "text": null}\n'  # line 9
         + _lines(GOOD[2:4])
     )
     result, docs, ledger = _run(tmp_path, [path])
@@ -73,8 +76,11 @@ def test_empty_file_and_truncated_archives(tmp_path):
     _, docs, ledger = _run(tmp_path, [empty, gz, zst])
     ledger = [r for r in ledger if r["reason"] != "invalid_input:duplicate_id"]
     reasons = sorted(r["reason"] for r in ledger)
-    assert reasons == ["invalid_input:empty_file", "invalid_input:truncated_file",
-                       "invalid_input:truncated_file"]
+    assert reasons == [
+        "invalid_input:empty_file",
+        "invalid_input:truncated_file",
+        "invalid_input:truncated_file",
+    ]
     assert {r["source"].rsplit(":", 1)[0] for r in ledger} == {str(empty), str(gz), str(zst)}
     # the complete records before each cut are kept, and nothing is invented
     ids = [d["id"] for d in docs]
@@ -114,8 +120,18 @@ def _cli(tmp_path, *extra, inputs):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(yaml.safe_dump({"inputs": [str(i) for i in inputs], "stages": []}))
     return subprocess.run(
-        [sys.executable, "-m", "winnow.cli", "run", str(recipe), "-o", str(tmp_path / "out"), *extra],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "winnow.cli",
+            "run",
+            str(recipe),
+            "-o",
+            str(tmp_path / "out"),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
     )
 
 

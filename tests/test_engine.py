@@ -49,7 +49,10 @@ def test_stats_and_layout(tmp_path):
     for st in result.stats["stages"]:
         assert st["docs_in"] - st["docs_out"] == sum(st["removed"].values())
         assert st["bytes_in"] >= st["bytes_out"] > 0 and st["seconds"] >= 0
-    assert sorted(p.name for p in (out / "data").iterdir()) == ["part-00000.jsonl.gz", "part-00001.jsonl.gz"]
+    assert sorted(p.name for p in (out / "data").iterdir()) == [
+        "part-00000.jsonl.gz",
+        "part-00001.jsonl.gz",
+    ]
     assert not (out / "_work").exists()
     resolved = yaml.safe_load((out / "recipe.yaml").read_text())
     assert resolved["stages"][1] == {
@@ -74,8 +77,11 @@ def test_deterministic_across_runs_and_workers(tmp_path, manpage_shards):
 
 def test_shard_by_bytes(tmp_path):
     out = tmp_path / "out"
-    recipe = _recipe([str(CORPORA / "abstracts.jsonl.gz")], out,
-                     write={"format": "parquet", "shard_docs": None, "shard_bytes": 200_000})
+    recipe = _recipe(
+        [str(CORPORA / "abstracts.jsonl.gz")],
+        out,
+        write={"format": "parquet", "shard_docs": None, "shard_bytes": 200_000},
+    )
     winnow.run(recipe, workers=1)
     parts = sorted((out / "data").glob("*.parquet"))
     assert len(parts) >= 5

@@ -50,11 +50,16 @@ def test_jsonl_reader(tmp_path, suffix):
 
 def test_parquet_reader_with_custom_fields(tmp_path):
     path = tmp_path / "in.parquet"
-    pq.write_table(pa.table({
-        "uid": [r["id"] for r in DOCS],
-        "body": [r["text"] for r in DOCS],
-        "title": [r["meta"]["title"] for r in DOCS],
-    }), path)
+    pq.write_table(
+        pa.table(
+            {
+                "uid": [r["id"] for r in DOCS],
+                "body": [r["text"] for r in DOCS],
+                "title": [r["meta"]["title"] for r in DOCS],
+            }
+        ),
+        path,
+    )
     docs, _ = _run(tmp_path, [{"path": str(path), "text_field": "body", "id_field": "uid"}])
     assert [d["id"] for d in docs] == [r["id"] for r in DOCS]
     assert _texts(docs) == _texts(DOCS)
@@ -98,10 +103,12 @@ def test_hf_save_to_disk_reader(tmp_path):
     datasets = pytest.importorskip("datasets", reason="datasets is in the test extra")
     rows = [{"id": r["id"], "text": r["text"], "title": r["meta"]["title"]} for r in DOCS]
     datasets.Dataset.from_list(rows).save_to_disk(str(tmp_path / "ds"))
-    dd = datasets.DatasetDict({
-        "train": datasets.Dataset.from_list(rows[:20]),
-        "test": datasets.Dataset.from_list(rows[20:]),
-    })
+    dd = datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_list(rows[:20]),
+            "test": datasets.Dataset.from_list(rows[20:]),
+        }
+    )
     dd.save_to_disk(str(tmp_path / "dd"))
     docs, _ = _run(tmp_path, [str(tmp_path / "ds")], name="o1")
     assert _texts(docs) == _texts(DOCS)
@@ -119,19 +126,32 @@ def test_warc_reader_extracts_html_and_accounts_for_other_records(tmp_path):
         writer = WARCWriter(fh, gzip=True)
         for i, r in enumerate(DOCS[:5]):
             title, abstract = r["text"].split("\n\n", 1)
-            page = (f"<html><head><title>{html.escape(title)}</title></head><body>"
-                    f"<nav><a href='/'>Home</a> | <a href='/about'>About</a></nav>"
-                    f"<article><h1>{html.escape(title)}</h1><p>{html.escape(abstract)}</p></article>"
-                    f"<footer>Copyright example.org</footer></body></html>")
-            headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")],
-                                       protocol="HTTP/1.1")
-            writer.write_record(writer.create_warc_record(
-                f"https://example.org/paper/{i}", "response",
-                payload=io.BytesIO(page.encode()), http_headers=headers))
+            page = (
+                f"<html><head><title>{html.escape(title)}</title></head><body>"
+                f"<nav><a href='/'>Home</a> | <a href='/about'>About</a></nav>"
+                f"<article><h1>{html.escape(title)}</h1><p>{html.escape(abstract)}</p></article>"
+                f"<footer>Copyright example.org</footer></body></html>"
+            )
+            headers = StatusAndHeaders(
+                "200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1"
+            )
+            writer.write_record(
+                writer.create_warc_record(
+                    f"https://example.org/paper/{i}",
+                    "response",
+                    payload=io.BytesIO(page.encode()),
+                    http_headers=headers,
+                )
+            )
         headers = StatusAndHeaders("200 OK", [("Content-Type", "image/png")], protocol="HTTP/1.1")
-        writer.write_record(writer.create_warc_record(
-            "https://example.org/logo.png", "response", payload=io.BytesIO(b"\x89PNG\r\n"),
-            http_headers=headers))
+        writer.write_record(
+            writer.create_warc_record(
+                "https://example.org/logo.png",
+                "response",
+                payload=io.BytesIO(b"\x89PNG\r\n"),
+                http_headers=headers,
+            )
+        )
     docs, ledger = _run(tmp_path, [str(path)])
     assert len(docs) == 5
     for d, r in zip(docs, DOCS):
@@ -144,11 +164,21 @@ def test_warc_reader_extracts_html_and_accounts_for_other_records(tmp_path):
 
 
 CHAT = [
-    {"id": "m1", "messages": [{"role": "user", "content": "What is exact dedup?"},
-                              {"role": "assistant", "content": "Dropping identical documents."}]},
+    {
+        "id": "m1",
+        "messages": [
+            {"role": "user", "content": "What is exact dedup?"},
+            {"role": "assistant", "content": "Dropping identical documents."},
+        ],
+    },
     {"id": "p1", "prompt": "Define MinHash.", "response": "A sketch for Jaccard similarity."},
-    {"id": "i1", "instruction": "Summarise.", "input": "Long text here.", "output": "Short.",
-     "source_dataset": "alpaca-like"},
+    {
+        "id": "i1",
+        "instruction": "Summarise.",
+        "input": "Long text here.",
+        "output": "Short.",
+        "source_dataset": "alpaca-like",
+    },
 ]
 
 
@@ -166,7 +196,10 @@ def test_writers_round_trip_through_the_readers(tmp_path, fmt):
     assert [d["id"] for d in first] == [r["id"] for r in DOCS + CHAT]
     chat = {d["id"]: d for d in second}
     assert chat["m1"]["messages"] == CHAT[0]["messages"]
-    assert chat["m1"]["text"] == "user: What is exact dedup?\n\nassistant: Dropping identical documents."
+    assert (
+        chat["m1"]["text"]
+        == "user: What is exact dedup?\n\nassistant: Dropping identical documents."
+    )
     assert chat["p1"]["messages"][1] == {"role": "assistant", "content": CHAT[1]["response"]}
     assert chat["i1"]["messages"][0]["content"] == "Summarise.\n\nLong text here."
     assert chat["i1"]["meta"] == {"source_dataset": "alpaca-like", "source": f"{src}:33"}

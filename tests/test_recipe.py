@@ -13,7 +13,9 @@ from tests.conftest import CORPORA
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "winnow.cli", *args], capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "winnow.cli", *args], capture_output=True, text=True
+    )
 
 
 BAD_RECIPES = {
@@ -58,20 +60,27 @@ def test_invalid_recipe_exits_2_and_writes_nothing(tmp_path, case):
 
 def test_all_problems_reported_at_once():
     with pytest.raises(winnow.RecipeError) as err:
-        winnow.load_recipe({
-            "inputs": ["/nope.jsonl"], "output": "x",
-            "stages": [{"length_filter": {"max_words": 0}}, {"bogus": {}}],
-        })
+        winnow.load_recipe(
+            {
+                "inputs": ["/nope.jsonl"],
+                "output": "x",
+                "stages": [{"length_filter": {"max_words": 0}}, {"bogus": {}}],
+            }
+        )
     assert len(err.value.problems) == 3
 
 
 def test_output_flag_overrides_and_resolved_recipe_is_recorded(tmp_path):
     recipe = tmp_path / "recipe.yaml"
-    recipe.write_text(yaml.safe_dump({
-        "inputs": [str(CORPORA / "abstracts.jsonl.gz")],
-        "output": str(tmp_path / "ignored"),
-        "stages": ["normalize", {"exact_dedup": None}],
-    }))
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "inputs": [str(CORPORA / "abstracts.jsonl.gz")],
+                "output": str(tmp_path / "ignored"),
+                "stages": ["normalize", {"exact_dedup": None}],
+            }
+        )
+    )
     proc = _cli("run", str(recipe), "-o", str(tmp_path / "chosen"), "--workers", "1")
     assert proc.returncode == 0, proc.stderr
     assert not (tmp_path / "ignored").exists()

@@ -30,7 +30,10 @@ def _write_recipe(tmp_path: Path, inputs: Path) -> Path:
 def _winnow(*args: str, **kw) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "winnow.cli", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
     )
 
 

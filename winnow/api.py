@@ -63,8 +63,14 @@ def _as_documents(table: pa.Table) -> pa.Table:
         cols["messages"] = pa.nulls(n, DOC_SCHEMA.field("messages").type)
     for name, col in cols.items():
         table = table.append_column(name, col)
-    return table.cast(pa.schema([DOC_SCHEMA.field(c) if c in DOC_SCHEMA.names else table.schema.field(c)
-                                 for c in table.column_names]))
+    return table.cast(
+        pa.schema(
+            [
+                DOC_SCHEMA.field(c) if c in DOC_SCHEMA.names else table.schema.field(c)
+                for c in table.column_names
+            ]
+        )
+    )
 
 
 def apply_stage(stage: str | Stage, data, drop: bool = False, **params: Any):
@@ -79,7 +85,9 @@ def apply_stage(stage: str | Stage, data, drop: bool = False, **params: Any):
         dataset_type = type(data)
         data = data.data.table if hasattr(data, "data") else pa.table(data)
     table = _as_documents(data).combine_chunks()
-    batch = table.to_batches()[0] if table.num_rows else pa.RecordBatch.from_pylist([], table.schema)
+    batch = (
+        table.to_batches()[0] if table.num_rows else pa.RecordBatch.from_pylist([], table.schema)
+    )
     dup = None
     if isinstance(stage, CorpusStage):
         for name, col in stage.map(batch).items():

@@ -14,6 +14,8 @@ from winnow.recipe import RecipeError, load_recipe
 from winnow.stages import REGISTRY
 
 console = Console()
+if not console.is_terminal:  # logs and pipes: wide enough that tables never truncate names
+    console = Console(width=160)
 
 
 def _error(message: str) -> None:
@@ -23,13 +25,20 @@ def _error(message: str) -> None:
 def _summary(result: RunResult) -> None:
     table = Table(title="winnow run")
     for col in ("stage", "docs in", "docs out", "removed", "MB in", "seconds"):
-        table.add_column(col, justify="left" if col in ("stage", "removed") else "right",
-                         no_wrap=col == "removed")
+        table.add_column(
+            col,
+            justify="left" if col in ("stage", "removed") else "right",
+            no_wrap=col == "removed",
+        )
     for st in result.stats["stages"]:
         removed = "\n".join(f"{r}: {n:,}" for r, n in st["removed"].items()) or "-"
         table.add_row(
-            st["name"], f"{st['docs_in']:,}", f"{st['docs_out']:,}", removed,
-            f"{st['bytes_in'] / 1e6:.1f}", f"{st['seconds']:.2f}",
+            st["name"],
+            f"{st['docs_in']:,}",
+            f"{st['docs_out']:,}",
+            removed,
+            f"{st['bytes_in'] / 1e6:.1f}",
+            f"{st['seconds']:.2f}",
         )
     console.print(table)
     s = result.stats
@@ -52,9 +61,9 @@ def _stages(_args) -> int:
     for col in ("stage", "kind", "parameters (defaults)", "what", "method from"):
         table.add_column(col, overflow="fold")
     for name, cls in sorted(REGISTRY.items()):
-        params = ", ".join(
-            f"{k}={f.default!r}" for k, f in cls.ParamsModel.model_fields.items()
-        ) or "-"
+        params = (
+            ", ".join(f"{k}={f.default!r}" for k, f in cls.ParamsModel.model_fields.items()) or "-"
+        )
         table.add_row(name, cls.kind, params, cls.summary, cls.origin)
     console.print(table)
     return 0
@@ -64,7 +73,7 @@ def _demo(args) -> int:
     from winnow.demo.build import demo_recipe
 
     recipe = demo_recipe(args.output)
-    console.print(f"demo corpus written under {args.output}/input")
+    print(f"demo corpus written under {args.output}/input")
     resolved = load_recipe(recipe)
     result = execute(resolved, args.workers, overwrite=True, progress=True)
     _summary(result)
@@ -77,10 +86,14 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run a recipe")
     r.add_argument("recipe", help="recipe YAML file")
     r.add_argument("-o", "--output", help="output folder (overrides the recipe's 'output')")
-    r.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    r.add_argument(
+        "--workers", type=int, default=None, help="worker processes (default: all cores)"
+    )
     r.add_argument("--resume", action="store_true", help="continue an interrupted run")
     r.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
-    r.add_argument("--strict", action="store_true", help="fail (exit 2) on any invalid input record")
+    r.add_argument(
+        "--strict", action="store_true", help="fail (exit 2) on any invalid input record"
+    )
     r.set_defaults(fn=_run)
     s = sub.add_parser("stages", help="list the registered stages")
     s.set_defaults(fn=_stages)

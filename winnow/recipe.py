@@ -98,12 +98,16 @@ def _stage_problems(stages: list, lines: dict) -> tuple[list[dict], list[str]]:
         if isinstance(item, str):
             item = {item: {}}
         if not isinstance(item, dict) or len(item) != 1:
-            problems.append(f"{_where(('stages', i), lines)}: write each stage as `- name: {{params}}`")
+            problems.append(
+                f"{_where(('stages', i), lines)}: write each stage as `- name: {{params}}`"
+            )
             continue
-        (name, params), = item.items()
+        ((name, params),) = item.items()
         if name not in REGISTRY or name == "unique_ids":
             known = ", ".join(sorted(n for n in REGISTRY if n != "unique_ids"))
-            problems.append(f"{_where(('stages', i), lines)}: unknown stage '{name}' (known: {known})")
+            problems.append(
+                f"{_where(('stages', i), lines)}: unknown stage '{name}' (known: {known})"
+            )
             continue
         if params is not None and not isinstance(params, dict):
             problems.append(f"{_where(('stages', i, name), lines)}: parameters must be a mapping")

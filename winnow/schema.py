@@ -85,7 +85,10 @@ def _messages_from(record: dict[str, Any]) -> list[dict[str, str]] | None:
             turns = []
             if isinstance(record.get("system"), str) and record["system"]:
                 turns.append({"role": "system", "content": record["system"]})
-            turns += [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
+            turns += [
+                {"role": "user", "content": prompt},
+                {"role": "assistant", "content": response},
+            ]
             return turns
     return None
 
@@ -123,10 +126,8 @@ class DocumentBuilder:
         if not isinstance(record, dict):
             raise InvalidRecord("not_an_object", "record is not a JSON object")
         has_text = record.get(self.text_field) is not None
-        if has_text and record.get("messages") is None:
-            messages = None
-        else:
-            messages = _messages_from(record)
+        plain = has_text and record.get("messages") is None
+        messages = None if plain else _messages_from(record)
         if messages is not None:
             text = record[self.text_field] if has_text else chat_text(messages)
             if not isinstance(text, str):
@@ -140,7 +141,9 @@ class DocumentBuilder:
                 raise InvalidRecord("text_not_string", f"'{self.text_field}' is not a string")
             skip = {self.id_field, self.text_field, "messages"}
         raw_id = record.get(self.id_field)
-        doc_id = str(raw_id) if isinstance(raw_id, (str, int)) and raw_id != "" else stable_id(source)
+        doc_id = (
+            str(raw_id) if isinstance(raw_id, (str, int)) and raw_id != "" else stable_id(source)
+        )
         meta = _nested_meta(record.get("meta"))
         meta.update((k, v) for k, v in record.items() if k not in skip and k != "meta")
         self.ids.append(doc_id)

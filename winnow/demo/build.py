@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import gzip
+import pydoc_data.topics
 import random
 import sysconfig
 from pathlib import Path
@@ -18,7 +19,6 @@ from pathlib import Path
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pydoc_data.topics
 from faker import Faker
 
 LOCALES = ("de_DE", "fr_FR", "es_ES", "it_IT", "pl_PL", "ru_RU", "ja_JP", "zh_CN")
@@ -43,7 +43,8 @@ def stdlib_docstrings(limit: int = 1200, min_words: int = 50) -> list[tuple[str,
         except (SyntaxError, UnicodeDecodeError, OSError):
             continue
         nodes = [tree] + [
-            n for n in ast.walk(tree)
+            n
+            for n in ast.walk(tree)
             if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
         ]
         for node in nodes:
@@ -72,13 +73,17 @@ def build_corpus(folder: str | Path, seed: int = 0) -> dict[str, int]:
     fake = Faker(list(LOCALES) + ["en_US"])
     fake.seed_instance(seed)
     docstrings = stdlib_docstrings()
-    clean = [{"id": f"stdlib-{i}", "text": doc, "meta": {"origin": name}}
-             for i, (name, doc) in enumerate(docstrings)]
+    clean = [
+        {"id": f"stdlib-{i}", "text": doc, "meta": {"origin": name}}
+        for i, (name, doc) in enumerate(docstrings)
+    ]
     web: list[dict] = list(clean)
     counts = {"clean": len(clean)}
 
     def add(kind: str, text: str, **meta) -> None:
-        web.append({"id": f"{kind}-{counts.get(kind, 0)}", "text": text, "meta": {"kind": kind, **meta}})
+        web.append(
+            {"id": f"{kind}-{counts.get(kind, 0)}", "text": text, "meta": {"kind": kind, **meta}}
+        )
         counts[kind] = counts.get(kind, 0) + 1
 
     for doc in rng.sample(clean, 150):
@@ -93,8 +98,12 @@ def build_corpus(folder: str | Path, seed: int = 0) -> dict[str, int]:
         line = rng.choice(BOILERPLATE)
         add("repetitive", "\n".join([line] * rng.randint(20, 60)))
     for _ in range(40):
-        add("symbols", " ".join(rng.choice(["#", "$$", "%%", "&&", "*", "@@", "{}", "=>"])
-                                  for _ in range(200)))
+        add(
+            "symbols",
+            " ".join(
+                rng.choice(["#", "$$", "%%", "&&", "*", "@@", "{}", "=>"]) for _ in range(200)
+            ),
+        )
     for _ in range(100):
         add("short", fake["en_US"].sentence(nb_words=rng.randint(3, 12)))
     for i in range(240):
@@ -116,8 +125,13 @@ def build_corpus(folder: str | Path, seed: int = 0) -> dict[str, int]:
 
     topics = sorted(pydoc_data.topics.topics.items())
     pq.write_table(
-        pa.table({"uid": [f"topic-{k}" for k, _ in topics], "body": [v for _, v in topics],
-                  "topic": [k for k, _ in topics]}),
+        pa.table(
+            {
+                "uid": [f"topic-{k}" for k, _ in topics],
+                "body": [v for _, v in topics],
+                "topic": [k for k, _ in topics],
+            }
+        ),
         folder / "reference.parquet",
     )
     counts["reference"] = len(topics)
@@ -126,13 +140,20 @@ def build_corpus(folder: str | Path, seed: int = 0) -> dict[str, int]:
         for i, (name, doc) in enumerate(rng.sample(docstrings, 200)):
             question = f"What does {name} do in Python?"
             if i % 3 == 0:
-                rec = {"messages": [{"role": "user", "content": question},
-                                    {"role": "assistant", "content": doc}]}
+                rec = {
+                    "messages": [
+                        {"role": "user", "content": question},
+                        {"role": "assistant", "content": doc},
+                    ]
+                }
             elif i % 3 == 1:
                 rec = {"prompt": question, "response": doc}
             else:
-                rec = {"instruction": "Explain this part of the standard library.",
-                       "input": name, "output": doc}
+                rec = {
+                    "instruction": "Explain this part of the standard library.",
+                    "input": name,
+                    "output": doc,
+                }
             fh.write(orjson.dumps({"id": f"chat-{i}", **rec}) + b"\n")
     counts["chat"] = 200
     return counts
@@ -145,8 +166,11 @@ def demo_recipe(folder: str | Path) -> dict:
     return {
         "inputs": [
             str(folder / "input" / "web.jsonl.gz"),
-            {"path": str(folder / "input" / "reference.parquet"), "text_field": "body",
-             "id_field": "uid"},
+            {
+                "path": str(folder / "input" / "reference.parquet"),
+                "text_field": "body",
+                "id_field": "uid",
+            },
             str(folder / "input" / "chat.jsonl"),
         ],
         "output": str(folder / "output"),

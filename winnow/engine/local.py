@@ -73,8 +73,13 @@ class _Runner:
         calls = list(calls)
         results: list = [None] * len(calls)
         with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=self.console, disable=not self.show, transient=False,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+            disable=not self.show,
+            transient=False,
         ) as progress:
             bar = progress.add_task(label, total=len(calls))
             if self.pool is None:
@@ -112,7 +117,8 @@ def _prepare_output(layout: Layout, fp: str, resume: bool, overwrite: bool) -> b
             if not fp_file.exists() or fp_file.read_text() != fp:
                 raise RunFailed(
                     f"{layout.out}: cannot resume: it holds no interrupted run of this recipe "
-                    "and these inputs (the recipe or the input files changed)", 2
+                    "and these inputs (the recipe or the input files changed)",
+                    2,
                 )
             for leftover in [*layout.data.glob(".*.tmp-*"), *layout.ledger.glob(".*.tmp-*")]:
                 leftover.unlink()
@@ -120,7 +126,8 @@ def _prepare_output(layout: Layout, fp: str, resume: bool, overwrite: bool) -> b
         if not overwrite:
             raise RunFailed(
                 f"{layout.out}: output folder is not empty; pass --resume to continue an "
-                "interrupted run or --overwrite to replace it", 2
+                "interrupted run or --overwrite to replace it",
+                2,
             )
         shutil.rmtree(layout.out)
     layout.prepare()
@@ -158,8 +165,10 @@ def execute(
         stats = _run_phases(spec, layout, len(shards), resolved, runner, strict)
     except BrokenProcessPool as exc:
         runner.close(wait_for=False)
-        raise RunFailed("a worker process died (killed or out of memory); "
-                        "rerun with --resume to continue from the last finished shard") from exc
+        raise RunFailed(
+            "a worker process died (killed or out of memory); "
+            "rerun with --resume to continue from the last finished shard"
+        ) from exc
     except KeyboardInterrupt as exc:
         runner.close(wait_for=False)
         raise RunFailed("interrupted; rerun with --resume to continue", 130) from exc
@@ -183,8 +192,11 @@ def _run_phases(spec, layout, n_shards, resolved, runner, strict) -> dict:
             reduce_seconds[seg.applies[0]] = _reduce(spec, layout, seg.index, n_shards)
             if seg.index == 1 and strict:
                 _check_strict(layout, n_shards)
-        todo = [(spec, seg.index, s) for s in range(n_shards)
-                if not layout.segment_done(seg.index, s).exists()]
+        todo = [
+            (spec, seg.index, s)
+            for s in range(n_shards)
+            if not layout.segment_done(seg.index, s).exists()
+        ]
         skipped += n_shards - len(todo)
         label = "read" if seg.index == 0 else f"segment {seg.index}"
         runner.map(label, run_segment, todo)

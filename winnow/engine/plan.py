@@ -25,7 +25,7 @@ def build_stages(stage_specs: list[dict]) -> list[Stage]:
     """Instantiate ``[{name: params}]`` (already validated) into stage objects."""
     out = []
     for spec in stage_specs:
-        (name, params), = spec.items()
+        ((name, params),) = spec.items()
         cls = REGISTRY[name]
         out.append(cls(cls.ParamsModel(**(params or {}))))
     return out

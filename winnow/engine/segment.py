@@ -119,7 +119,9 @@ def _source_batches(spec: TaskSpec, seg: Segment, shard: int, book: StatsBook, l
     if seg.applies is None:
         read = book.get(READ_INDEX, READ_STAGE)
         t0 = time.perf_counter()
-        for batch, invalid in read_shard(list(spec.shards[shard]), spec.batch_docs, spec.batch_bytes):
+        for batch, invalid in read_shard(
+            list(spec.shards[shard]), spec.batch_docs, spec.batch_bytes
+        ):
             n_ok = batch.num_rows if batch is not None else 0
             read.docs_in += n_ok + len(invalid)
             read.docs_out += n_ok

@@ -48,7 +48,12 @@ class StageStats:
     @classmethod
     def from_json(cls, d: dict) -> StageStats:
         return cls(
-            d["name"], d["docs_in"], d["docs_out"], d["bytes_in"], d["bytes_out"], d["seconds"],
+            d["name"],
+            d["docs_in"],
+            d["docs_out"],
+            d["bytes_in"],
+            d["bytes_out"],
+            d["seconds"],
             Counter(d["removed"]),
         )
 

@@ -74,7 +74,7 @@ class CompressedWriter:
     """A write-only binary sink with deterministic compression (gzip mtime 0, no name)."""
 
     def __init__(self, path: str | Path, kind: str | None) -> None:
-        self._raw = open(path, "wb")
+        self._raw = open(path, "wb")  # noqa: SIM115 - closed in close()
         if kind == "gzip":
             self._out = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0)
         elif kind == "zstd":

@@ -51,4 +51,7 @@ def iter_records(f: InputFile) -> Iterator:
         while bad_rows:
             number, got = bad_rows.pop(0)
             where = number if number is not None else f"row~{row}"
-            yield InvalidRecord("csv_row", f"{got} columns, expected {len(header)}"), f"{f.path}:{where}"
+            yield (
+                InvalidRecord("csv_row", f"{got} columns, expected {len(header)}"),
+                f"{f.path}:{where}",
+            )

@@ -42,7 +42,9 @@ class InputFile:
 def detect_format(path: str) -> str | None:
     """The format implied by a file or folder name; None if unknown."""
     if os.path.isdir(path):
-        is_hf = any(os.path.exists(os.path.join(path, f)) for f in ("state.json", "dataset_dict.json"))
+        is_hf = any(
+            os.path.exists(os.path.join(path, f)) for f in ("state.json", "dataset_dict.json")
+        )
         return "hf_disk" if is_hf else None
     return EXTENSIONS.get(Path(strip_compression(path)).suffix.lower())
 
@@ -67,7 +69,9 @@ def expand(path: str, fmt: str | None = None, **options) -> list[InputFile]:
             inner = _files_under(match)
             if not inner:
                 raise InputError(f"{match}: folder holds no readable files")
-            out += [InputFile(f, detect_format(f), size=os.path.getsize(f), **options) for f in inner]
+            out += [
+                InputFile(f, detect_format(f), size=os.path.getsize(f), **options) for f in inner
+            ]
             continue
         if kind is None:
             raise InputError(

@@ -38,10 +38,15 @@ def iter_records(f: InputFile) -> Iterator:
             if record.record_type == WarcRecordType.conversion:
                 text = bytes_to_str(body, "utf-8")
             else:
-                content_type = (record.http_headers.get("Content-Type") or "") if record.http_headers else ""
+                content_type = (
+                    (record.http_headers.get("Content-Type") or "") if record.http_headers else ""
+                )
                 meta["content_type"] = content_type
                 if "html" not in content_type.lower():
-                    yield InvalidRecord("not_html", f"response is {content_type or 'untyped'}"), source
+                    yield (
+                        InvalidRecord("not_html", f"response is {content_type or 'untyped'}"),
+                        source,
+                    )
                     continue
                 text = extract_plain_text(
                     bytes_to_str(body, detect_encoding(body)), main_content=True

@@ -7,6 +7,7 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from winnow.stages.base import Params, RowResult, RowStage, register
+from winnow.stages.textops import word_counts
 
 
 class LengthParams(Params):
@@ -30,16 +31,15 @@ class LengthFilter(RowStage):
         p = self.params
         text = batch.column("text")
         chars = pc.utf8_length(text)
-        words = pc.count_substring_regex(text, r"\S+")
+        words = pa.array(word_counts(text))
         reason = pa.nulls(len(text), pa.string())
-        # later rules are applied first so that the earliest-listed rule names the drop
-        rules = [
-            ("too_long_words", p.max_words is not None and pc.greater(words, p.max_words or 0)),
+        rules = [  # the first failing rule names the drop
             ("too_short_words", p.min_words > 0 and pc.less(words, p.min_words)),
-            ("too_long_chars", p.max_chars is not None and pc.greater(chars, p.max_chars or 0)),
+            ("too_long_words", p.max_words is not None and pc.greater(words, p.max_words or 0)),
             ("too_short_chars", p.min_chars > 0 and pc.less(chars, p.min_chars)),
+            ("too_long_chars", p.max_chars is not None and pc.greater(chars, p.max_chars or 0)),
         ]
-        for name, hit in rules:
+        for name, hit in reversed(rules):
             if hit is not False:
                 reason = pc.if_else(hit, pa.scalar(name), reason)
         batch = batch.append_column("length_chars", chars.cast(pa.int64()))

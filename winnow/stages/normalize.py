@@ -67,7 +67,9 @@ class Normalize(RowStage):
         messages = batch.column("messages")
         if messages.null_count < len(messages):
             batch = batch.set_column(
-                batch.schema.get_field_index("messages"), "messages", self._normalize_turns(messages)
+                batch.schema.get_field_index("messages"),
+                "messages",
+                self._normalize_turns(messages),
             )
         return RowResult(batch=batch)
 

@@ -39,14 +39,45 @@ MOJIBAKE_RE2 = verbose_to_re2(BADNESS_RE.pattern)
 def hash128(strings: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """xxh3-128 of each string's UTF-8 bytes as two uint64 arrays (high, low), read straight
     from the Arrow buffers. Nulls hash like the empty string."""
-    strings = strings.cast(pa.large_string())
-    if strings.offset or strings.null_count:
-        strings = pc.fill_null(strings, "")
-        strings = pa.concat_arrays([strings])
-    _, offsets_buf, data_buf = strings.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=np.int64, count=len(strings) + 1)
-    data = memoryview(data_buf) if data_buf is not None else memoryview(b"")
+    offsets, data = _string_buffers(strings)
+    view = memoryview(data)
     digest = xxhash.xxh3_128_digest
-    joined = b"".join(digest(data[offsets[i] : offsets[i + 1]]) for i in range(len(strings)))
+    joined = b"".join(digest(view[offsets[i] : offsets[i + 1]]) for i in range(len(offsets) - 1))
     pairs = np.frombuffer(joined, dtype=">u8").reshape(-1, 2).astype(np.uint64)
     return pairs[:, 0].copy(), pairs[:, 1].copy()
+
+
+_ASCII_SPACE = np.zeros(256, dtype=bool)
+_ASCII_SPACE[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
+_UNICODE_SPACE_RE2 = "[\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+
+
+def _string_buffers(strings: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(int64 offsets rebased to 0, uint8 data) of a string array, without copying the text."""
+    strings = strings.cast(pa.large_string())
+    if strings.null_count:
+        strings = pc.fill_null(strings, "")
+    _, offsets_buf, data_buf = strings.buffers()
+    first, n = strings.offset, len(strings)
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[first : first + n + 1]
+    data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    return offsets - offsets[0], data[offsets[0] : offsets[-1]]
+
+
+def word_counts(strings: pa.Array) -> np.ndarray:
+    """``len(s.split())`` for every string, vectorised over the UTF-8 bytes: a word starts at
+    each non-space byte that follows a space or a document start. Rows holding non-ASCII
+    whitespace (rare) fall back to Python's own ``str.split``."""
+    offsets, data = _string_buffers(strings)
+    space = _ASCII_SPACE[data]
+    start = ~space
+    start[1:] &= space[:-1]
+    heads = offsets[:-1][offsets[:-1] < offsets[1:]]
+    start[heads] = ~space[heads]
+    starts = np.flatnonzero(start)
+    counts = np.searchsorted(starts, offsets[1:]) - np.searchsorted(starts, offsets[:-1])
+    if len(strings):
+        odd = pc.fill_null(pc.match_substring_regex(strings, _UNICODE_SPACE_RE2), False)
+        for i in pc.indices_nonzero(odd).to_pylist():
+            counts[i] = len(strings[i].as_py().split())
+    return counts

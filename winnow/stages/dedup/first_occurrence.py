@@ -34,7 +34,11 @@ def first_occurrence(
             table = load([hi_col, lo_col])
             hi = table.column(hi_col).to_numpy()
             lo = table.column(lo_col).to_numpy()
-            sel = np.nonzero(hi % np.uint64(buckets) == bucket)[0] if buckets > 1 else np.arange(len(hi))
+            sel = (
+                np.nonzero(hi % np.uint64(buckets) == bucket)[0]
+                if buckets > 1
+                else np.arange(len(hi))
+            )
             his.append(hi[sel])
             los.append(lo[sel])
             shard_ix.append(np.full(len(sel), s, dtype=np.int64))

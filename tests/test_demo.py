@@ -1,0 +1,37 @@
+"""`winnow demo` builds its corpus from Python's own text and runs the default recipe."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+
+from tests.conftest import read_ledger, read_output
+
+
+def test_demo_runs_end_to_end(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "winnow.cli", "demo", "--output", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "demo" / "output"
+    assert f"output: {out}" in proc.stdout
+    for stage in ("read", "unique_ids", "normalize", "length_filter", "exact_dedup"):
+        assert stage in proc.stdout
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["input_docs"] > 2000
+    reasons = Counter(r["reason"] for r in read_ledger(out))
+    assert reasons["invalid_input:json"] == 1 and reasons["invalid_input:text_not_string"] == 1
+    assert reasons["exact_duplicate"] >= 150 and reasons["too_short_words"] >= 100
+    docs = read_output(out)
+    assert len(docs) == stats["output_docs"]
+    kinds = Counter(d["meta"].get("kind", "clean") for d in docs)
+    assert kinds["other_language"] > 100 and kinds["pii"] > 50 and kinds["near_dup"] > 100
+    assert sum(1 for d in docs if d.get("messages")) == 200
+    # mojibake documents come out repaired
+    moji = [d["text"] for d in docs if d["meta"].get("kind") == "mojibake"]
+    assert moji and not any("â€" in t or "Ã" in t for t in moji)
