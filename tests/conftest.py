@@ -2,12 +2,28 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 from pathlib import Path
 
 import orjson
 import pytest
 
-CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+
+def _find_corpora() -> Path:
+    """``../shared/corpora`` beside the project root (or $WINNOW_CORPORA)."""
+    candidates = [
+        os.environ.get("WINNOW_CORPORA"),
+        Path(__file__).resolve().parents[2] / "shared" / "corpora",
+        Path.cwd().parent / "shared" / "corpora",
+        Path("/work/shared/corpora"),
+    ]
+    for c in candidates:
+        if c and (Path(c) / "abstracts.jsonl.gz").exists():
+            return Path(c)
+    raise RuntimeError("the shared corpora were not found; set WINNOW_CORPORA")
+
+
+CORPORA = _find_corpora()
 
 
 def corpus_records(name: str, limit: int | None = None) -> list[dict]:
