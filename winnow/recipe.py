@@ -45,8 +45,9 @@ class WriteConfig(_Model):
 
 
 class ReadConfig(_Model):
-    shard_mb: float = Field(64, gt=0)
-    """Input files are grouped into shards of about this many MB on disk (one task each)."""
+    shard_mb: float = Field(32, gt=0)
+    """Input files are grouped into shards of about this many MB uncompressed (one task each);
+    a file is never split, so one large file is one task."""
     batch_docs: int = Field(2048, ge=1)
     batch_mb: float = Field(32, gt=0)
 

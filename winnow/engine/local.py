@@ -187,11 +187,20 @@ def _run_phases(spec, layout, n_shards, resolved, runner, strict) -> dict:
     segments = segments_of(spec)
     reduce_seconds: dict[int, float] = {}
     skipped = 0
+    phases: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        phases[name] = round(time.perf_counter() - clock, 3)
+        clock = time.perf_counter()
+
     for seg in segments:
         if seg.applies is not None:
             reduce_seconds[seg.applies[0]] = _reduce(spec, layout, seg.index, n_shards)
             if seg.index == 1 and strict:
                 _check_strict(layout, n_shards)
+            lap(f"reduce {seg.applies[1].name}")
         todo = [
             (spec, seg.index, s)
             for s in range(n_shards)
@@ -200,6 +209,7 @@ def _run_phases(spec, layout, n_shards, resolved, runner, strict) -> dict:
         skipped += n_shards - len(todo)
         label = "read" if seg.index == 0 else f"segment {seg.index}"
         runner.map(label, run_segment, todo)
+        lap(label)
     last = segments[-1].index
     write = resolved["write"]
     sizes = [doc_sizes(layout, last, s) for s in range(n_shards)]
@@ -208,8 +218,11 @@ def _run_phases(spec, layout, n_shards, resolved, runner, strict) -> dict:
     todo = [(spec.out, last, fmt, p) for p in parts if not layout.part(p.number, fmt).exists()]
     skipped += len(parts) - len(todo)
     runner.map("write", write_part, todo)
+    lap("write")
     stats = _summarise(layout, segments, n_shards, reduce_seconds, parts, fmt)
+    lap("verify")
     stats["tasks_resumed"] = skipped
+    stats["phase_seconds"] = phases
     return stats
 
 

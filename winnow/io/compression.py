@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
+import zlib
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
 import zstandard
 
+GZIP_LEVEL = 6
+ZSTD_LEVEL = 3
 COMPRESSED_SUFFIXES = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"}
 
 
@@ -70,25 +76,54 @@ def open_binary(path: str | Path) -> BinaryIO:
     return open(path, "rb", buffering=1 << 20)
 
 
-class CompressedWriter:
-    """A write-only binary sink with deterministic compression (gzip mtime 0, no name)."""
+def _compress(kind: str, chunk: bytes) -> bytes:
+    if kind == "gzip":
+        packer = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)  # 31: gzip wrapper, mtime 0
+        return packer.compress(chunk) + packer.flush()
+    return zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(chunk)
 
-    def __init__(self, path: str | Path, kind: str | None) -> None:
+
+class CompressedWriter:
+    """A write-only binary sink. Compressed output is cut into independent 4 MB members
+    (gzip members / zstd frames, which every decoder concatenates) compressed on a thread
+    pool, so one file uses all cores; the bytes depend only on what is written."""
+
+    CHUNK = 4 << 20
+
+    def __init__(self, path: str | Path, kind: str | None, threads: int | None = None) -> None:
         self._raw = open(path, "wb")  # noqa: SIM115 - closed in close()
-        if kind == "gzip":
-            self._out = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0)
-        elif kind == "zstd":
-            self._out = zstandard.ZstdCompressor(level=3).stream_writer(self._raw, closefd=False)
-        else:
-            self._out = self._raw
+        self._kind = kind
+        self._threads = threads or os.cpu_count() or 1
+        self._pool = ThreadPoolExecutor(self._threads) if kind else None
+        self._buffer: list[bytes] = []
+        self._size = 0
+        self._members = 0
+        self._pending: deque[Future] = deque()
 
     def write(self, data: bytes) -> None:
-        self._out.write(data)
+        if self._pool is None:
+            self._raw.write(data)
+            return
+        self._buffer.append(data)
+        self._size += len(data)
+        if self._size >= self.CHUNK:
+            self._submit()
+
+    def _submit(self) -> None:
+        chunk = b"".join(self._buffer)
+        self._buffer, self._size = [], 0
+        self._pending.append(self._pool.submit(_compress, self._kind, chunk))
+        self._members += 1
+        while len(self._pending) > 2 * self._threads:
+            self._raw.write(self._pending.popleft().result())
 
     def close(self) -> None:
-        if self._out is not self._raw:
-            self._out.close()
-        self._raw.flush()
+        if self._pool is not None:
+            if self._buffer or not self._members:
+                self._submit()
+            while self._pending:
+                self._raw.write(self._pending.popleft().result())
+            self._pool.shutdown()
         self._raw.close()
 
     def __enter__(self) -> CompressedWriter:

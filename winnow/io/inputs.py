@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from winnow.io.compression import strip_compression
+from winnow.io.compression import compression_of, strip_compression
 
 EXTENSIONS = {
     ".jsonl": "jsonl",
@@ -86,17 +86,28 @@ def _folder_size(folder: str) -> int:
     return sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(folder) for f in fs)
 
 
+COMPRESSION_RATIO = 4
+"""Assumed expansion of compressed inputs when sizing shards (text JSONL gzips 3-5x)."""
+
+
+def estimated_bytes(f: InputFile) -> int:
+    """Uncompressed size, estimated for .gz/.zst files and Parquet."""
+    compressed = compression_of(f.path) or f.format == "parquet"
+    return f.size * COMPRESSION_RATIO if compressed else f.size
+
+
 def group_shards(files: list[InputFile], target_bytes: int) -> list[list[InputFile]]:
-    """Consecutive files grouped until each shard holds about ``target_bytes`` on disk."""
+    """Consecutive files grouped into shards of about ``target_bytes`` of uncompressed input.
+    Depends only on the inputs, never on the number of workers, so output is identical."""
     shards: list[list[InputFile]] = []
     current: list[InputFile] = []
     size = 0
     for f in files:
-        if current and size + f.size > target_bytes:
+        if current and size + estimated_bytes(f) > target_bytes:
             shards.append(current)
             current, size = [], 0
         current.append(f)
-        size += f.size
+        size += estimated_bytes(f)
     if current:
         shards.append(current)
     return shards

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import ftfy
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from winnow.stages.base import Params, RowResult, RowStage, register
-from winnow.stages.textops import MOJIBAKE_RE2
+from winnow.stages.textops import MOJIBAKE_RE2, map_where, not_nfc
 
 _FTFY = ftfy.TextFixerConfig(
     unescape_html=False,
@@ -45,14 +47,10 @@ class Normalize(RowStage):
     def normalize(self, text: pa.Array) -> pa.Array:
         p = self.params
         if p.fix_mojibake and len(text):
-            suspect = pc.fill_null(pc.match_substring_regex(text, MOJIBAKE_RE2), False)
-            if pc.any(suspect).as_py():
-                values = text.to_pylist()
-                for i in pc.indices_nonzero(suspect).to_pylist():
-                    values[i] = ftfy.fix_text(values[i], _FTFY)
-                text = pa.array(values, text.type)
-        if p.nfc:
-            text = pc.utf8_normalize(text, "NFC")
+            suspect = pc.match_substring_regex(text, MOJIBAKE_RE2)
+            text = map_where(text, suspect, lambda s: ftfy.fix_text(s, _FTFY))
+        if p.nfc and len(text):
+            text = map_where(text, not_nfc(text), lambda s: unicodedata.normalize("NFC", s))
         if p.whitespace:
             text = pc.replace_substring_regex(text, _ODD_SPACES, " ")
             text = pc.replace_substring(text, "\r\n", "\n")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -81,3 +83,42 @@ def word_counts(strings: pa.Array) -> np.ndarray:
         for i in pc.indices_nonzero(odd).to_pylist():
             counts[i] = len(strings[i].as_py().split())
     return counts
+
+
+def map_where(strings: pa.Array, mask: pa.Array, fn) -> pa.Array:
+    """Apply a Python ``str -> str`` function only to the rows where ``mask`` is true."""
+    mask = pc.fill_null(mask, False)
+    if not pc.any(mask).as_py():
+        return strings
+    new = [fn(s) for s in pc.filter(strings, mask).to_pylist()]
+    return pc.replace_with_mask(strings, mask, pa.array(new, strings.type))
+
+
+def not_nfc(strings: pa.Array) -> pa.Array:
+    """True where a string is not in NFC. ASCII is always NFC; the rest is checked with
+    CPython's quick check, much faster than normalising everything."""
+    maybe = pc.invert(pc.string_is_ascii(strings))
+    flags = [not unicodedata.is_normalized("NFC", s) for s in pc.filter(strings, maybe).to_pylist()]
+    out = np.zeros(len(strings), dtype=bool)
+    out[pc.indices_nonzero(maybe).to_numpy()] = flags
+    return pa.array(out)
+
+
+def collapse_whitespace(strings: pa.Array) -> pa.Array:
+    """Trim, then turn each run of ASCII whitespace into one space; vectorised over the
+    UTF-8 bytes (several times faster than an RE2 ``\\s+`` replace on whitespace-rich text)."""
+    strings = pc.utf8_trim_whitespace(strings)
+    offsets, data = _string_buffers(strings)
+    n = len(offsets) - 1
+    if not len(data):
+        return pa.array([""] * n, pa.large_string())
+    space = _ASCII_SPACE[data]
+    keep = ~space
+    keep[1:] |= ~space[:-1]  # the first space of a run stays (trimmed text never ends in one)
+    counts = np.add.reduceat(keep, np.minimum(offsets[:-1], len(keep) - 1), dtype=np.int64)
+    counts[offsets[:-1] == offsets[1:]] = 0
+    new_offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=new_offsets[1:])
+    out = data[keep]
+    out[space[keep]] = 32
+    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(new_offsets), pa.py_buffer(out))

@@ -9,7 +9,7 @@ import pyarrow.compute as pc
 
 from winnow.stages.base import CorpusStage, Params, ShardColumns, register
 from winnow.stages.dedup.first_occurrence import first_occurrence
-from winnow.stages.textops import hash128
+from winnow.stages.textops import collapse_whitespace, hash128
 
 
 class ExactDedupParams(Params):
@@ -33,7 +33,7 @@ class ExactDedup(CorpusStage):
         if self.params.lowercase:
             text = pc.utf8_lower(text)
         if self.params.collapse_whitespace:
-            text = pc.utf8_trim_whitespace(pc.replace_substring_regex(text, r"\s+", " "))
+            text = collapse_whitespace(text)
         return text
 
     def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:

@@ -1,0 +1,149 @@
+"""winnow benchmark (run by hand, not a test): python bench/run.py [--mb 200] [--runs 3]
+
+Builds a corpus of at least --mb MB of text from ../shared/corpora (all four corpora, repeated
+with fresh ids, so each repeat is an exact duplicate), then prints medians of --runs runs:
+
+- the I/O floor: read + parse only, one core (MB/s of text);
+- each stage alone on in-memory batches, one core (docs/s, MB/s);
+- the whole default recipe with `winnow run` on all cores (MB/s wall) and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from winnow.api import make_stage  # noqa: E402
+from winnow.engine.segment import apply_drops  # noqa: E402
+from winnow.io.inputs import expand  # noqa: E402
+from winnow.io.read import read_shard  # noqa: E402
+
+CORPORA = ROOT.parent / "shared" / "corpora"
+NAMES = ("abstracts", "copyright", "manpages", "udhr")
+
+
+def build_corpus(folder: Path, target_mb: float) -> Path:
+    """Repeat the shared corpora into gzipped JSONL files of ~25 MB text each."""
+    marker = folder / f"done-{target_mb}"
+    if marker.exists():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    records = []
+    for name in NAMES:
+        with gzip.open(CORPORA / f"{name}.jsonl.gz", "rb") as fh:
+            records += [orjson.loads(line) for line in fh]
+    total, rep, part, out, written = 0, 0, 0, None, 0
+    while total < target_mb * 1e6:
+        for r in records:
+            if out is None or written > 25e6:
+                if out:
+                    out.close()
+                out = gzip.open(folder / f"part-{part:03d}.jsonl.gz", "wb", compresslevel=1)
+                part, written = part + 1, 0
+            line = orjson.dumps({**r, "id": f"{r['id']}#r{rep}"}) + b"\n"
+            out.write(line)
+            n = len(r["text"].encode())
+            total += n
+            written += n
+        rep += 1
+    out.close()
+    marker.write_text(str(total))
+    return folder
+
+
+def median_time(fn, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mb", type=float, default=200)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "winnow-bench"))
+    args = ap.parse_args()
+    corpus = build_corpus(Path(args.cache) / "corpus", args.mb)
+    files = expand(str(corpus))
+    text_mb = int((corpus / f"done-{args.mb}").read_text()) / 1e6
+    print(f"corpus: {len(files)} files, {text_mb:.0f} MB of text, "
+          f"{sum(f.size for f in files) / 1e6:.0f} MB gzipped; medians of {args.runs} runs\n")
+
+    batches: list[pa.RecordBatch] = []
+
+    def read_all():
+        batches.clear()
+        for batch, _ in read_shard(files):
+            batches.append(batch)
+
+    t = median_time(read_all, args.runs)
+    docs = sum(b.num_rows for b in batches)
+    print(f"{'phase':<28}{'docs/s/core':>14}{'MB/s/core':>12}")
+    print(f"{'I/O floor (read+parse)':<28}{docs / t:>14,.0f}{text_mb / t:>12.1f}")
+
+    for name, params in (("normalize", {}), ("length_filter", {"min_words": 50})):
+        stage = make_stage(name, **params)
+        t = median_time(lambda s=stage: [s.process(b) for b in batches], args.runs)
+        print(f"{name:<28}{docs / t:>14,.0f}{text_mb / t:>12.1f}")
+
+    for name in ("unique_ids", "exact_dedup"):
+        stage = make_stage(name)
+
+        def corpus_stage(stage=stage):
+            mapped = []
+            for b in batches:
+                for col, arr in stage.map(b).items():
+                    b = b.append_column(col, arr)
+                mapped.append(pa.Table.from_batches([b]))
+            loaders = [lambda cols, t=t: t.select(list(cols)) for t in mapped]
+            drops = stage.reduce(loaders)
+            for b, d in zip(mapped, drops):
+                apply_drops(b.to_batches()[0], 0, d)
+
+        t = median_time(corpus_stage, args.runs)
+        print(f"{name + ' (map+reduce+apply)':<28}{docs / t:>14,.0f}{text_mb / t:>12.1f}")
+
+    recipe = Path(args.cache) / "recipe.yaml"
+    recipe.write_text(
+        f"inputs: [{corpus}]\nstages:\n  - normalize: {{}}\n  - length_filter: {{min_words: 50}}\n"
+        "  - exact_dedup: {}\nwrite: {format: jsonl.gz, shard_docs: 100000}\n"
+    )
+    walls, rss = [], []
+    for _ in range(args.runs):
+        out = Path(args.cache) / "out"
+        cmd = [sys.executable, "-m", "winnow.cli", "run", str(recipe), "-o", str(out), "--overwrite"]
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+        walls.append(time.perf_counter() - t0)
+        if proc.returncode:
+            sys.exit(proc.stderr)
+        rss.append(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+    wall = statistics.median(walls)
+    cores = os.cpu_count()
+    print(f"\nwinnow run, default recipe, {cores} workers: {wall:.1f} s wall, "
+          f"{text_mb / wall:.1f} MB/s ({text_mb / wall / cores:.1f} MB/s per core)")
+    print(f"peak RSS of the largest process: {max(rss):.0f} MB")
+    print("(this process holds the whole corpus for the per-stage timings; `winnow run` streams)")
+
+
+if __name__ == "__main__":
+    main()
