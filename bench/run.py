@@ -48,21 +48,25 @@ def build_corpus(folder: Path, target_mb: float) -> Path:
     for name in NAMES:
         with gzip.open(CORPORA / f"{name}.jsonl.gz", "rb") as fh:
             records += [orjson.loads(line) for line in fh]
-    total, rep, part, out, written = 0, 0, 0, None, 0
+    total, rep, lines = 0, 0, []
+
+    def flush(part: int) -> None:
+        with gzip.open(folder / f"part-{part:03d}.jsonl.gz", "wb", compresslevel=1) as out:
+            out.write(b"".join(lines))
+        lines.clear()
+
+    part, in_part = 0, 0
     while total < target_mb * 1e6:
         for r in records:
-            if out is None or written > 25e6:
-                if out:
-                    out.close()
-                out = gzip.open(folder / f"part-{part:03d}.jsonl.gz", "wb", compresslevel=1)
-                part, written = part + 1, 0
-            line = orjson.dumps({**r, "id": f"{r['id']}#r{rep}"}) + b"\n"
-            out.write(line)
+            lines.append(orjson.dumps({**r, "id": f"{r['id']}#r{rep}"}) + b"\n")
             n = len(r["text"].encode())
-            total += n
-            written += n
+            total, in_part = total + n, in_part + n
+            if in_part > 25e6:
+                flush(part)
+                part, in_part = part + 1, 0
         rep += 1
-    out.close()
+    if lines:
+        flush(part)
     marker.write_text(str(total))
     return folder
 
@@ -85,8 +89,10 @@ def main() -> None:
     corpus = build_corpus(Path(args.cache) / "corpus", args.mb)
     files = expand(str(corpus))
     text_mb = int((corpus / f"done-{args.mb}").read_text()) / 1e6
-    print(f"corpus: {len(files)} files, {text_mb:.0f} MB of text, "
-          f"{sum(f.size for f in files) / 1e6:.0f} MB gzipped; medians of {args.runs} runs\n")
+    print(
+        f"corpus: {len(files)} files, {text_mb:.0f} MB of text, "
+        f"{sum(f.size for f in files) / 1e6:.0f} MB gzipped; medians of {args.runs} runs\n"
+    )
 
     batches: list[pa.RecordBatch] = []
 
@@ -130,7 +136,8 @@ def main() -> None:
     walls, rss = [], []
     for _ in range(args.runs):
         out = Path(args.cache) / "out"
-        cmd = [sys.executable, "-m", "winnow.cli", "run", str(recipe), "-o", str(out), "--overwrite"]
+        cmd = [sys.executable, "-m", "winnow.cli", "run", str(recipe), "-o", str(out)]
+        cmd.append("--overwrite")
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
         walls.append(time.perf_counter() - t0)
@@ -139,8 +146,10 @@ def main() -> None:
         rss.append(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
     wall = statistics.median(walls)
     cores = os.cpu_count()
-    print(f"\nwinnow run, default recipe, {cores} workers: {wall:.1f} s wall, "
-          f"{text_mb / wall:.1f} MB/s ({text_mb / wall / cores:.1f} MB/s per core)")
+    print(
+        f"\nwinnow run, default recipe, {cores} workers: {wall:.1f} s wall, "
+        f"{text_mb / wall:.1f} MB/s ({text_mb / wall / cores:.1f} MB/s per core)"
+    )
     print(f"peak RSS of the largest process: {max(rss):.0f} MB")
     print("(this process holds the whole corpus for the per-stage timings; `winnow run` streams)")
 

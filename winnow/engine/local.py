@@ -64,7 +64,7 @@ class _Runner:
         self.pool: ProcessPoolExecutor | None = None
         if workers > 1:
             ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["winnow.engine.segment", "winnow.engine.write"])
+            ctx.set_forkserver_preload(["winnow.engine.preload"])
             self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
         self.console = Console(stderr=True)
         self.show = show_progress and self.console.is_terminal

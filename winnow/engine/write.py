@@ -10,7 +10,6 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from winnow.engine.layout import Layout, tmp_path
@@ -57,20 +56,22 @@ def doc_sizes(layout: Layout, seg: int, shard: int) -> np.ndarray:
     return pc.binary_length(text).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def write_part(out: str, seg: int, fmt: str, part: PartSpec) -> int:
-    """Write one part from the final segment's shard files; returns its document count."""
+def write_part(out: str, seg: int, fmt: str, part: PartSpec, batch_rows: int = 2048) -> int:
+    """Stream one part from the final segment's shard files; returns its document count."""
     layout = Layout(out)
-    pieces = []
-    for shard, start, stop in part.slices:
-        table = load_columns(layout.segment_docs(seg, shard), None)
-        pieces.append(table.slice(start, stop - start))
-    table = pa.concat_tables(pieces)
-    table = table.drop_columns([c for c in table.column_names if c.startswith("_")])
+    first = load_columns(layout.segment_docs(seg, part.slices[0][0]), None)
+    public = [c for c in first.column_names if not c.startswith("_")]
+
+    def batches():
+        for shard, start, stop in part.slices:
+            table = load_columns(layout.segment_docs(seg, shard), public)
+            yield from table.slice(start, stop - start).to_batches(max_chunksize=batch_rows)
+
     path = layout.part(part.number, fmt)
     tmp = tmp_path(path)
     if fmt == "parquet":
-        parquet.write(str(tmp), table)
+        count = parquet.write(str(tmp), batches(), first.select(public).schema)
     else:
-        jsonl.write(str(tmp), table, compression_of(path))
+        count = jsonl.write(str(tmp), batches(), compression_of(path))
     os.replace(tmp, path)
-    return table.num_rows
+    return count

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -39,15 +39,22 @@ def iter_records(f: InputFile) -> Iterator[Record]:
             yield InvalidRecord("truncated_file", str(exc)), f"{f.path}:{lineno + 1}"
 
 
-def write(path: str, table: pa.Table, compression: str | None = None) -> None:
-    """Write documents as JSON Lines; ``meta`` is embedded as an object, null fields omitted.
-    ``compression`` ('gzip', 'zstd' or None) defaults to what the file name implies."""
-    columns = {name: table.column(name).to_pylist() for name in table.column_names}
-    metas = columns.pop("meta", None)
-    names = list(columns)
+def write(path: str, batches: Iterable[pa.RecordBatch], compression: str | None = None) -> int:
+    """Stream documents to JSON Lines; ``meta`` is embedded as an object, null fields omitted.
+    ``compression`` ('gzip', 'zstd' or None) defaults to what the file name implies.
+    Returns the number of documents written."""
+    count = 0
     with CompressedWriter(path, compression or compression_of(path)) as out:
-        for i in range(table.num_rows):
-            row = {n: columns[n][i] for n in names if columns[n][i] is not None}
-            if metas is not None:
-                row["meta"] = orjson.Fragment(metas[i])
-            out.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
+        for batch in batches:
+            columns = {name: batch.column(name).to_pylist() for name in batch.schema.names}
+            metas = columns.pop("meta", None)
+            names = list(columns)
+            lines = []
+            for i in range(batch.num_rows):
+                row = {n: columns[n][i] for n in names if columns[n][i] is not None}
+                if metas is not None:
+                    row["meta"] = orjson.Fragment(metas[i])
+                lines.append(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
+            out.write(b"".join(lines))
+            count += batch.num_rows
+    return count

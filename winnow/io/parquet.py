@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -19,5 +19,11 @@ def iter_records(f: InputFile) -> Iterator:
     yield from iter_table_records(f.path, reader.iter_batches(batch_size=4096))
 
 
-def write(path: str, table: pa.Table) -> None:
-    pq.write_table(table, path, compression="zstd", row_group_size=16384)
+def write(path: str, batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> int:
+    """Stream batches into one Parquet file (zstd); returns the number of rows written."""
+    count = 0
+    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+        for batch in batches:
+            writer.write_batch(batch, row_group_size=16384)
+            count += batch.num_rows
+    return count

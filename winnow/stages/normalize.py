@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import re
 import unicodedata
 
 import ftfy
@@ -9,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from winnow.stages.base import Params, RowResult, RowStage, register
-from winnow.stages.textops import MOJIBAKE_RE2, map_where, not_nfc
+from winnow.stages.textops import MOJIBAKE_RE2, nfc_suspect_re2, rewrite_rows
 
 _FTFY = ftfy.TextFixerConfig(
     unescape_html=False,
@@ -23,7 +25,9 @@ _FTFY = ftfy.TextFixerConfig(
 )
 """ftfy limited to encoding repair: mojibake, C1 controls, lossy sequences, terminal escapes."""
 
-_ODD_SPACES = "[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]"
+_ODD_SPACES = re.compile("[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]")
+_LINE_ENDS = r"[ \t]*(\n)(?:[ \t]*(\n))+|[ \t]+(\n)"
+"""Trailing spaces go; two or more line breaks (with only blanks between) become one blank line."""
 
 
 class NormalizeParams(Params):
@@ -46,18 +50,37 @@ class Normalize(RowStage):
 
     def normalize(self, text: pa.Array) -> pa.Array:
         p = self.params
-        if p.fix_mojibake and len(text):
+        if not len(text):
+            return text
+        if p.fix_mojibake:
             suspect = pc.match_substring_regex(text, MOJIBAKE_RE2)
-            text = map_where(text, suspect, lambda s: ftfy.fix_text(s, _FTFY))
-        if p.nfc and len(text):
-            text = map_where(text, not_nfc(text), lambda s: unicodedata.normalize("NFC", s))
+            text = rewrite_rows(text, suspect, lambda s: ftfy.fix_text(s, _FTFY))
+        if p.nfc or p.whitespace:
+            text = rewrite_rows(
+                text, pc.match_substring_regex(text, self._suspect), self._fix_unicode
+            )
         if p.whitespace:
-            text = pc.replace_substring_regex(text, _ODD_SPACES, " ")
             text = pc.replace_substring(text, "\r\n", "\n")
-            text = pc.replace_substring_regex(text, r"[ \t]+\n", "\n")
-            text = pc.replace_substring_regex(text, r"\n{3,}", "\n\n")
+            text = pc.replace_substring_regex(text, _LINE_ENDS, r"\1\2\3")
             text = pc.utf8_trim_whitespace(text)
         return text
+
+    @functools.cached_property
+    def _suspect(self) -> str:
+        """Rows that may need Python: Unicode spaces or characters that can break NFC."""
+        classes = []
+        if self.params.whitespace:
+            classes.append(_ODD_SPACES.pattern[1:-1])
+        if self.params.nfc:
+            classes.append(nfc_suspect_re2()[1:-1])
+        return "[" + "".join(classes) + "]"
+
+    def _fix_unicode(self, s: str) -> str:
+        if self.params.whitespace and _ODD_SPACES.search(s):
+            s = _ODD_SPACES.sub(" ", s)
+        if self.params.nfc and not unicodedata.is_normalized("NFC", s):
+            s = unicodedata.normalize("NFC", s)
+        return s
 
     def process(self, batch: pa.RecordBatch) -> RowResult:
         i = batch.schema.get_field_index("text")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 
 import numpy as np
@@ -85,23 +86,24 @@ def word_counts(strings: pa.Array) -> np.ndarray:
     return counts
 
 
-def map_where(strings: pa.Array, mask: pa.Array, fn) -> pa.Array:
-    """Apply a Python ``str -> str`` function only to the rows where ``mask`` is true."""
-    mask = pc.fill_null(mask, False)
-    if not pc.any(mask).as_py():
+def rewrite_rows(strings: pa.Array, candidates: pa.Array, fn) -> pa.Array:
+    """Apply a Python ``str -> str`` function to the candidate rows only; rows it returns
+    unchanged (the same object) are not rebuilt."""
+    candidates = pc.fill_null(candidates, False)
+    if not pc.any(candidates).as_py():
         return strings
-    new = [fn(s) for s in pc.filter(strings, mask).to_pylist()]
-    return pc.replace_with_mask(strings, mask, pa.array(new, strings.type))
-
-
-def not_nfc(strings: pa.Array) -> pa.Array:
-    """True where a string is not in NFC. ASCII is always NFC; the rest is checked with
-    CPython's quick check, much faster than normalising everything."""
-    maybe = pc.invert(pc.string_is_ascii(strings))
-    flags = [not unicodedata.is_normalized("NFC", s) for s in pc.filter(strings, maybe).to_pylist()]
-    out = np.zeros(len(strings), dtype=bool)
-    out[pc.indices_nonzero(maybe).to_numpy()] = flags
-    return pa.array(out)
+    positions = pc.indices_nonzero(candidates).to_numpy()
+    changed, values = [], []
+    for pos, s in zip(positions, pc.filter(strings, candidates).to_pylist()):
+        new = fn(s)
+        if new is not s:
+            changed.append(pos)
+            values.append(new)
+    if not changed:
+        return strings
+    mask = np.zeros(len(strings), dtype=bool)
+    mask[changed] = True
+    return pc.replace_with_mask(strings, pa.array(mask), pa.array(values, strings.type))
 
 
 def collapse_whitespace(strings: pa.Array) -> pa.Array:
@@ -122,3 +124,31 @@ def collapse_whitespace(strings: pa.Array) -> pa.Array:
     out = data[keep]
     out[space[keep]] = 32
     return pa.LargeStringArray.from_buffers(n, pa.py_buffer(new_offsets), pa.py_buffer(out))
+
+
+@functools.cache
+def nfc_suspect_re2() -> str:
+    """An RE2 class of every character that can make text non-NFC: characters whose NFC
+    quick check is No or Maybe (the second half of any canonical composition, Hangul V/T
+    jamo) and all combining marks (canonical ordering). Text without them is already NFC,
+    so only matching rows need ``unicodedata.normalize``."""
+    suspects = set(range(0x1161, 0x1176)) | set(range(0x11A8, 0x11C3))
+    for cp in range(0x80, 0x30000):
+        ch = chr(cp)
+        if unicodedata.combining(ch) or not unicodedata.is_normalized("NFC", ch):
+            suspects.add(cp)
+        parts = unicodedata.decomposition(ch).split()
+        if len(parts) == 2 and not parts[0].startswith("<"):
+            suspects.add(int(parts[1], 16))
+    ranges, start, prev = [], None, None
+    for cp in sorted(suspects):
+        if start is None:
+            start = prev = cp
+        elif cp == prev + 1:
+            prev = cp
+        else:
+            ranges.append((start, prev))
+            start = prev = cp
+    ranges.append((start, prev))
+    body = "".join(f"\\x{{{a:x}}}" if a == b else f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in ranges)
+    return f"[{body}]"
