@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -69,6 +68,41 @@ def build_corpus(folder: Path, target_mb: float) -> Path:
         flush(part)
     marker.write_text(str(total))
     return folder
+
+
+def _tree(pid: int) -> list[int]:
+    pids, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        pids.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as fh:
+                    todo += [int(c) for c in fh.read().split()]
+        except OSError:
+            continue
+    return pids
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def watch_rss(proc: subprocess.Popen) -> tuple[float, float]:
+    """Poll a process tree until it exits: (largest single RSS, largest sum of RSS) in MB."""
+    peak = total = 0.0
+    while proc.poll() is None:
+        sizes = [_rss_mb(p) for p in _tree(proc.pid)]
+        peak, total = max(peak, max(sizes, default=0)), max(total, sum(sizes))
+        time.sleep(0.05)
+    return peak, total
 
 
 def median_time(fn, runs: int) -> float:
@@ -133,24 +167,26 @@ def main() -> None:
         f"inputs: [{corpus}]\nstages:\n  - normalize: {{}}\n  - length_filter: {{min_words: 50}}\n"
         "  - exact_dedup: {}\nwrite: {format: jsonl.gz, shard_docs: 100000}\n"
     )
-    walls, rss = [], []
+    walls, peaks, totals = [], [], []
     for _ in range(args.runs):
         out = Path(args.cache) / "out"
         cmd = [sys.executable, "-m", "winnow.cli", "run", str(recipe), "-o", str(out)]
         cmd.append("--overwrite")
         t0 = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+        peak, total = watch_rss(proc)
         walls.append(time.perf_counter() - t0)
         if proc.returncode:
-            sys.exit(proc.stderr)
-        rss.append(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+            sys.exit(proc.stderr.read().decode())
+        peaks.append(peak)
+        totals.append(total)
     wall = statistics.median(walls)
     cores = os.cpu_count()
     print(
         f"\nwinnow run, default recipe, {cores} workers: {wall:.1f} s wall, "
         f"{text_mb / wall:.1f} MB/s ({text_mb / wall / cores:.1f} MB/s per core)"
     )
-    print(f"peak RSS of the largest process: {max(rss):.0f} MB")
+    print(f"peak RSS: largest process {max(peaks):.0f} MB, process tree {max(totals):.0f} MB")
     print("(this process holds the whole corpus for the per-stage timings; `winnow run` streams)")
 
 
