@@ -149,8 +149,8 @@ def _source_batches(spec: TaskSpec, seg: Segment, shard: int, book: StatsBook, l
 
 def output_schema(spec: TaskSpec, seg_index: int) -> pa.Schema:
     """The schema a segment writes, found by running its stages on an empty batch."""
-    batch = DOC_SCHEMA.empty_table().to_batches(max_chunksize=1)
-    batch = batch[0] if batch else pa.RecordBatch.from_pylist([], schema=DOC_SCHEMA)
+    empty = [pa.array([], f.type) for f in DOC_SCHEMA]
+    batch = pa.RecordBatch.from_arrays(empty, schema=DOC_SCHEMA)
     for seg in segments_of(spec)[: seg_index + 1]:
         batch = batch.drop_columns(_private_columns(batch))
         for _, stage in seg.rows:
