@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -18,7 +17,8 @@ from winnow.engine.layout import Layout, tmp_path, write_json_atomic
 from winnow.engine.plan import Segment, build_stages, plan_segments
 from winnow.engine.stats import StatsBook, text_bytes
 from winnow.io.inputs import InputFile
-from winnow.io.read import READ_STAGE, LedgerRows, read_shard
+from winnow.io.read import READ_STAGE, read_shard
+from winnow.ledger import Ledger
 from winnow.schema import DOC_SCHEMA
 from winnow.stages.base import RowResult
 
@@ -83,7 +83,7 @@ def _private_columns(batch: pa.RecordBatch) -> list[str]:
 class _Recorder:
     """Applies a stage's verdict: counts, ledger rows, and the surviving rows."""
 
-    def __init__(self, book: StatsBook, ledger: LedgerRows) -> None:
+    def __init__(self, book: StatsBook, ledger: Ledger) -> None:
         self.book, self.ledger = book, ledger
 
     def apply(self, index: int, name: str, before: pa.RecordBatch, result: RowResult, t0: float):
@@ -93,17 +93,11 @@ class _Recorder:
         batch = result.batch
         if result.keep is not None and not pc.all(result.keep).as_py():
             dropped = pc.invert(result.keep)
-            ids = pc.filter(batch.column("id"), dropped).to_pylist()
-            sources = pc.filter(batch.column("source"), dropped).to_pylist()
-            reasons = pc.filter(result.reason, dropped).to_pylist()
-            dups = (
-                pc.filter(result.duplicate_of, dropped).to_pylist()
-                if result.duplicate_of is not None
-                else [None] * len(ids)
+            self.ledger.add_dropped(batch, name, dropped, result.reason, result.duplicate_of)
+            reasons = pc.fill_null(pc.filter(result.reason, dropped), "unspecified")
+            st.removed.update(
+                {d["values"]: d["counts"] for d in reasons.value_counts().to_pylist()}
             )
-            for i, s, r, d in zip(ids, sources, reasons, dups):
-                self.ledger.add(i, s, name, r or "unspecified", d)
-            st.removed.update(Counter(reasons))
             batch = batch.filter(result.keep)
         st.docs_out += batch.num_rows
         st.bytes_out += text_bytes(batch)
@@ -111,7 +105,7 @@ class _Recorder:
         return batch
 
 
-def _source_batches(spec: TaskSpec, seg: Segment, shard: int, book: StatsBook, ledger: LedgerRows):
+def _source_batches(spec: TaskSpec, seg: Segment, shard: int, book: StatsBook, ledger: Ledger):
     """Batches entering the segment's row stages: read from inputs, or the previous segment's
     output with the corpus stage's decisions applied."""
     layout = Layout(spec.out)
@@ -125,9 +119,8 @@ def _source_batches(spec: TaskSpec, seg: Segment, shard: int, book: StatsBook, l
             n_ok = batch.num_rows if batch is not None else 0
             read.docs_in += n_ok + len(invalid)
             read.docs_out += n_ok
-            read.removed.update(Counter(invalid.reasons))
-            for i in range(len(invalid)):
-                ledger.add(invalid.ids[i], invalid.sources[i], READ_STAGE, invalid.reasons[i])
+            read.removed.update(invalid.reasons)
+            ledger.extend(invalid)
             if batch is not None:
                 nbytes = text_bytes(batch)
                 read.bytes_in += nbytes
@@ -165,7 +158,7 @@ def run_segment(spec: TaskSpec, seg_index: int, shard: int) -> dict:
     """Run one segment on one shard and checkpoint it; returns the shard's stats."""
     layout = Layout(spec.out)
     seg = segments_of(spec)[seg_index]
-    book, ledger = StatsBook(), LedgerRows()
+    book, ledger = StatsBook(), Ledger()
     for entry in [seg.applies, *seg.rows, seg.maps]:
         if entry is not None:  # every stage appears in the stats, even if no document reaches it
             book.get(entry[0], entry[1].name)
@@ -200,7 +193,7 @@ def run_segment(spec: TaskSpec, seg_index: int, shard: int) -> dict:
     return stats
 
 
-def _write_ledger(path, ledger: LedgerRows) -> None:
+def _write_ledger(path, ledger: Ledger) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_path(path)
     pq.write_table(ledger.table(), tmp, compression="zstd")

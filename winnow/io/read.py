@@ -5,13 +5,13 @@ from __future__ import annotations
 import gzip
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import pyarrow as pa
 
 from winnow.io import csv, hf_disk, jsonl, parquet, text, warc
 from winnow.io.inputs import InputError, InputFile
-from winnow.schema import INVALID, LEDGER_SCHEMA, DocumentBuilder, InvalidRecord, stable_id
+from winnow.ledger import Ledger
+from winnow.schema import INVALID, DocumentBuilder, InvalidRecord, stable_id
 
 READERS = {
     "jsonl": jsonl.iter_records,
@@ -25,31 +25,6 @@ READERS = {
 READ_STAGE = "read"
 
 
-@dataclass
-class LedgerRows:
-    """Removed documents, accumulated column by column."""
-
-    ids: list[str] = field(default_factory=list)
-    sources: list[str] = field(default_factory=list)
-    stages: list[str] = field(default_factory=list)
-    reasons: list[str] = field(default_factory=list)
-    duplicate_of: list[str | None] = field(default_factory=list)
-
-    def add(self, doc_id: str, source: str, stage: str, reason: str, dup: str | None = None):
-        self.ids.append(doc_id)
-        self.sources.append(source)
-        self.stages.append(stage)
-        self.reasons.append(reason)
-        self.duplicate_of.append(dup)
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def table(self) -> pa.Table:
-        cols = [self.ids, self.sources, self.stages, self.reasons, self.duplicate_of]
-        return pa.table([pa.array(c, t.type) for c, t in zip(cols, LEDGER_SCHEMA)], LEDGER_SCHEMA)
-
-
 def _record_id(record: object, id_field: str, source: str) -> str:
     raw = record.get(id_field) if isinstance(record, dict) else None
     return str(raw) if isinstance(raw, (str, int)) and raw != "" else stable_id(source)
@@ -60,11 +35,11 @@ _STREAM_ERRORS = (OSError, EOFError, ValueError, zlib.error, pa.ArrowException, 
 
 def read_shard(
     files: list[InputFile], batch_docs: int = 2048, batch_bytes: int = 32 << 20
-) -> Iterator[tuple[pa.RecordBatch | None, LedgerRows]]:
+) -> Iterator[tuple[pa.RecordBatch | None, Ledger]]:
     """Yield ``(documents, invalid-input ledger rows)``; batches stay under the size limits."""
     for f in files:
         builder = DocumentBuilder(text_field=f.text_field, id_field=f.id_field)
-        invalid = LedgerRows()
+        invalid = Ledger()
         seen = 0
         records = READERS[f.format](f)
         try:
@@ -80,7 +55,7 @@ def read_shard(
                     invalid.add(doc_id, source, READ_STAGE, f"{INVALID}:{bad.reason}")
                 if len(builder) >= batch_docs or builder.text_bytes >= batch_bytes:
                     yield builder.flush(), invalid
-                    invalid = LedgerRows()
+                    invalid = Ledger()
         except InputError:
             raise
         except _STREAM_ERRORS as exc:

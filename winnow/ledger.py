@@ -1,0 +1,71 @@
+"""The ledger: one row per removed document (``id, source, stage, reason, duplicate_of``)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from winnow.schema import LEDGER_SCHEMA
+
+
+class Ledger:
+    """Ledger rows collected in Arrow pieces; single rows (bad input) are buffered."""
+
+    def __init__(self) -> None:
+        self._pieces: list[pa.Table] = []
+        self._rows: list[tuple] = []
+        self._count = 0
+
+    def add(self, doc_id: str, source: str, stage: str, reason: str, dup: str | None = None):
+        self._rows.append((doc_id, source, stage, reason, dup))
+        self._count += 1
+
+    def add_dropped(
+        self,
+        batch: pa.RecordBatch,
+        stage: str,
+        dropped: pa.Array,
+        reason: pa.Array,
+        duplicate_of: pa.Array | None,
+    ) -> None:
+        """Record the rows of ``batch`` where ``dropped`` is true, vectorised."""
+        n = int(pc.sum(dropped).as_py() or 0)
+        if not n:
+            return
+        dup = (
+            pc.filter(duplicate_of, dropped)
+            if duplicate_of is not None
+            else pa.nulls(n, pa.string())
+        )
+        self._pieces.append(
+            pa.table(
+                [
+                    pc.filter(batch.column("id"), dropped),
+                    pc.filter(batch.column("source"), dropped),
+                    pa.array([stage] * n, pa.string()),
+                    pc.fill_null(pc.filter(reason, dropped), "unspecified"),
+                    dup.cast(pa.string()),
+                ],
+                schema=LEDGER_SCHEMA,
+            )
+        )
+        self._count += n
+
+    def extend(self, other: Ledger) -> None:
+        self._pieces += other._pieces
+        self._rows += other._rows
+        self._count += len(other)
+
+    @property
+    def reasons(self) -> list[str]:
+        return [r[3] for r in self._rows] + [
+            r for piece in self._pieces for r in piece.column("reason").to_pylist()
+        ]
+
+    def __len__(self) -> int:
+        return self._count
+
+    def table(self) -> pa.Table:
+        rows = list(zip(*self._rows)) if self._rows else [[] for _ in LEDGER_SCHEMA]
+        first = pa.table([pa.array(c, f.type) for c, f in zip(rows, LEDGER_SCHEMA)], LEDGER_SCHEMA)
+        return pa.concat_tables([first, *self._pieces])
