@@ -133,3 +133,21 @@ def test_resume_refuses_a_changed_recipe(tmp_path, manpage_shards):
     recipe.write_text(yaml.safe_dump(changed))
     again = _winnow("run", str(recipe), "-o", str(out), "--resume")
     assert again.wait(timeout=60) == 2 and "changed" in again.stderr.read()
+
+
+def test_resume_refuses_changed_inputs(tmp_path, manpage_shards):
+    import shutil
+
+    inputs = tmp_path / "inputs"
+    shutil.copytree(manpage_shards, inputs)
+    recipe = _write_recipe(tmp_path, inputs)
+    out = tmp_path / "out"
+    proc = _winnow("run", str(recipe), "-o", str(out), "--workers", "2", start_new_session=True)
+    _wait_for_checkpoints(out, 2, proc)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    victim = sorted(inputs.iterdir())[-1]
+    victim.write_bytes(victim.read_bytes())  # same bytes, new modification time
+    os.utime(victim, ns=(0, 10**18))
+    again = _winnow("run", str(recipe), "-o", str(out), "--resume")
+    assert again.wait(timeout=60) == 2 and "input files changed" in again.stderr.read()

@@ -32,8 +32,7 @@ from winnow.engine.segment import (
     segments_of,
 )
 from winnow.engine.stats import StatsBook
-from winnow.engine.write import doc_sizes, plan_parts, write_part
-from winnow.io.compression import open_binary
+from winnow.engine.write import count_rows, doc_sizes, plan_parts, write_part
 from winnow.io.inputs import InputFile, group_shards
 from winnow.recipe import recipe_yaml
 from winnow.schema import INVALID
@@ -155,14 +154,13 @@ def execute(
     spec = TaskSpec(
         out=str(layout.out),
         stages_json=orjson.dumps(stages).decode(),
-        shards=tuple(tuple(s) for s in shards),
         batch_docs=resolved["read"]["batch_docs"],
         batch_bytes=int(resolved["read"]["batch_mb"] * (1 << 20)),
     )
     runner = _Runner(workers or os.cpu_count() or 1, progress)
     started = time.perf_counter()
     try:
-        stats = _run_phases(spec, layout, len(shards), resolved, runner, strict)
+        stats = _run_phases(spec, layout, shards, resolved, runner, strict)
     except BrokenProcessPool as exc:
         runner.close(wait_for=False)
         raise RunFailed(
@@ -183,7 +181,8 @@ def execute(
     return RunResult(str(layout.out), stats)
 
 
-def _run_phases(spec, layout, n_shards, resolved, runner, strict) -> dict:
+def _run_phases(spec, layout, shards, resolved, runner, strict) -> dict:
+    n_shards = len(shards)
     segments = segments_of(spec)
     reduce_seconds: dict[int, float] = {}
     skipped = 0
@@ -202,7 +201,7 @@ def _run_phases(spec, layout, n_shards, resolved, runner, strict) -> dict:
                 _check_strict(layout, n_shards)
             lap(f"reduce {seg.applies[1].name}")
         todo = [
-            (spec, seg.index, s)
+            (spec, seg.index, s, tuple(shards[s]) if seg.index == 0 else ())
             for s in range(n_shards)
             if not layout.segment_done(seg.index, s).exists()
         ]
@@ -219,7 +218,9 @@ def _run_phases(spec, layout, n_shards, resolved, runner, strict) -> dict:
     skipped += len(parts) - len(todo)
     runner.map("write", write_part, todo)
     lap("write")
-    stats = _summarise(layout, segments, n_shards, reduce_seconds, parts, fmt)
+    paths = [(str(layout.part(p.number, fmt)), fmt) for p in parts]
+    in_parts = sum(runner.map("verify", count_rows, paths))
+    stats = _summarise(layout, segments, n_shards, reduce_seconds, len(parts), in_parts)
     lap("verify")
     stats["tasks_resumed"] = skipped
     stats["phase_seconds"] = phases
@@ -267,7 +268,7 @@ def _check_strict(layout: Layout, n_shards: int) -> None:
         raise RunFailed(f"--strict: {count} invalid input record(s), for example:\n{shown}", 2)
 
 
-def _summarise(layout, segments, n_shards, reduce_seconds, parts, fmt) -> dict:
+def _summarise(layout, segments, n_shards, reduce_seconds, n_parts, in_parts) -> dict:
     book, kept, ledger_rows = StatsBook(), 0, 0
     for seg in segments:
         for s in range(n_shards):
@@ -279,7 +280,6 @@ def _summarise(layout, segments, n_shards, reduce_seconds, parts, fmt) -> dict:
     for index, seconds in reduce_seconds.items():
         book.stages[index].seconds += seconds
     written = sum(pq.ParquetFile(p).metadata.num_rows for p in layout.ledger.glob("*.parquet"))
-    in_parts = sum(_count_rows(layout.part(p.number, fmt), fmt) for p in parts)
     input_docs = book.stages[READ_INDEX].docs_in
     if written != ledger_rows or in_parts != kept or input_docs != kept + written:
         raise RunFailed(
@@ -290,13 +290,6 @@ def _summarise(layout, segments, n_shards, reduce_seconds, parts, fmt) -> dict:
         "input_docs": input_docs,
         "output_docs": kept,
         "ledger_rows": written,
-        "output_parts": len(parts),
+        "output_parts": n_parts,
         "stages": [s.to_json() for _, s in sorted(book.stages.items())],
     }
-
-
-def _count_rows(path, fmt: str) -> int:
-    if fmt == "parquet":
-        return pq.ParquetFile(path).metadata.num_rows
-    with open_binary(path) as fh:
-        return sum(1 for _ in fh)

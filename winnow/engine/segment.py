@@ -31,7 +31,6 @@ class TaskSpec:
 
     out: str
     stages_json: str
-    shards: tuple[tuple[InputFile, ...], ...]
     batch_docs: int
     batch_bytes: int
 
@@ -105,7 +104,9 @@ class _Recorder:
         return batch
 
 
-def _source_batches(spec: TaskSpec, seg: Segment, shard: int, book: StatsBook, ledger: Ledger):
+def _source_batches(
+    spec: TaskSpec, seg: Segment, shard: int, files: tuple[InputFile, ...], book, ledger
+):
     """Batches entering the segment's row stages: read from inputs, or the previous segment's
     output with the corpus stage's decisions applied."""
     layout = Layout(spec.out)
@@ -113,9 +114,7 @@ def _source_batches(spec: TaskSpec, seg: Segment, shard: int, book: StatsBook, l
     if seg.applies is None:
         read = book.get(READ_INDEX, READ_STAGE)
         t0 = time.perf_counter()
-        for batch, invalid in read_shard(
-            list(spec.shards[shard]), spec.batch_docs, spec.batch_bytes
-        ):
+        for batch, invalid in read_shard(list(files), spec.batch_docs, spec.batch_bytes):
             n_ok = batch.num_rows if batch is not None else 0
             read.docs_in += n_ok + len(invalid)
             read.docs_out += n_ok
@@ -154,8 +153,11 @@ def output_schema(spec: TaskSpec, seg_index: int) -> pa.Schema:
     return batch.schema
 
 
-def run_segment(spec: TaskSpec, seg_index: int, shard: int) -> dict:
-    """Run one segment on one shard and checkpoint it; returns the shard's stats."""
+def run_segment(
+    spec: TaskSpec, seg_index: int, shard: int, files: tuple[InputFile, ...] = ()
+) -> dict:
+    """Run one segment on one shard and checkpoint it; returns the shard's stats.
+    Segment 0 reads ``files``; later segments read the previous segment's output."""
     layout = Layout(spec.out)
     seg = segments_of(spec)[seg_index]
     book, ledger = StatsBook(), Ledger()
@@ -171,7 +173,7 @@ def run_segment(spec: TaskSpec, seg_index: int, shard: int) -> dict:
     tmp = tmp_path(out_path)
     kept = 0
     with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
-        for batch in _source_batches(spec, seg, shard, book, ledger):
+        for batch in _source_batches(spec, seg, shard, files, book, ledger):
             for index, stage in seg.rows:
                 t0 = time.perf_counter()
                 batch = rec.apply(index, stage.name, batch, stage.process(batch), t0)

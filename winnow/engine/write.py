@@ -11,11 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from winnow.engine.layout import Layout, tmp_path
 from winnow.engine.segment import load_columns
 from winnow.io import jsonl, parquet
-from winnow.io.compression import compression_of
+from winnow.io.compression import compression_of, open_binary
 
 
 @dataclass(frozen=True)
@@ -75,3 +76,11 @@ def write_part(out: str, seg: int, fmt: str, part: PartSpec, batch_rows: int = 2
         count = jsonl.write(str(tmp), batches(), compression_of(path))
     os.replace(tmp, path)
     return count
+
+
+def count_rows(path: str, fmt: str) -> int:
+    """Documents in a written part, read back from disk (for the conservation check)."""
+    if fmt == "parquet":
+        return pq.ParquetFile(path).metadata.num_rows
+    with open_binary(path) as fh:
+        return sum(1 for _ in fh)

@@ -37,6 +37,8 @@ class InputFile:
     id_field: str = "id"
     text_split: str = "file"
     size: int = 0
+    mtime_ns: int = 0
+    """Size and modification time identify the file's content for ``--resume``."""
 
 
 def detect_format(path: str) -> str | None:
@@ -69,21 +71,24 @@ def expand(path: str, fmt: str | None = None, **options) -> list[InputFile]:
             inner = _files_under(match)
             if not inner:
                 raise InputError(f"{match}: folder holds no readable files")
-            out += [
-                InputFile(f, detect_format(f), size=os.path.getsize(f), **options) for f in inner
-            ]
+            out += [InputFile(f, detect_format(f), **_size_mtime(f), **options) for f in inner]
             continue
         if kind is None:
             raise InputError(
                 f"{match}: cannot tell the format from the name; set 'format' to one of {FORMATS}"
             )
-        size = os.path.getsize(match) if os.path.isfile(match) else _folder_size(match)
-        out.append(InputFile(match, kind, size=size, **options))
+        out.append(InputFile(match, kind, **_size_mtime(match), **options))
     return out
 
 
-def _folder_size(folder: str) -> int:
-    return sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(folder) for f in fs)
+def _size_mtime(path: str) -> dict[str, int]:
+    """Bytes and latest modification time of a file, or of all files in a folder."""
+    if os.path.isfile(path):
+        st = os.stat(path)
+        return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    stats = [os.stat(os.path.join(r, f)) for r, _, fs in os.walk(path) for f in fs]
+    mtime = max((s.st_mtime_ns for s in stats), default=0)
+    return {"size": sum(s.st_size for s in stats), "mtime_ns": mtime}
 
 
 COMPRESSION_RATIO = 4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import unicodedata
 
 import numpy as np
@@ -126,6 +127,17 @@ def collapse_whitespace(strings: pa.Array) -> pa.Array:
     return pa.LargeStringArray.from_buffers(n, pa.py_buffer(new_offsets), pa.py_buffer(out))
 
 
+_STABLE_BLOCKS = (
+    (0x3400, 0x4DBF),  # CJK extension A
+    (0x4E00, 0x9FFF),  # CJK unified ideographs
+    (0xAC00, 0xD7A3),  # Hangul syllables (already composed)
+    (0xD800, 0xF8FF),  # surrogates and private use
+    (0x20000, 0x2A6DF),  # CJK extension B
+    (0x2A700, 0x2EBEF),  # CJK extensions C-F
+)
+"""Blocks without combining, decomposable or composing characters: skipped when scanning."""
+
+
 @functools.cache
 def nfc_suspect_re2() -> str:
     """An RE2 class of every character that can make text non-NFC: characters whose NFC
@@ -133,7 +145,12 @@ def nfc_suspect_re2() -> str:
     jamo) and all combining marks (canonical ordering). Text without them is already NFC,
     so only matching rows need ``unicodedata.normalize``."""
     suspects = set(range(0x1161, 0x1176)) | set(range(0x11A8, 0x11C3))
-    for cp in range(0x80, 0x30000):
+    scan, start = [], 0x80
+    for a, b in _STABLE_BLOCKS:
+        scan.append(range(start, a))
+        start = b + 1
+    scan.append(range(start, 0x30000))
+    for cp in itertools.chain.from_iterable(scan):
         ch = chr(cp)
         if unicodedata.combining(ch) or not unicodedata.is_normalized("NFC", ch):
             suspects.add(cp)
