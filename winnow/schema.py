@@ -164,7 +164,9 @@ class DocumentBuilder:
                 pa.array(self.texts, pa.large_string()),
                 pa.array(self.sources, pa.string()),
                 pa.array(self.metas, pa.string()),
-                pa.array(self.messages, pa.list_(MESSAGE_TYPE)),
+                pa.array(self.messages, pa.list_(MESSAGE_TYPE))
+                if any(m is not None for m in self.messages)
+                else pa.nulls(len(self.messages), pa.list_(MESSAGE_TYPE)),
             ],
             schema=DOC_SCHEMA,
         )

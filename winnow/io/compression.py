@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import io
 import os
 import zlib
@@ -28,16 +27,20 @@ def strip_compression(name: str) -> str:
     return name[: -len(suffix)] if suffix in COMPRESSED_SUFFIXES else name
 
 
-class _ZstdRaw(io.RawIOBase):
-    """Multi-frame zstd decoding that raises EOFError when the last frame is cut short
-    (``zstandard.stream_reader`` silently returns what it has)."""
+class _Decoded(io.RawIOBase):
+    """Multi-member gzip or multi-frame zstd decoded in 1 MB steps (far fewer Python calls
+    than the ``gzip`` module), raising EOFError when the last member is cut short (where
+    ``zstandard.stream_reader`` would stop silently). What came before the cut is returned."""
 
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: BinaryIO, kind: str) -> None:
         self._raw = raw
-        self._dctx = zstandard.ZstdDecompressor()
-        self._obj = self._dctx.decompressobj()
+        if kind == "gzip":
+            self._new = lambda: zlib.decompressobj(wbits=31)
+        else:
+            self._new = zstandard.ZstdDecompressor().decompressobj
+        self._obj = self._new()
         self._fed = False
-        self._pending = b""
+        self._pending = memoryview(b"")
 
     def readable(self) -> bool:
         return True
@@ -47,15 +50,15 @@ class _ZstdRaw(io.RawIOBase):
             chunk = self._raw.read(1 << 20)
             if not chunk:
                 if self._fed and not self._obj.eof:
-                    raise EOFError("zstd stream ended before the end of its last frame")
+                    raise EOFError("compressed stream ended before the end of its last member")
                 return 0
             self._fed = True
             out = self._obj.decompress(chunk)
             while self._obj.eof and self._obj.unused_data:
                 rest = self._obj.unused_data
-                self._obj = self._dctx.decompressobj()
+                self._obj = self._new()
                 out += self._obj.decompress(rest)
-            self._pending = out
+            self._pending = memoryview(out)
         n = min(len(buffer), len(self._pending))
         buffer[:n] = self._pending[:n]
         self._pending = self._pending[n:]
@@ -69,11 +72,9 @@ class _ZstdRaw(io.RawIOBase):
 def open_binary(path: str | Path) -> BinaryIO:
     """Open ``path`` for reading, decompressing by its extension."""
     kind = compression_of(path)
-    if kind == "gzip":
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    if kind == "zstd":
-        return io.BufferedReader(_ZstdRaw(open(path, "rb")), buffer_size=1 << 20)
-    return open(path, "rb", buffering=1 << 20)
+    if kind is None:
+        return open(path, "rb", buffering=1 << 20)
+    return io.BufferedReader(_Decoded(open(path, "rb"), kind), buffer_size=1 << 20)
 
 
 def _compress(kind: str, chunk: bytes) -> bytes:
