@@ -114,6 +114,19 @@ def median_time(fn, runs: int) -> float:
     return statistics.median(times)
 
 
+def datatrove_read_seconds(corpus: Path, runs: int) -> float | None:
+    """The anchor for the I/O floor: datatrove's JsonlReader yielding Documents, one core."""
+    try:
+        from datatrove.pipeline.readers import JsonlReader
+        from loguru import logger
+    except ImportError:
+        print("  (datatrove not installed: pip install -e '.[bench]' to compare)")
+        return None
+    logger.remove()
+    reader = JsonlReader(str(corpus), glob_pattern="*.jsonl.gz")
+    return median_time(lambda: sum(1 for _ in reader.run(None, 0, 1)), runs)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--mb", type=float, default=200)
@@ -135,10 +148,21 @@ def main() -> None:
         for batch, _ in read_shard(files):
             batches.append(batch)
 
-    t = median_time(read_all, args.runs)
+    def read_only():
+        for _ in read_shard(files):
+            pass
+
+    t = median_time(read_only, args.runs)
+    read_all()  # kept in memory for the per-stage timings below
     docs = sum(b.num_rows for b in batches)
     print(f"{'phase':<28}{'docs/s/core':>14}{'MB/s/core':>12}")
     print(f"{'I/O floor (read+parse)':<28}{docs / t:>14,.0f}{text_mb / t:>12.1f}")
+    anchor = datatrove_read_seconds(corpus, args.runs)
+    if anchor:
+        print(
+            f"{'  datatrove JsonlReader':<28}{docs / anchor:>14,.0f}{text_mb / anchor:>12.1f}"
+            f"   winnow is {anchor / t:.2f}x faster"
+        )
 
     for name, params in (("normalize", {}), ("length_filter", {"min_words": 50})):
         stage = make_stage(name, **params)
