@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -61,15 +62,23 @@ def _wait_for_checkpoints(out: Path, n: int, proc: subprocess.Popen) -> None:
     raise AssertionError("no checkpoints appeared")
 
 
-def _resumed_tasks(out: Path) -> int:
-    return json.loads((out / "stats.json").read_text())["tasks_resumed"]
+def _interrupt(recipe: Path, out: Path, checkpoints: int, sig=signal.SIGKILL) -> tuple[int, str]:
+    """Start a 2-worker run, wait for some finished shards, signal the whole process group."""
+    proc = _winnow("run", str(recipe), "-o", str(out), "--workers", "2", start_new_session=True)
+    _wait_for_checkpoints(out, checkpoints, proc)
+    os.killpg(proc.pid, sig)
+    code = proc.wait(timeout=120)
+    return code, proc.stderr.read()
 
 
-def _clean_run(tmp_path: Path, recipe: Path) -> dict:
-    out = tmp_path / "clean"
-    proc = _winnow("run", str(recipe), "-o", str(out), "--workers", "2")
+def _resume_matches_clean_run(tmp_path: Path, recipe: Path, out: Path, workers: str) -> None:
+    resumed = _winnow("run", str(recipe), "-o", str(out), "--workers", workers, "--resume")
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
+    assert json.loads((out / "stats.json").read_text())["tasks_resumed"] >= 2
+    clean = tmp_path / "clean"
+    proc = _winnow("run", str(recipe), "-o", str(clean), "--workers", "2")
     assert proc.wait() == 0, proc.stderr.read()
-    return tree_digest(out)
+    assert tree_digest(out) == tree_digest(clean)
 
 
 def test_resume_after_worker_killed(tmp_path, manpage_shards):
@@ -84,50 +93,31 @@ def test_resume_after_worker_killed(tmp_path, manpage_shards):
     err = proc.stderr.read()
     assert code == 1 and "--resume" in err and "Traceback" not in err
     assert not (out / "stats.json").exists()
-    resumed = _winnow("run", str(recipe), "-o", str(out), "--workers", "2", "--resume")
-    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
-    assert _resumed_tasks(out) >= 2
-    assert tree_digest(out) == _clean_run(tmp_path, recipe)
+    _resume_matches_clean_run(tmp_path, recipe, out, "2")
 
 
 def test_resume_after_whole_run_killed(tmp_path, manpage_shards):
     recipe = _write_recipe(tmp_path, manpage_shards)
     out = tmp_path / "killed"
-    proc = _winnow("run", str(recipe), "-o", str(out), "--workers", "2", start_new_session=True)
-    _wait_for_checkpoints(out, 5, proc)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=60)
+    _interrupt(recipe, out, 5)
     # without --resume the half-written folder is refused, not silently overwritten
     refused = _winnow("run", str(recipe), "-o", str(out))
     assert refused.wait(timeout=60) == 2 and "--resume" in refused.stderr.read()
-    resumed = _winnow("run", str(recipe), "-o", str(out), "--workers", "1", "--resume")
-    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
-    assert _resumed_tasks(out) >= 2
-    assert tree_digest(out) == _clean_run(tmp_path, recipe)
+    _resume_matches_clean_run(tmp_path, recipe, out, "1")
 
 
 def test_ctrl_c_then_resume(tmp_path, manpage_shards):
     recipe = _write_recipe(tmp_path, manpage_shards)
     out = tmp_path / "interrupted"
-    proc = _winnow("run", str(recipe), "-o", str(out), "--workers", "2", start_new_session=True)
-    _wait_for_checkpoints(out, 3, proc)
-    os.killpg(proc.pid, signal.SIGINT)
-    code = proc.wait(timeout=60)
-    err = proc.stderr.read()
+    code, err = _interrupt(recipe, out, 3, signal.SIGINT)
     assert code == 130 and "--resume" in err and "Traceback" not in err
-    resumed = _winnow("run", str(recipe), "-o", str(out), "--resume")
-    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
-    assert _resumed_tasks(out) >= 2
-    assert tree_digest(out) == _clean_run(tmp_path, recipe)
+    _resume_matches_clean_run(tmp_path, recipe, out, "2")
 
 
 def test_resume_refuses_a_changed_recipe(tmp_path, manpage_shards):
     recipe = _write_recipe(tmp_path, manpage_shards)
     out = tmp_path / "out"
-    proc = _winnow("run", str(recipe), "-o", str(out), "--workers", "2", start_new_session=True)
-    _wait_for_checkpoints(out, 2, proc)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=60)
+    _interrupt(recipe, out, 2)
     changed = yaml.safe_load(recipe.read_text())
     changed["stages"][1]["length_filter"]["min_words"] = 10
     recipe.write_text(yaml.safe_dump(changed))
@@ -136,18 +126,12 @@ def test_resume_refuses_a_changed_recipe(tmp_path, manpage_shards):
 
 
 def test_resume_refuses_changed_inputs(tmp_path, manpage_shards):
-    import shutil
-
     inputs = tmp_path / "inputs"
     shutil.copytree(manpage_shards, inputs)
     recipe = _write_recipe(tmp_path, inputs)
     out = tmp_path / "out"
-    proc = _winnow("run", str(recipe), "-o", str(out), "--workers", "2", start_new_session=True)
-    _wait_for_checkpoints(out, 2, proc)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=60)
+    _interrupt(recipe, out, 2)
     victim = sorted(inputs.iterdir())[-1]
-    victim.write_bytes(victim.read_bytes())  # same bytes, new modification time
-    os.utime(victim, ns=(0, 10**18))
+    os.utime(victim, ns=(0, 10**18))  # same bytes, new modification time
     again = _winnow("run", str(recipe), "-o", str(out), "--resume")
     assert again.wait(timeout=60) == 2 and "input files changed" in again.stderr.read()

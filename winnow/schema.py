@@ -26,7 +26,6 @@ DOC_SCHEMA = pa.schema(
         ("messages", pa.list_(MESSAGE_TYPE)),
     ]
 )
-DOC_COLUMNS = tuple(DOC_SCHEMA.names)
 
 LEDGER_SCHEMA = pa.schema(
     [

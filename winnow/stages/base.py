@@ -83,10 +83,3 @@ REGISTRY: dict[str, type[Stage]] = {}
 def register(cls: type[Stage]) -> type[Stage]:
     REGISTRY[cls.name] = cls
     return cls
-
-
-def drop_result(batch: pa.RecordBatch, reasons: list[str | None] | pa.Array) -> RowResult:
-    """A RowResult from per-row reasons (null = keep)."""
-    reason = reasons if isinstance(reasons, pa.Array) else pa.array(reasons, pa.string())
-    keep = reason.is_null()
-    return RowResult(batch=batch, keep=keep, reason=reason)
