@@ -107,3 +107,14 @@ def test_stages_command_lists_every_stage_with_defaults():
     for name in ("normalize", "length_filter", "exact_dedup", "unique_ids"):
         assert name in proc.stdout
     assert "min_words=0" in proc.stdout and "Gopher" in proc.stdout
+
+
+def test_overwrite_refuses_a_folder_that_is_not_winnow_output(tmp_path):
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("years of work")
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({"inputs": [str(CORPORA / "abstracts.jsonl.gz")]}))
+    proc = _cli("run", str(recipe), "-o", str(precious), "--overwrite")
+    assert proc.returncode == 2 and "refusing to overwrite" in proc.stderr
+    assert (precious / "thesis.txt").read_text() == "years of work"

@@ -128,6 +128,10 @@ def _prepare_output(layout: Layout, fp: str, resume: bool, overwrite: bool) -> b
                 "interrupted run or --overwrite to replace it",
                 2,
             )
+        if not any((layout.out / n).exists() for n in ("recipe.yaml", "stats.json", "_work")):
+            raise RunFailed(
+                f"{layout.out}: refusing to overwrite a folder that holds no winnow output", 2
+            )
         shutil.rmtree(layout.out)
     layout.prepare()
     fp_file.write_text(fp)
