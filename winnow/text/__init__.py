@@ -1,0 +1,1 @@
+"""Text analysis shared by stages: word and sentence splitting."""

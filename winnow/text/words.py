@@ -1,0 +1,166 @@
+"""English word and sentence splitting that reproduces spaCy's blank English pipeline.
+
+datatrove's Gopher, C4 and FineWeb filters count words with ``spacy.blank("en")`` and
+sentences with its rule-based sentencizer; their decisions depend on exactly where
+punctuation is split off. This module applies spaCy's own exported rules (prefixes,
+suffixes, infixes, URL pattern, special cases; see ``scripts/export_spacy_rules.py``) with
+spaCy's algorithm (``Tokenizer.explain``), so spaCy is not needed at run time.
+
+Speed comes from the same trick spaCy uses: a whitespace-delimited chunk always splits the
+same way, so each distinct chunk is tokenised once and then looked up in a cache.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from functools import cache
+from importlib import resources
+
+_CACHE_LIMIT = 500_000
+_PARTS = re.compile(r"\s+|\S+").findall
+
+
+class EnglishWords:
+    """``words(text)`` and ``sentence_count(text)`` as spaCy's blank English pipeline."""
+
+    def __init__(self) -> None:
+        rules = json.loads(
+            resources.files("winnow.data").joinpath("spacy_en_rules.json").read_text("utf-8")
+        )
+        self._prefix = re.compile(rules["prefix"]).search
+        self._suffix = re.compile(rules["suffix"]).search
+        self._infix = re.compile(rules["infix"]).finditer
+        self._url = re.compile(rules["url"]).match
+        self._special = {k: tuple(v) for k, v in rules["special_cases"].items()}
+        self._sentence_punct = frozenset(rules["sentence_punct"])
+        self._cache: dict[str, tuple[str, ...]] = {}
+        # special cases that contain affixes (":)", "''") are matched after splitting, as
+        # spaCy's special matcher does: token sequence as split without them → their tokens
+        self._merges: dict[tuple[str, ...], tuple[str, ...]] = {}
+        for orth, tokens in self._special.items():
+            if self._prefix(orth) or self._suffix(orth) or next(self._infix(orth), None):
+                plain = tuple(self._split(orth, with_special=False))
+                if plain != tokens:
+                    self._merges[plain] = tokens
+        self._merge_lengths = sorted({len(k) for k in self._merges}, reverse=True)
+
+    def words(self, text: str) -> list[str]:
+        """The non-whitespace tokens of ``text``, as datatrove's ``split_into_words``."""
+        cache_, out = self._cache, []
+        for chunk in text.split():
+            tokens = cache_.get(chunk)
+            out += tokens if tokens is not None else self._cached(chunk)
+        return out
+
+    def sentence_count(self, text: str) -> int:
+        """Sentences found by spaCy's sentencizer: a new sentence starts at the first token
+        that is not punctuation after a sentence-final character. Whitespace beyond a
+        single space is a token there (and not punctuation), so it is kept here too."""
+        count, seen_end, any_token = 1, False, False
+        for part in _PARTS(text):
+            if part[0].isspace():
+                tokens: tuple[str, ...] = (part[1:],) if part[0] == " " else (part,)
+                if not tokens[0]:
+                    continue
+            else:
+                tokens = self._cached(part)
+            for token in tokens:
+                any_token = True
+                in_punct = token in self._sentence_punct
+                if seen_end and not in_punct and not is_punct(token):
+                    count += 1
+                    seen_end = False
+                elif in_punct:
+                    seen_end = True
+        return count if any_token else 0
+
+    def _cached(self, chunk: str) -> tuple[str, ...]:
+        tokens = self._cache.get(chunk)
+        if tokens is None:
+            if len(self._cache) > _CACHE_LIMIT:
+                self._cache.clear()
+            tokens = self._cache[chunk] = self._merge(self._split(chunk))
+        return tokens
+
+    def _merge(self, tokens: list[str]) -> tuple[str, ...]:
+        if len(tokens) < 2 or not self._merges:
+            return tuple(tokens)
+        out, i = [], 0
+        while i < len(tokens):
+            for n in self._merge_lengths:
+                merged = self._merges.get(tuple(tokens[i : i + n]))
+                if merged is not None:
+                    out += merged
+                    i += n
+                    break
+            else:
+                out.append(tokens[i])
+                i += 1
+        return tuple(out)
+
+    def _split(self, substring: str, with_special: bool = True) -> list[str]:
+        """spaCy's ``Tokenizer.explain`` for one whitespace-free chunk."""
+        special = self._special if with_special else {}
+        prefix_search, suffix_search = self._prefix, self._suffix
+        tokens: list[str] = []
+        suffixes: list[str] = []
+        while substring:
+            if substring in special:
+                tokens += special[substring]
+                substring = ""
+                continue
+            while prefix_search(substring) or suffix_search(substring):
+                if substring in special:
+                    tokens += special[substring]
+                    substring = ""
+                    break
+                match = prefix_search(substring)
+                if match:
+                    split = match.end()
+                    if split == 0:
+                        break
+                    tokens.append(substring[:split])
+                    substring = substring[split:]
+                    if substring in special:
+                        continue
+                match = suffix_search(substring)
+                if match:
+                    split = match.start()
+                    if split == len(substring):
+                        break
+                    suffixes.append(substring[split:])
+                    substring = substring[:split]
+            if not substring:
+                continue
+            if self._url(substring):
+                tokens.append(substring)
+            elif substring in special:
+                tokens += special[substring]
+            else:
+                offset = 0
+                for match in self._infix(substring):
+                    if offset == 0 and match.start() == 0:
+                        continue
+                    if substring[offset : match.start()]:
+                        tokens.append(substring[offset : match.start()])
+                    if match.group():
+                        tokens.append(match.group())
+                    offset = match.end()
+                if substring[offset:]:
+                    tokens.append(substring[offset:])
+            substring = ""
+        tokens.extend(reversed(suffixes))
+        return tokens
+
+
+@cache
+def is_punct(token: str) -> bool:
+    """spaCy's ``is_punct``: every character is Unicode punctuation (category P*)."""
+    return all(unicodedata.category(ch).startswith("P") for ch in token)
+
+
+@cache
+def english() -> EnglishWords:
+    return EnglishWords()
