@@ -161,6 +161,11 @@ def is_punct(token: str) -> bool:
     return all(unicodedata.category(ch).startswith("P") for ch in token)
 
 
+def data_text(name: str) -> str:
+    """A file shipped in ``winnow/data``."""
+    return resources.files("winnow.data").joinpath(name).read_text("utf-8")
+
+
 @cache
 def english() -> EnglishWords:
     return EnglishWords()
