@@ -3,5 +3,6 @@
 from winnow.stages import length, normalize, unique_ids  # noqa: F401
 from winnow.stages.base import REGISTRY, CorpusStage, RowStage, Stage
 from winnow.stages.dedup import exact  # noqa: F401
+from winnow.stages.quality import c4, fineweb, gopher  # noqa: F401
 
 __all__ = ["REGISTRY", "CorpusStage", "RowStage", "Stage"]

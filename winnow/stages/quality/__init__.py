@@ -1,0 +1,1 @@
+"""Heuristic quality filters: Gopher, C4 and FineWeb, as datatrove implements them."""

@@ -1,0 +1,43 @@
+"""A row stage that judges one document at a time and records its statistics as columns."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import ClassVar
+
+import pyarrow as pa
+
+from winnow.stages.base import RowResult, RowStage
+from winnow.text.words import data_text
+
+
+class DocumentFilter(RowStage):
+    """Subclasses implement ``judge(text) -> (reason or None, stats)``; ``stats`` holds the
+    values named in ``stat_columns`` (data-juicer style: stats are kept apart from the
+    decision so thresholds can be studied later)."""
+
+    stat_columns: ClassVar[dict[str, pa.DataType]] = {}
+
+    def judge(self, text: str) -> tuple[str | None, dict]:
+        raise NotImplementedError
+
+    def process(self, batch: pa.RecordBatch) -> RowResult:
+        reasons: list[str | None] = []
+        stats: dict[str, list] = {name: [] for name in self.stat_columns}
+        for text in batch.column("text").to_pylist():
+            reason, values = self.judge(text or "")
+            reasons.append(reason)
+            for name in self.stat_columns:
+                stats[name].append(values.get(name))
+        for name, dtype in self.stat_columns.items():
+            batch = batch.append_column(name, pa.array(stats[name], dtype))
+        reason = pa.array(reasons, pa.string())
+        return RowResult(batch=batch, keep=reason.is_null(), reason=reason)
+
+
+@cache
+def punctuation() -> tuple[frozenset[str], tuple[str, ...]]:
+    """datatrove's ``PUNCTUATION_SET`` and ``TERMINAL_PUNCTUATION``."""
+    data = json.loads(data_text("datatrove_punctuation.json"))
+    return frozenset(data["punctuation"]), tuple(data["terminal_punctuation"])
