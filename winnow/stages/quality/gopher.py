@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from functools import lru_cache
+from functools import lru_cache, partial
 
-import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
 from winnow.stages.base import Params, register
 from winnow.stages.quality.base import DocumentFilter, punctuation
+from winnow.text.ngrams import LONG_DOCUMENT, NgramIndex, duplicate_chars, top_gram_chars
 from winnow.text.words import english
 
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
@@ -151,32 +151,6 @@ def find_duplicates(items: list[str]) -> tuple[int, int]:
     return dup_items, dup_chars
 
 
-def _all_duplicate_chars(words: list[str], n: int) -> int:
-    """datatrove's ``find_all_duplicate``: characters in n-grams (joined without spaces)
-    that repeat an earlier one, skipping past each repeat."""
-    unique: set[str] = set()
-    repeated, idx, end = 0, 0, len(words) - n + 1
-    while idx < end:
-        gram = "".join(words[idx : idx + n])
-        if gram in unique:
-            repeated += len(gram)
-            idx += n
-        else:
-            unique.add(gram)
-            idx += 1
-    return repeated
-
-
-def _has_repeated_ngram(ids: np.ndarray, n: int) -> bool:
-    """Whether any n-gram of word ids occurs twice (hash with rare false positives only)."""
-    if len(ids) < n + 1:
-        return False
-    h = np.zeros(len(ids) - n + 1, dtype=np.uint64)
-    for k in range(n):
-        h = h * np.uint64(1_000_003) + ids[k : len(ids) - n + 1 + k]
-    return len(np.unique(h)) < len(h)
-
-
 @register
 class GopherRepetition(DocumentFilter):
     """Gopher's repetition rules; reasons as datatrove names them."""
@@ -212,19 +186,28 @@ class GopherRepetition(DocumentFilter):
         if p.dup_line_char_frac and line_chars / size > p.dup_line_char_frac:
             return "dup_line_char_frac", stats
         words = english().words(text)
-        for n, frac in p.top_n_grams:
+        if len(words) >= LONG_DOCUMENT:  # one shared index of n-gram keys
+            index = NgramIndex(words)
+            top, dup = index.top_gram_chars, index.duplicate_chars
+        else:
+            top = partial(top_gram_chars, words)
+            dup = partial(duplicate_chars, words)
+        unique_from = None  # once no n-gram repeats, no longer n-gram repeats either
+        for n, frac in sorted(p.top_n_grams):
             if len(words) < n:
                 continue
-            grams = Counter(zip(*(words[k:] for k in range(n))))
-            top, count = max(grams.items(), key=lambda kv: kv[1])
-            if (sum(map(len, top)) + n - 1) * count / size > frac:
+            if unique_from is not None and n > unique_from:
+                chars = sum(map(len, words[:n])) + n - 1  # every n-gram once: the first wins
+            else:
+                chars, count = top(n)
+                if count == 1:
+                    unique_from = n
+            if chars / size > frac:
                 return f"top_{n}_gram", stats
-        if p.dup_n_grams:
-            vocab: dict[str, int] = {}
-            ids = np.array([vocab.setdefault(w, len(vocab)) for w in words], dtype=np.uint64)
-            smallest = min(n for n, _ in p.dup_n_grams)
-            if _has_repeated_ngram(ids, smallest):
-                for n, frac in p.dup_n_grams:
-                    if _all_duplicate_chars(words, n) / size > frac:
-                        return f"duplicated_{n}_n_grams", stats
+        for n, frac in sorted(p.dup_n_grams):
+            chars = dup(n, limit=frac * size)
+            if chars is None:
+                break
+            if chars / size > frac:
+                return f"duplicated_{n}_n_grams", stats
         return None, stats
