@@ -19,6 +19,8 @@ from functools import cache
 from importlib import resources
 
 _CACHE_LIMIT = 500_000
+_RECENT_LIMIT = 4096
+_RECENT_MAX_CHARS = 100_000
 _PARTS = re.compile(r"\s+|\S+").findall
 
 
@@ -36,6 +38,7 @@ class EnglishWords:
         self._special = {k: tuple(v) for k, v in rules["special_cases"].items()}
         self._sentence_punct = frozenset(rules["sentence_punct"])
         self._cache: dict[str, tuple[str, ...]] = {}
+        self._recent: dict[str, list[str]] = {}
         # special cases that contain affixes (":)", "''") are matched after splitting, as
         # spaCy's special matcher does: token sequence as split without them → their tokens
         self._merges: dict[tuple[str, ...], tuple[str, ...]] = {}
@@ -47,7 +50,20 @@ class EnglishWords:
         self._merge_lengths = sorted({len(k) for k in self._merges}, reverse=True)
 
     def words(self, text: str) -> list[str]:
-        """The non-whitespace tokens of ``text``, as datatrove's ``split_into_words``."""
+        """The non-whitespace tokens of ``text``, as datatrove's ``split_into_words``.
+        The last few thousand documents are remembered, so stages that run one after
+        another on a batch split each document once (the list is shared: do not modify)."""
+        if len(text) > _RECENT_MAX_CHARS:
+            return self._words(text)
+        recent = self._recent.get(text)
+        if recent is not None:
+            return recent
+        if len(self._recent) >= _RECENT_LIMIT:
+            del self._recent[next(iter(self._recent))]
+        words = self._recent[text] = self._words(text)
+        return words
+
+    def _words(self, text: str) -> list[str]:
         cache_, out = self._cache, []
         for chunk in text.split():
             tokens = cache_.get(chunk)
