@@ -120,7 +120,7 @@ def datatrove_read_seconds(corpus: Path, runs: int) -> float | None:
         from datatrove.pipeline.readers import JsonlReader
         from loguru import logger
     except ImportError:
-        print("  (datatrove not installed: pip install -e '.[bench]' to compare)")
+        print("  (datatrove not installed: pip install -e '.[test]' to compare)")
         return None
     logger.remove()
     reader = JsonlReader(str(corpus), glob_pattern="*.jsonl.gz")
