@@ -130,3 +130,13 @@ def test_unknown_stage_and_bad_params_in_the_api():
         winnow.make_stage("nope")
     with pytest.raises(ValueError, match="min_words"):
         winnow.make_stage("length_filter", min_words=-1)
+
+
+def test_token_estimate():
+    texts = [UDHR["udhr-eng"], "", "日本語"]
+    out = winnow.apply_stage("token_count", pa.table({"text": texts}))
+    assert out.column("token_estimate").to_pylist() == [
+        -(-len(UDHR["udhr-eng"].encode()) // 4),
+        0,
+        3,
+    ]
