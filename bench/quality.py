@@ -106,6 +106,11 @@ def main() -> None:
         print(f"{'  ' + name:<26}{rate:>14,.0f}{rate * mb:>11.2f}")
     print(f"{'datatrove, all four':<26}{theirs:>14,.0f}{theirs * mb:>11.2f}")
     print(f"winnow / datatrove: {ours / theirs:.1f}x")
+    kilobyte = [text[:1000] for text in docs if len(text) >= 1000] * 10
+    lid_batches = _as_documents(pa.table({"text": kilobyte})).to_batches(max_chunksize=2048)
+    langid = make_stage("langid")
+    rate = median_rate(lambda: [langid.process(b) for b in lid_batches], len(kilobyte), args.runs)
+    print(f"langid on {len(kilobyte):,} 1 KB documents: {rate:,.0f} docs/s/core")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this process: {peak:.0f} MB")
 
