@@ -65,7 +65,11 @@ class C4Quality(RowStage):
         for line in text.splitlines():
             line = line.strip()
             words = line.split()
-            if p.max_word_length != -1 and any(len(w) > p.max_word_length for w in words):
+            if (
+                p.max_word_length != -1
+                and len(line) > p.max_word_length
+                and max(map(len, words)) > p.max_word_length
+            ):
                 removed += 1
                 continue
             if p.remove_citations:

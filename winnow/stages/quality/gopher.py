@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from functools import lru_cache, partial
+from functools import partial
 
 import pyarrow as pa
 from pydantic import Field
@@ -40,11 +40,21 @@ class GopherQualityParams(Params):
     stop_words: tuple[str, ...] = STOP_WORDS
 
 
-@lru_cache(maxsize=1 << 18)
+_KINDS: dict[str, tuple[bool, bool]] = {}
+
+
 def _word_kind(word: str) -> tuple[bool, bool]:
-    """(has a non-punctuation character, has a letter)."""
-    punct = punctuation()[0]
-    return any(ch not in punct for ch in word), any(ch.isalpha() for ch in word)
+    """(has a non-punctuation character, has a letter), remembered per word."""
+    kind = _KINDS.get(word)
+    if kind is None:
+        if len(_KINDS) > 1 << 20:
+            _KINDS.clear()
+        punct = punctuation()[0]
+        kind = _KINDS[word] = (
+            any(ch not in punct for ch in word),
+            any(ch.isalpha() for ch in word),
+        )
+    return kind
 
 
 @register
@@ -69,8 +79,9 @@ class GopherQuality(DocumentFilter):
         n_words = len(words)
         counts = Counter(words)
         n_content = content_chars = n_alpha = 0
+        kinds = _KINDS
         for word, count in counts.items():
-            content, alpha = _word_kind(word)
+            content, alpha = kinds.get(word) or _word_kind(word)
             if content:
                 n_content += count
                 content_chars += count * len(word)
