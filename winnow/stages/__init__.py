@@ -1,6 +1,14 @@
 """Registered stages. Importing this package registers every built-in stage."""
 
-from winnow.stages import langid, length, normalize, pii, token_count, unique_ids  # noqa: F401
+from winnow.stages import (  # noqa: F401
+    langid,
+    length,
+    line_clean,
+    normalize,
+    pii,
+    token_count,
+    unique_ids,
+)
 from winnow.stages.base import REGISTRY, CorpusStage, RowStage, Stage
 from winnow.stages.dedup import exact  # noqa: F401
 from winnow.stages.quality import c4, fineweb, gopher  # noqa: F401
