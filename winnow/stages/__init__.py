@@ -1,6 +1,7 @@
 """Registered stages. Importing this package registers every built-in stage."""
 
 from winnow.stages import (  # noqa: F401
+    badwords,
     langid,
     length,
     line_clean,
