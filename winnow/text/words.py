@@ -92,6 +92,11 @@ class EnglishWords:
                     seen_end = True
         return count if any_token else 0
 
+    def tokens_of_chunk(self, chunk: str) -> tuple[str, ...]:
+        """The tokens of one whitespace-free chunk (cached)."""
+        tokens = self._cache.get(chunk)
+        return tokens if tokens is not None else self._cached(chunk)
+
     def _cached(self, chunk: str) -> tuple[str, ...]:
         tokens = self._cache.get(chunk)
         if tokens is None:

@@ -12,13 +12,13 @@ stay meaningful for any script.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from functools import partial
 
+import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from winnow.stages.base import Params, register
+from winnow.stages.base import Params, RowResult, RowStage, register
 from winnow.stages.quality.base import DocumentFilter, punctuation
 from winnow.text.ngrams import LONG_DOCUMENT, NgramIndex, duplicate_chars, top_gram_chars
 from winnow.text.words import english
@@ -57,8 +57,65 @@ def _word_kind(word: str) -> tuple[bool, bool]:
     return kind
 
 
+class _ChunkTable(dict):
+    """Whitespace chunk → row of word statistics: spaCy tokens, tokens holding a
+    non-punctuation character, their characters, tokens holding a letter, and a bit per
+    stop word present. Rows live in a growing numpy array; the table resets when huge."""
+
+    LIMIT = 1_000_000
+
+    def __init__(self, stop_words: tuple[str, ...]) -> None:
+        super().__init__()
+        self.bits = {w: 1 << i for i, w in enumerate(sorted(set(stop_words)))}
+        self.rows: list[tuple[int, int, int, int, int]] = []
+        self.array = np.zeros((0, 5), dtype=np.int64)
+
+    def __missing__(self, chunk: str) -> int:
+        tokens = english().tokens_of_chunk(chunk)
+        content = chars = alpha = bits = 0
+        for token in tokens:
+            has_content, has_alpha = _KINDS.get(token) or _word_kind(token)
+            if has_content:
+                content += 1
+                chars += len(token)
+            alpha += has_alpha
+            bits |= self.bits.get(token, 0)
+        row = len(self.rows)
+        self.rows.append((len(tokens), content, chars, alpha, bits))
+        self[chunk] = row
+        return row
+
+    def sums(self, texts: list[str]) -> tuple[np.ndarray, ...]:
+        """Per text: words, content words, content characters, alpha words, stop words."""
+        if len(self) > self.LIMIT:
+            self.clear()
+            self.rows, self.array = [], np.zeros((0, 5), dtype=np.int64)
+        ids: list[int] = []
+        offsets = [0]
+        lookup = self.__getitem__
+        for text in texts:
+            ids += map(lookup, text.split())
+            offsets.append(len(ids))
+        if len(self.rows) > len(self.array):
+            fresh = np.array(self.rows[len(self.array) :], dtype=np.int64).reshape(-1, 5)
+            self.array = np.concatenate([self.array, fresh])
+        stats = self.array[np.array(ids, dtype=np.int64)] if ids else np.zeros((0, 5), np.int64)
+        starts = np.array(offsets[:-1], dtype=np.int64)
+        empty = starts == np.array(offsets[1:], dtype=np.int64)
+        out = []
+        for col in range(4):
+            sums = np.add.reduceat(stats[:, col], np.minimum(starts, max(len(ids) - 1, 0)))
+            out.append(np.where(empty, 0, sums) if len(ids) else np.zeros(len(texts), np.int64))
+        if len(ids):
+            bits = np.bitwise_or.reduceat(stats[:, 4], np.minimum(starts, len(ids) - 1))
+            hits = np.bitwise_count(np.where(empty, 0, bits)).astype(np.int64)
+        else:
+            hits = np.zeros(len(texts), np.int64)
+        return (*out, hits)
+
+
 @register
-class GopherQuality(DocumentFilter):
+class GopherQuality(RowStage):
     """Gopher's document-quality rules; reasons as datatrove names them."""
 
     name = "gopher_quality"
@@ -68,35 +125,30 @@ class GopherQuality(DocumentFilter):
         "alpha words, stop words"
     )
     origin = "Gopher (Rae et al. 2021) via datatrove GopherQualityFilter, same defaults"
-    stat_columns = {
-        "gopher_words": pa.int64(),
-        "gopher_mean_word_length": pa.float64(),
-        "gopher_alpha_word_ratio": pa.float64(),
-    }
 
-    def judge(self, text: str) -> tuple[str | None, dict]:
-        words = english().words(text)
-        n_words = len(words)
-        counts = Counter(words)
-        n_content = content_chars = n_alpha = 0
-        kinds = _KINDS
-        for word, count in counts.items():
-            content, alpha = kinds.get(word) or _word_kind(word)
-            if content:
-                n_content += count
-                content_chars += count * len(word)
-            if alpha:
-                n_alpha += count
-        mean_len = content_chars / n_content if n_content else float("nan")
-        alpha_ratio = n_alpha / n_words if n_words else 0.0
-        stats = {
-            "gopher_words": n_content,
-            "gopher_mean_word_length": mean_len,
-            "gopher_alpha_word_ratio": alpha_ratio,
-        }
-        return self._decide(text, n_words, n_content, mean_len, n_alpha, counts), stats
+    def __init__(self, params=None) -> None:
+        super().__init__(params)
+        self._chunks = _ChunkTable(self.params.stop_words)
 
-    def _decide(self, text, n_words, n_content, mean_len, n_alpha, counts) -> str | None:
+    def process(self, batch: pa.RecordBatch) -> RowResult:
+        """Word statistics come from a table of whitespace chunks (each split into spaCy
+        tokens once), gathered and summed per document with numpy."""
+        texts = [t or "" for t in batch.column("text").to_pylist()]
+        n_words, n_content, content_chars, n_alpha, stop_hits = self._chunks.sums(texts)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean_len = content_chars / n_content
+            alpha_ratio = np.where(n_words > 0, n_alpha / np.maximum(n_words, 1), 0.0)
+        reasons = [
+            self._decide(text, int(w), int(c), float(m), int(a), int(h))
+            for text, w, c, m, a, h in zip(texts, n_words, n_content, mean_len, n_alpha, stop_hits)
+        ]
+        batch = batch.append_column("gopher_words", pa.array(n_content, pa.int64()))
+        batch = batch.append_column("gopher_mean_word_length", pa.array(mean_len, pa.float64()))
+        batch = batch.append_column("gopher_alpha_word_ratio", pa.array(alpha_ratio, pa.float64()))
+        reason = pa.array(reasons, pa.string())
+        return RowResult(batch=batch, keep=reason.is_null(), reason=reason)
+
+    def _decide(self, text, n_words, n_content, mean_len, n_alpha, stop_hits) -> str | None:
         p = self.params
         if p.min_doc_words and n_content < p.min_doc_words:
             return "gopher_short_doc"
@@ -124,7 +176,7 @@ class GopherQuality(DocumentFilter):
                 return "gopher_too_many_end_ellipsis"
         if p.max_non_alpha_words_ratio and n_alpha / n_words < p.max_non_alpha_words_ratio:
             return "gopher_below_alpha_threshold"
-        if p.min_stop_words and sum(w in counts for w in set(p.stop_words)) < p.min_stop_words:
+        if p.min_stop_words and stop_hits < p.min_stop_words:
             return "gopher_enough_stop_words"
         return None
 
