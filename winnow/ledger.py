@@ -43,7 +43,7 @@ class Ledger:
                     pc.filter(batch.column("id"), dropped),
                     pc.filter(batch.column("source"), dropped),
                     pa.array([stage] * n, pa.string()),
-                    pc.fill_null(pc.filter(reason, dropped), "unspecified"),
+                    pc.filter(reason, dropped),
                     dup.cast(pa.string()),
                 ],
                 schema=LEDGER_SCHEMA,

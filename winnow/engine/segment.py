@@ -62,17 +62,15 @@ def _iter_intermediate(path: os.PathLike) -> Iterator[pa.RecordBatch]:
 def apply_drops(batch: pa.RecordBatch, offset: int, drops: pa.Table) -> RowResult:
     rows = drops.column("row").to_numpy()
     lo, hi = np.searchsorted(rows, [offset, offset + batch.num_rows])
-    keep = np.ones(batch.num_rows, dtype=bool)
     if hi == lo:
         return RowResult(batch=batch)
     local = rows[lo:hi] - offset
-    keep[local] = False
     positions = np.full(batch.num_rows, -1, dtype=np.int64)
     positions[local] = np.arange(lo, hi)
     idx = pa.array(positions, mask=positions < 0)
     reason = drops.column("reason").take(idx)
     dup = drops.column("duplicate_of").take(idx)
-    return RowResult(batch=batch, keep=pa.array(keep), reason=reason, duplicate_of=dup)
+    return RowResult(batch=batch, reason=reason, duplicate_of=dup)
 
 
 def _private_columns(batch: pa.RecordBatch) -> list[str]:
@@ -90,14 +88,13 @@ class _Recorder:
         st.docs_in += before.num_rows
         st.bytes_in += text_bytes(before)
         batch = result.batch
-        if result.keep is not None and not pc.all(result.keep).as_py():
-            dropped = pc.invert(result.keep)
-            self.ledger.add_dropped(batch, name, dropped, result.reason, result.duplicate_of)
-            reasons = pc.fill_null(pc.filter(result.reason, dropped), "unspecified")
-            st.removed.update(
-                {d["values"]: d["counts"] for d in reasons.value_counts().to_pylist()}
-            )
-            batch = batch.filter(result.keep)
+        reason = result.reason
+        if reason is not None and reason.null_count < len(reason):
+            dropped = reason.is_valid()
+            self.ledger.add_dropped(batch, name, dropped, reason, result.duplicate_of)
+            counts = pc.filter(reason, dropped).value_counts().to_pylist()
+            st.removed.update({d["values"]: d["counts"] for d in counts})
+            batch = batch.filter(reason.is_null())
         st.docs_out += batch.num_rows
         st.bytes_out += text_bytes(batch)
         st.seconds += time.perf_counter() - t0

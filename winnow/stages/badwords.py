@@ -106,7 +106,7 @@ class C4Badwords(RowStage):
                 draw = xxhash.xxh64_intdigest(f"{p.seed}:{ids[i]}") / 2**64
                 hit[i] = draw >= p.keep_fraction
         reason = pa.array(np.where(hit, "document_removed_with_badwords", None), pa.string())
-        return RowResult(batch=batch, keep=pa.array(~hit), reason=reason)
+        return RowResult(batch=batch, reason=reason)
 
 
 class ToxicityParams(Params):
@@ -141,6 +141,4 @@ class Toxicity(RowStage):
         _per_language(batch, p.default_language, count)
         reason = np.where(flagged > p.max_ratio, "too_many_flagged_words", None)
         batch = batch.append_column("flagged_ratio", pa.array(flagged))
-        return RowResult(
-            batch=batch, keep=pa.array(flagged <= p.max_ratio), reason=pa.array(reason, pa.string())
-        )
+        return RowResult(batch=batch, reason=pa.array(reason, pa.string()))

@@ -33,13 +33,22 @@ class Params(BaseModel):
 
 @dataclass
 class RowResult:
-    """A stage's verdict on a batch. ``keep`` None means every row is kept; ``reason`` holds
-    a reason for each dropped row (null where kept); ``duplicate_of`` is optional."""
+    """A stage's verdict on a batch: ``reason`` names why each dropped row goes and is null
+    where the row stays (None: every row stays); ``duplicate_of`` is optional."""
 
     batch: pa.RecordBatch
-    keep: pa.BooleanArray | None = None
     reason: pa.Array | None = None
     duplicate_of: pa.Array | None = None
+
+    @property
+    def keep(self) -> pa.BooleanArray | None:
+        return None if self.reason is None else self.reason.is_null()
+
+
+def with_text(batch: pa.RecordBatch, texts: list[str]) -> pa.RecordBatch:
+    """The batch with its ``text`` column replaced (stages that edit documents)."""
+    i = batch.schema.get_field_index("text")
+    return batch.set_column(i, "text", pa.array(texts, batch.schema.field(i).type))
 
 
 class Stage:

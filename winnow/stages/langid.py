@@ -81,4 +81,4 @@ class LangId(RowStage):
             other = pc.invert(pc.fill_null(pc.is_in(lang, pa.array(p.languages)), False))
             reason = pc.if_else(other, pa.scalar("language_not_kept"), reason)
         batch = batch.append_column("lang", lang).append_column("lang_score", score)
-        return RowResult(batch=batch, keep=pc.is_null(reason), reason=reason)
+        return RowResult(batch=batch, reason=reason)

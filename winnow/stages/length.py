@@ -44,4 +44,4 @@ class LengthFilter(RowStage):
                 reason = pc.if_else(hit, pa.scalar(name), reason)
         batch = batch.append_column("length_chars", chars.cast(pa.int64()))
         batch = batch.append_column("length_words", words.cast(pa.int64()))
-        return RowResult(batch=batch, keep=pc.is_null(reason), reason=reason)
+        return RowResult(batch=batch, reason=reason)

@@ -15,7 +15,7 @@ import re
 import pyarrow as pa
 from pydantic import Field
 
-from winnow.stages.base import Params, RowResult, RowStage, register
+from winnow.stages.base import Params, RowResult, RowStage, register, with_text
 
 PHRASES = (
     "cookie",
@@ -101,9 +101,8 @@ class LineClean(RowStage):
             lines.append(n_lines)
             chars.append(n_chars)
             reasons.append("empty_after_line_clean" if not cleaned.strip() else None)
-        i = batch.schema.get_field_index("text")
-        batch = batch.set_column(i, "text", pa.array(texts, batch.schema.field(i).type))
+        batch = with_text(batch, texts)
         batch = batch.append_column("line_clean_lines", pa.array(lines, pa.int64()))
         batch = batch.append_column("line_clean_chars", pa.array(chars, pa.int64()))
         reason = pa.array(reasons, pa.string())
-        return RowResult(batch=batch, keep=reason.is_null(), reason=reason)
+        return RowResult(batch=batch, reason=reason)

@@ -33,7 +33,7 @@ class DocumentFilter(RowStage):
         for name, dtype in self.stat_columns.items():
             batch = batch.append_column(name, pa.array(stats[name], dtype))
         reason = pa.array(reasons, pa.string())
-        return RowResult(batch=batch, keep=reason.is_null(), reason=reason)
+        return RowResult(batch=batch, reason=reason)
 
 
 @cache

@@ -16,7 +16,7 @@ import re
 import pyarrow as pa
 from pydantic import Field
 
-from winnow.stages.base import Params, RowResult, RowStage, register
+from winnow.stages.base import Params, RowResult, RowStage, register, with_text
 from winnow.text.words import english
 
 CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
@@ -108,9 +108,8 @@ class C4Quality(RowStage):
             reasons.append(reason)
             removed.append(n_removed)
             sentences.append(n_sentences)
-        i = batch.schema.get_field_index("text")
-        batch = batch.set_column(i, "text", pa.array(texts, batch.schema.field(i).type))
+        batch = with_text(batch, texts)
         batch = batch.append_column("c4_lines_removed", pa.array(removed, pa.int64()))
         batch = batch.append_column("c4_sentences", pa.array(sentences, pa.int64()))
         reason = pa.array(reasons, pa.string())
-        return RowResult(batch=batch, keep=reason.is_null(), reason=reason)
+        return RowResult(batch=batch, reason=reason)

@@ -146,7 +146,7 @@ class GopherQuality(RowStage):
         batch = batch.append_column("gopher_mean_word_length", pa.array(mean_len, pa.float64()))
         batch = batch.append_column("gopher_alpha_word_ratio", pa.array(alpha_ratio, pa.float64()))
         reason = pa.array(reasons, pa.string())
-        return RowResult(batch=batch, keep=reason.is_null(), reason=reason)
+        return RowResult(batch=batch, reason=reason)
 
     def _decide(self, text, n_words, n_content, mean_len, n_alpha, stop_hits) -> str | None:
         p = self.params
