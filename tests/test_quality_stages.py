@@ -43,11 +43,58 @@ def test_awkward_text_gets_a_decision(awkward_table, stage):
     assert reasons[0] is not None  # empty text is never kept
 
 
-def test_repetition_rules_keep_declarations_in_any_script(awkward_table):
-    """Line, paragraph and n-gram repetition do not assume spaces: the UDHR in Chinese,
-    Japanese, Thai and Arabic is not repetitive and is kept."""
-    reasons = winnow.apply_stage("gopher_repetition", awkward_table).column("drop_reason")
-    assert reasons.to_pylist()[5:] == [None, None, None, None]
+DECLARATIONS = ("cmn_hans", "jpn", "tha", "arb", "kor", "hin", "rus")
+EXPECTED_DROPS = {
+    # (stage, declaration): reason, where the rule itself does not fit the script
+    ("gopher_repetition", "jpn"): "duplicated_5_n_grams",  # datatrove's ja agrees
+    ("c4_quality", "tha"): "too_few_sentences",  # Thai ends sentences with spaces
+    ("fineweb_quality", "tha"): "line_punct_ratio",  # ... and lines too
+}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_declarations_in_other_scripts_are_kept(stage):
+    """With ``language: auto`` and no langid, words are split per writing system: the UDHR
+    in Chinese, Japanese, Thai, Arabic, Korean, Hindi and Russian is kept, except where a
+    rule cannot fit the script (listed above)."""
+    table = pa.table({"text": [UDHR[f"udhr-{name}"] for name in DECLARATIONS]})
+    reasons = winnow.apply_stage(stage, table).column("drop_reason").to_pylist()
+    expected = [EXPECTED_DROPS.get((stage, name)) for name in DECLARATIONS]
+    assert reasons == expected
+
+
+def test_english_rules_drop_unspaced_scripts_as_datatrove_does():
+    """``language: en`` reproduces datatrove's English default: a Chinese declaration is
+    a few very long "words"."""
+    table = pa.table({"text": [UDHR["udhr-cmn_hans"], UDHR["udhr-eng"]]})
+    out = winnow.apply_stage("gopher_quality", table, language="en")
+    assert out.column("drop_reason").to_pylist() == ["gopher_above_avg_threshold", None]
+
+
+def test_langid_column_chooses_the_word_rules():
+    """After ``langid``, its ``lang`` column picks the segmenter and the stop-word rule
+    only applies to English."""
+    texts = [UDHR["udhr-deu_1996"], UDHR["udhr-cmn_hans"], UDHR["udhr-eng"]]
+    plain = winnow.apply_stage("gopher_quality", pa.table({"text": texts}))
+    assert plain.column("drop_reason").to_pylist() == ["gopher_enough_stop_words", None, None]
+    tagged = winnow.apply_stage("langid", pa.table({"text": texts}))
+    tagged = tagged.drop_columns(["keep", "drop_reason"])
+    out = winnow.apply_stage("gopher_quality", tagged)
+    assert out.column("lang").to_pylist() == ["de", "zh", "en"]
+    assert out.column("drop_reason").to_pylist() == [None, None, None]
+
+
+def test_script_language_and_fallback_segmenter():
+    from winnow.text.languages import _Graphemes, script_language
+
+    expected = {"cmn_hans": "zh", "jpn": "ja", "tha": "th", "kor": "ko", "arb": "und"}
+    for name, lang in expected.items():
+        assert script_language(UDHR[f"udhr-{name}"]) == lang
+    assert script_language(UDHR["udhr-deu_1996"]) == "en"  # Latin script: English rules
+    words = _Graphemes().words("人人生而 abc自由, ok")
+    assert words == ["人", "人", "生", "而", "abc", "自", "由", ",", "ok"]
+    thai = _Graphemes().words("มนุษย์")
+    assert "".join(thai) == "มนุษย์" and len(thai) < len("มนุษย์")  # marks stay on their letter
 
 
 def test_stats_columns_are_recorded():

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 
@@ -36,7 +37,7 @@ class EnglishWords:
         self._infix = re.compile(rules["infix"]).finditer
         self._url = re.compile(rules["url"]).match
         self._special = {k: tuple(v) for k, v in rules["special_cases"].items()}
-        self._sentence_punct = frozenset(rules["sentence_punct"])
+        self.sentence_punct = frozenset(rules["sentence_punct"])
         self._cache: dict[str, tuple[str, ...]] = {}
         self._recent: dict[str, list[str]] = {}
         # special cases that contain affixes (":)", "''") are matched after splitting, as
@@ -84,7 +85,7 @@ class EnglishWords:
                 tokens = self._cached(part)
             for token in tokens:
                 any_token = True
-                in_punct = token in self._sentence_punct
+                in_punct = token in self.sentence_punct
                 if seen_end and not in_punct and not is_punct(token):
                     count += 1
                     seen_end = False
@@ -174,6 +175,21 @@ class EnglishWords:
             substring = ""
         tokens.extend(reversed(suffixes))
         return tokens
+
+
+def sentence_count_of_tokens(tokens: Sequence[str]) -> int:
+    """spaCy's sentencizer over non-blank tokens: a sentence starts at the first token that
+    is not punctuation after a sentence-final character."""
+    punct = english().sentence_punct
+    count, seen_end = 1, False
+    for token in tokens:
+        in_punct = token in punct
+        if seen_end and not in_punct and not is_punct(token):
+            count += 1
+            seen_end = False
+        elif in_punct:
+            seen_end = True
+    return count if tokens else 0
 
 
 @cache

@@ -8,25 +8,42 @@ from typing import ClassVar
 
 import pyarrow as pa
 
-from winnow.stages.base import RowResult, RowStage
+from winnow.stages.base import Params, RowResult, RowStage
+from winnow.text.languages import row_languages
 from winnow.text.words import data_text
 
 
+class LanguageParams(Params):
+    language: str = "auto"
+    """ISO 639-1 code of the documents, or ``auto``: per document, the ``lang`` column of
+    an earlier ``langid`` stage, else the writing system (see ``winnow.text.languages``)."""
+
+
+def document_languages(batch: pa.RecordBatch, texts: list[str], language: str) -> list[str]:
+    """The language whose word rules apply to each document of ``batch``."""
+    index = batch.schema.get_field_index("lang")
+    langs = None if index < 0 else batch.column(index).to_pylist()
+    return row_languages(texts, language, langs)
+
+
 class DocumentFilter(RowStage):
-    """Subclasses implement ``judge(text) -> (reason or None, stats)``; ``stats`` holds the
-    values named in ``stat_columns`` (data-juicer style: stats are kept apart from the
+    """Subclasses implement ``judge(text, lang) -> (reason or None, stats)``; ``stats``
+    holds the values named in ``stat_columns`` (data-juicer style: stats are kept apart from the
     decision so thresholds can be studied later)."""
 
     stat_columns: ClassVar[dict[str, pa.DataType]] = {}
 
-    def judge(self, text: str) -> tuple[str | None, dict]:
+    ParamsModel = LanguageParams
+
+    def judge(self, text: str, lang: str) -> tuple[str | None, dict]:
         raise NotImplementedError
 
     def process(self, batch: pa.RecordBatch) -> RowResult:
         reasons: list[str | None] = []
         stats: dict[str, list] = {name: [] for name in self.stat_columns}
-        for text in batch.column("text").to_pylist():
-            reason, values = self.judge(text or "")
+        texts = [text or "" for text in batch.column("text").to_pylist()]
+        for text, lang in zip(texts, document_languages(batch, texts, self.params.language)):
+            reason, values = self.judge(text, lang)
             reasons.append(reason)
             for name in self.stat_columns:
                 stats[name].append(values.get(name))

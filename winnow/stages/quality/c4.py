@@ -4,9 +4,14 @@ words; lines mentioning javascript or cookie/terms policies and lines with a >10
 are removed; documents with "lorem ipsum" or "{" or fewer than five sentences are dropped.
 
 Like datatrove, the stage rewrites ``text`` to the kept lines (``remove_lines: false`` keeps
-the text and only decides). Sentences are counted with spaCy's English sentencizer rules.
-Scripts whose sentences end in other marks (。 ।) have no kept lines and are dropped as
-``too_few_sentences``, as in datatrove; C4 itself was English-only.
+the text and only decides). Sentences are counted with spaCy's sentencizer rules over the
+document language's words (``winnow.text.languages``).
+
+C4 was English-only. A deliberate difference from datatrove for other languages (English
+decisions are unchanged): a line may end in any script's terminal punctuation (datatrove's
+list: 。 ！ । ؟ …) and its words are counted by the language's segmenter, so Chinese and
+Japanese lines are not all removed for lacking "." and spaces. Thai marks sentence ends
+with spaces, not punctuation, so C4's line rule still removes Thai text.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ import re
 import pyarrow as pa
 from pydantic import Field
 
-from winnow.stages.base import Params, RowResult, RowStage, register, with_text
+from winnow.stages.base import RowResult, RowStage, register, with_text
+from winnow.stages.quality.base import LanguageParams, document_languages, punctuation
+from winnow.text.languages import segmenter
 from winnow.text.words import english
 
 CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
@@ -31,7 +38,7 @@ POLICY_SUBSTRINGS = (
 )
 
 
-class C4Params(Params):
+class C4Params(LanguageParams):
     remove_citations: bool = True
     filter_no_terminal_punct: bool = True
     min_num_sentences: int = Field(5, ge=-1)
@@ -58,27 +65,31 @@ class C4Quality(RowStage):
     )
     origin = "C4 (Raffel et al. 2020) via datatrove C4QualityFilter, same defaults"
 
-    def _lines(self, text: str) -> tuple[str | None, str, int, int]:
+    def _lines(self, text: str, lang: str) -> tuple[str | None, str, int, int]:
         p = self.params
-        words_of = english()
+        words_of = segmenter(lang)
+        english_rules = lang == "en"
+        end_punctuation = END_PUNCTUATION if english_rules else END_PUNCTUATION + punctuation()[1]
         sentences, kept, removed = 0, [], 0
         for line in text.splitlines():
             line = line.strip()
-            words = line.split()
+            words = line.split() if english_rules or words_of is english() else None
             if (
                 p.max_word_length != -1
                 and len(line) > p.max_word_length
-                and max(map(len, words)) > p.max_word_length
+                and max(map(len, line.split())) > p.max_word_length
             ):
                 removed += 1
                 continue
             if p.remove_citations:
                 line = CITATION.sub("", line)
             if p.filter_no_terminal_punct and (
-                not line.endswith(END_PUNCTUATION) or line.endswith("...")
+                not line.endswith(end_punctuation) or line.endswith("...")
             ):
                 removed += 1
                 continue
+            if words is None:
+                words = words_of.words(line)
             if len(words) < p.min_words_per_line:
                 removed += 1
                 continue
@@ -102,8 +113,10 @@ class C4Quality(RowStage):
 
     def process(self, batch: pa.RecordBatch) -> RowResult:
         texts, reasons, removed, sentences = [], [], [], []
-        for text in batch.column("text").to_pylist():
-            reason, kept, n_removed, n_sentences = self._lines(text or "")
+        originals = [text or "" for text in batch.column("text").to_pylist()]
+        langs = document_languages(batch, originals, self.params.language)
+        for text, lang in zip(originals, langs):
+            reason, kept, n_removed, n_sentences = self._lines(text, lang)
             texts.append(kept if reason is None and self.params.remove_lines else text)
             reasons.append(reason)
             removed.append(n_removed)

@@ -2,9 +2,9 @@
 definitions and defaults (``FineWebQualityFilter``): share of lines ending in terminal
 punctuation, share of short lines, characters in duplicated lines, newlines per word.
 
-Terminal punctuation covers all scripts (datatrove's list: 。 । ؟ …); the newline ratio uses
-spaCy-English word counts, so unspaced scripts count few words per newline and are more
-likely to be dropped as ``list_ratio``.
+Terminal punctuation covers all scripts (datatrove's list: 。 । ؟ …); the newline ratio
+counts words with the document language's segmenter (``winnow.text.languages``), as
+datatrove's ``language=`` option does.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from __future__ import annotations
 import pyarrow as pa
 from pydantic import Field
 
-from winnow.stages.base import Params, register
-from winnow.stages.quality.base import DocumentFilter, punctuation
+from winnow.stages.base import register
+from winnow.stages.quality.base import DocumentFilter, LanguageParams, punctuation
 from winnow.stages.quality.gopher import find_duplicates
-from winnow.text.words import english
+from winnow.text.languages import segmenter
 
 
-class FineWebParams(Params):
+class FineWebParams(LanguageParams):
     line_punct_thr: float = Field(0.12, ge=0, le=1)
     line_punct_exclude_zero: bool = False
     short_line_thr: float = Field(0.67, ge=0, le=1)
@@ -40,7 +40,7 @@ class FineWebQuality(DocumentFilter):
         "fineweb_short_line_ratio": pa.float64(),
     }
 
-    def judge(self, text: str) -> tuple[str | None, dict]:
+    def judge(self, text: str, lang: str) -> tuple[str | None, dict]:
         p = self.params
         lines = [line for line in text.split("\n") if line.strip() != ""]
         if not lines:
@@ -55,7 +55,7 @@ class FineWebQuality(DocumentFilter):
             return "short_line_ratio", stats
         if find_duplicates(lines)[1] / len(text.replace("\n", "")) > p.char_duplicates_ratio:
             return "char_dup_ratio", stats
-        n_words = len(english().words(text))
+        n_words = len(segmenter(lang).words(text))
         if text.count("\n") / max(n_words, 1) > p.new_line_ratio:
             return "list_ratio", stats
         return None, stats

@@ -1,12 +1,16 @@
 """Gopher quality and repetition rules (Rae et al. 2021, "Scaling Language Models", App. A),
 with datatrove's definitions and defaults (``GopherQualityFilter``, ``GopherRepetitionFilter``).
 
-Words are spaCy-English tokens (``winnow.text.words``), as in datatrove. Text without spaces
-(Chinese, Japanese, Thai) is then a few very long "words": ``gopher_quality`` drops it as
-``gopher_short_doc`` / ``gopher_above_avg_threshold`` exactly as datatrove does with its
-default English tokenizer; use ``langid`` first and apply these rules to space-delimited
-languages. The repetition rules work on lines, paragraphs and characters as well, so they
-stay meaningful for any script.
+Words are split per document language (``winnow.text.languages``): spaCy's rules for
+spaced scripts, exactly as datatrove's default English tokenizer; jieba, Sudachi and
+PyThaiNLP for Chinese, Japanese and Thai, as datatrove's ``language=`` option does.
+
+Deliberate differences from datatrove, for languages other than English (English decisions
+are unchanged): the mean-word-length bounds are skipped for languages whose words are short
+by nature (unspaced scripts and Korean: jieba's Chinese words average 1.7 characters, so
+datatrove's default 3-10 drops every Chinese document), and in ``language: auto`` the
+English stop-word rule applies to English documents only (datatrove applies it to all, so a
+German document without "the" is dropped).
 """
 
 from __future__ import annotations
@@ -18,15 +22,21 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from winnow.stages.base import Params, RowResult, RowStage, register
-from winnow.stages.quality.base import DocumentFilter, punctuation
+from winnow.stages.base import RowResult, RowStage, register
+from winnow.stages.quality.base import (
+    DocumentFilter,
+    LanguageParams,
+    document_languages,
+    punctuation,
+)
+from winnow.text.languages import SHORT_WORD_LANGUAGES, segmenter
 from winnow.text.ngrams import LONG_DOCUMENT, NgramIndex, duplicate_chars, top_gram_chars
 from winnow.text.words import english
 
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 
 
-class GopherQualityParams(Params):
+class GopherQualityParams(LanguageParams):
     min_doc_words: int | None = Field(50, ge=0)
     max_doc_words: int | None = Field(100_000, ge=1)
     min_avg_word_length: float | None = Field(3, ge=0)
@@ -38,6 +48,8 @@ class GopherQualityParams(Params):
     """As datatrove names it: the minimum share of words holding a letter."""
     min_stop_words: int | None = Field(2, ge=0)
     stop_words: tuple[str, ...] = STOP_WORDS
+    stop_words_language: str = "en"
+    """With ``language: auto``, the stop-word rule applies to documents of this language."""
 
 
 _KINDS: dict[str, tuple[bool, bool]] = {}
@@ -71,7 +83,12 @@ class _ChunkTable(dict):
         self.array = np.zeros((0, 5), dtype=np.int64)
 
     def __missing__(self, chunk: str) -> int:
-        tokens = english().tokens_of_chunk(chunk)
+        row = len(self.rows)
+        self.rows.append(self.word_stats(english().tokens_of_chunk(chunk)))
+        self[chunk] = row
+        return row
+
+    def word_stats(self, tokens) -> tuple[int, int, int, int, int]:
         content = chars = alpha = bits = 0
         for token in tokens:
             has_content, has_alpha = _KINDS.get(token) or _word_kind(token)
@@ -80,10 +97,7 @@ class _ChunkTable(dict):
                 chars += len(token)
             alpha += has_alpha
             bits |= self.bits.get(token, 0)
-        row = len(self.rows)
-        self.rows.append((len(tokens), content, chars, alpha, bits))
-        self[chunk] = row
-        return row
+        return len(tokens), content, chars, alpha, bits
 
     def sums(self, texts: list[str]) -> tuple[np.ndarray, ...]:
         """Per text: words, content words, content characters, alpha words, stop words."""
@@ -134,13 +148,21 @@ class GopherQuality(RowStage):
         """Word statistics come from a table of whitespace chunks (each split into spaCy
         tokens once), gathered and summed per document with numpy."""
         texts = [t or "" for t in batch.column("text").to_pylist()]
+        langs = document_languages(batch, texts, self.params.language)
         n_words, n_content, content_chars, n_alpha, stop_hits = self._chunks.sums(texts)
+        for i, (text, lang) in enumerate(zip(texts, langs)):
+            words = segmenter(lang)
+            if words is not english():  # a dictionary segmenter: count its words
+                w, c, chars, a, bits = self._chunks.word_stats(words.words(text))
+                n_words[i], n_content[i], content_chars[i], n_alpha[i] = w, c, chars, a
+                stop_hits[i] = bits.bit_count()
         with np.errstate(invalid="ignore", divide="ignore"):
             mean_len = content_chars / n_content
             alpha_ratio = np.where(n_words > 0, n_alpha / np.maximum(n_words, 1), 0.0)
+        rows = zip(texts, langs, n_words, n_content, mean_len, n_alpha, stop_hits)
         reasons = [
-            self._decide(text, int(w), int(c), float(m), int(a), int(h))
-            for text, w, c, m, a, h in zip(texts, n_words, n_content, mean_len, n_alpha, stop_hits)
+            self._decide(text, lang, int(w), int(c), float(m), int(a), int(h))
+            for text, lang, w, c, m, a, h in rows
         ]
         batch = batch.append_column("gopher_words", pa.array(n_content, pa.int64()))
         batch = batch.append_column("gopher_mean_word_length", pa.array(mean_len, pa.float64()))
@@ -148,15 +170,17 @@ class GopherQuality(RowStage):
         reason = pa.array(reasons, pa.string())
         return RowResult(batch=batch, reason=reason)
 
-    def _decide(self, text, n_words, n_content, mean_len, n_alpha, stop_hits) -> str | None:
+    def _decide(self, text, lang, n_words, n_content, mean_len, n_alpha, stop_hits) -> str | None:
         p = self.params
+        word_length_rule = lang not in SHORT_WORD_LANGUAGES
+        stop_word_rule = p.language != "auto" or lang == p.stop_words_language
         if p.min_doc_words and n_content < p.min_doc_words:
             return "gopher_short_doc"
         if p.max_doc_words and n_content > p.max_doc_words:
             return "gopher_long_doc"
-        if p.min_avg_word_length and mean_len < p.min_avg_word_length:
+        if word_length_rule and p.min_avg_word_length and mean_len < p.min_avg_word_length:
             return "gopher_below_avg_threshold"
-        if p.max_avg_word_length and mean_len > p.max_avg_word_length:
+        if word_length_rule and p.max_avg_word_length and mean_len > p.max_avg_word_length:
             return "gopher_above_avg_threshold"
         if not n_words:
             return "gopher_short_doc"
@@ -176,12 +200,12 @@ class GopherQuality(RowStage):
                 return "gopher_too_many_end_ellipsis"
         if p.max_non_alpha_words_ratio and n_alpha / n_words < p.max_non_alpha_words_ratio:
             return "gopher_below_alpha_threshold"
-        if p.min_stop_words and stop_hits < p.min_stop_words:
+        if stop_word_rule and p.min_stop_words and stop_hits < p.min_stop_words:
             return "gopher_enough_stop_words"
         return None
 
 
-class GopherRepetitionParams(Params):
+class GopherRepetitionParams(LanguageParams):
     dup_line_frac: float | None = Field(0.3, ge=0, le=1)
     dup_para_frac: float | None = Field(0.3, ge=0, le=1)
     dup_line_char_frac: float | None = Field(0.2, ge=0, le=1)
@@ -227,7 +251,7 @@ class GopherRepetition(DocumentFilter):
     origin = "Gopher (Rae et al. 2021, table A1) via datatrove GopherRepetitionFilter"
     stat_columns = {"gopher_dup_line_frac": pa.float64(), "gopher_dup_para_frac": pa.float64()}
 
-    def judge(self, text: str) -> tuple[str | None, dict]:
+    def judge(self, text: str, lang: str) -> tuple[str | None, dict]:
         p = self.params
         if not text:
             return "empty", {}
@@ -248,7 +272,7 @@ class GopherRepetition(DocumentFilter):
             return "dup_line_frac", stats
         if p.dup_line_char_frac and line_chars / size > p.dup_line_char_frac:
             return "dup_line_char_frac", stats
-        words = english().words(text)
+        words = segmenter(lang).words(text)
         if len(words) >= LONG_DOCUMENT:  # one shared index of n-gram keys
             index = NgramIndex(words)
             top, dup = index.top_gram_chars, index.duplicate_chars
