@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from functools import cache
+from functools import cache, lru_cache
 from typing import Protocol
 
 import regex
@@ -45,10 +45,10 @@ SCRIPT_LANGUAGES = {**UNSPACED_SCRIPTS, "Hangul": "ko"}
 _SCRIPT_RUN = regex.compile(
     "|".join(rf"(?P<{name}>\p{{{name}}}+)" for name in SCRIPT_LANGUAGES)
 )
-_LATIN = regex.compile(r"\p{Latin}")
+_LATIN_LETTERS = regex.compile(r"\p{Latin}+")
+_NON_LATIN_LETTERS = regex.compile(r"[^\p{Latin}\P{L}]+")
 _UNSPACED_CLASS = "".join(rf"\p{{{name}}}" for name in UNSPACED_SCRIPTS)
 _GRAPHEMES = regex.compile(rf"[{_UNSPACED_CLASS}]\p{{M}}*|[^\s{_UNSPACED_CLASS}]+")
-_LETTERS = regex.compile(r"\p{L}")
 
 
 class Segmenter(Protocol):
@@ -63,16 +63,18 @@ def script_language(text: str, probe: int = 2000) -> str:
     letters, the language of a dominant unspaced script (kana anywhere → Japanese), "ko"
     for Hangul, and "und" (undetermined: spaced-script rules, no English stop words) for
     any other script."""
-    if text.isascii():
-        return "en"
-    head = text[:probe]
-    letters = len(_LETTERS.findall(head))
-    if len(_LATIN.findall(head)) * 2 >= letters:
+    return "en" if text.isascii() else _head_language(text[:probe])
+
+
+@lru_cache(maxsize=8192)  # stages that run one after another ask about the same documents
+def _head_language(head: str) -> str:
+    other = sum(map(len, _NON_LATIN_LETTERS.findall(head)))
+    if not other or sum(map(len, _LATIN_LETTERS.findall(head))) >= other:
         return "en"
     counts: dict[str, int] = {}
     for match in _SCRIPT_RUN.finditer(head):
         counts[match.lastgroup] = counts.get(match.lastgroup, 0) + len(match.group())
-    if sum(counts.values()) * 2 < letters:
+    if sum(counts.values()) * 2 < other:
         return "und"
     if counts.get("Hiragana") or counts.get("Katakana"):
         return "ja"

@@ -1,99 +1,118 @@
-"""Vectorised n-gram statistics over a word list, for the Gopher repetition rules.
+"""N-gram statistics of the Gopher repetition rules for a whole batch of documents at once.
 
-Two implementations with one result: plain Python over tuples for ordinary documents
-(Counter and sets run in C), and numpy over 64-bit n-gram keys for long ones, where
-building one tuple per position would dominate. N-grams are sequences of words.
+N-grams are sequences of words. Each n-gram gets a 64-bit key (a polynomial hash of its
+word ids, mixed with its document's index, so documents never share a key); counting them
+is one ``np.unique`` over the batch. Only the duplicated-n-gram scan, which jumps past each
+repeat, is sequential, and it runs only for documents where it can change the decision.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 
+from winnow.text.token_ids import EncodedBatch
+
 _P = np.uint64(0x100000001B3)
-LONG_DOCUMENT = 2000
-"""Words from which the numpy implementation is faster than the tuple one."""
+_DOC = np.uint64(0x9E3779B97F4A7C15)
 
 
-class NgramIndex:
-    def __init__(self, words: list[str]) -> None:
-        self.words = words
-        vocab: dict[str, int] = {}
-        self.ids = np.array([vocab.setdefault(w, len(vocab)) for w in words], dtype=np.uint64)
-        self.ids += np.uint64(1)
-        lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
-        self.starts = np.zeros(len(words) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=self.starts[1:])
+class BatchNgrams:
+    """An n-gram can only repeat where an (n-1)-gram repeats, so bigrams are counted over
+    the whole batch and longer n-grams only at the positions where shorter ones repeat."""
 
-    def word_keys(self, n: int) -> np.ndarray:
-        """Key of each n-gram as a sequence of words."""
-        m = len(self.ids) - n + 1
-        h = np.zeros(m, dtype=np.uint64)
-        with np.errstate(over="ignore"):
-            for k in range(n):
-                h = h * _P + self.ids[k : k + m]
-        return h
+    def __init__(self, batch: EncodedBatch) -> None:
+        self.ids = batch.ids.astype(np.uint64) + np.uint64(1)
+        self.bounds = batch.bounds
+        self.words = np.diff(batch.bounds)
+        self.docs = len(self.words)
+        self.doc_of = np.repeat(np.arange(self.docs, dtype=np.int64), self.words)
+        self.starts = np.zeros(len(self.ids) + 1, dtype=np.int64)
+        np.cumsum(batch.lengths, out=self.starts[1:])
+        self._repeated: dict[int, tuple[np.ndarray, ...]] = {}
 
-    def top_gram_chars(self, n: int) -> tuple[int, int]:
-        """(``len(" ".join(top n-gram)) * count``, count), the top being the most frequent
-        n-gram and, among ties, the first to appear (as ``Counter.most_common(1)``)."""
-        keys = self.word_keys(n)
-        _, first, counts = np.unique(keys, return_index=True, return_counts=True)
-        best = counts.max()
-        i = int(first[counts == best].min())
-        return int(self.starts[i + n] - self.starts[i] + n - 1) * int(best), int(best)
-
-    def duplicate_chars(self, n: int, limit: float) -> int | None:
-        """Gopher's duplicated n-gram characters as datatrove counts them: scanning left to
-        right, an n-gram seen before adds its characters (without spaces) and the scan jumps
-        past it. Returns an upper bound instead when even counting every repeat could not
-        exceed ``limit``. None when no n-gram occurs twice."""
-        m = len(self.ids) - n + 1
-        if m <= 0:
-            return None
-        keys = self.word_keys(n)
-        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        repeat = first[inverse] < np.arange(m)
-        if not repeat.any():
-            return None
-        sizes = self.starts[n : n + m] - self.starts[:m]
-        bound = int(sizes[repeat].sum())
-        if bound <= limit:
-            return bound
-        seen: set[int] = set()
-        keys_list, sizes_list = keys.tolist(), sizes.tolist()
-        total, idx = 0, 0
-        while idx < m:
-            key = keys_list[idx]
-            if key in seen:
-                total += sizes_list[idx]
-                idx += n
-            else:
-                seen.add(key)
-                idx += 1
-        return total
-
-
-def top_gram_chars(words: list[str], n: int) -> tuple[int, int]:
-    """See ``NgramIndex.top_gram_chars``; tuples and a Counter for ordinary documents."""
-    ((top, count),) = Counter(zip(*(words[k:] for k in range(n)))).most_common(1)
-    return (sum(map(len, top)) + n - 1) * count, count
-
-
-def duplicate_chars(words: list[str], n: int, limit: float) -> int | None:
-    """See ``NgramIndex.duplicate_chars``; tuples and a set for ordinary documents."""
-    grams = list(zip(*(words[k:] for k in range(n))))
-    if len(set(grams)) == len(grams):
-        return None
-    seen: set[tuple[str, ...]] = set()
-    total, idx, m = 0, 0, len(grams)
-    while idx < m:
-        gram = grams[idx]
-        if gram in seen:
-            total += sum(map(len, gram))
-            idx += n
+    def _repeats(self, n: int) -> tuple[np.ndarray, ...]:
+        """The n-grams that occur more than once in their document: position, document,
+        count, whether an earlier position holds the same n-gram, and key."""
+        found = self._repeated.get(n)
+        if found is not None:
+            return found
+        if n <= 2:  # every position
+            position = np.arange(max(len(self.ids) - n + 1, 0), dtype=np.int64)
+            keys = self.ids[: len(position)]
+            if n == 2:
+                with np.errstate(over="ignore"):
+                    keys = keys * _P + self.ids[1:]
         else:
-            seen.add(gram)
-            idx += 1
+            shorter, _, _, _, shorter_keys = self._repeats(n - 1)
+            fits = shorter + n <= len(self.ids)
+            position = shorter[fits]
+            with np.errstate(over="ignore"):
+                keys = shorter_keys[fits] * _P + self.ids[position + n - 1]
+        doc = self.doc_of[position]
+        inside = position + n <= self.bounds[doc + 1]
+        position, doc, keys = position[inside], doc[inside], keys[inside]
+        with np.errstate(over="ignore"):
+            mixed = keys ^ (doc.astype(np.uint64) * _DOC)
+        _, first, inverse, counts = np.unique(
+            mixed, return_index=True, return_inverse=True, return_counts=True
+        )
+        inverse = inverse.reshape(-1)
+        count = counts[inverse]
+        repeat = first[inverse] < np.arange(len(mixed))
+        many = count > 1
+        found = (position[many], doc[many], count[many], repeat[many], keys[many])
+        self._repeated[n] = found
+        return found
+
+    def _chars(self, position: np.ndarray, n: int) -> np.ndarray:
+        """Characters of the n-gram at ``position``, spaces excluded."""
+        return self.starts[position + n] - self.starts[position]
+
+    def top_gram_chars(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per document: ``len(" ".join(top n-gram)) * count`` and the count (0 where the
+        document has fewer than ``n`` words). The top n-gram is the most frequent and,
+        among ties, the first to appear, as ``Counter.most_common(1)``."""
+        if len(self.ids) < n:
+            return np.zeros(self.docs, np.int64), np.zeros(self.docs, np.int64)
+        best = (self.words >= n).astype(np.int64)  # no repeats: every n-gram once
+        first = self.bounds[:-1].copy()  # ... and the first wins
+        position, doc, count, _, _ = self._repeats(n)
+        if len(position):
+            present, segment = np.unique(doc, return_index=True)
+            top = np.maximum.reduceat(count, segment)
+            at_top = count == np.repeat(top, np.diff(np.append(segment, len(doc))))
+            index = np.where(at_top, np.arange(len(doc)), len(doc))
+            best[present] = top
+            first[present] = position[np.minimum.reduceat(index, segment)]
+        chars = np.where(best > 0, self._chars(np.minimum(first, len(self.ids) - n), n), 0)
+        return (chars + n - 1) * best, best
+
+    def duplicate_chars(self, n: int, limits: np.ndarray) -> np.ndarray:
+        """Per document, Gopher's duplicated n-gram characters as datatrove counts them:
+        scanning left to right, an n-gram seen before adds its characters (without spaces)
+        and the scan jumps past it. Where even counting every repeat cannot exceed the
+        document's ``limit``, that upper bound is returned instead of scanning; -1 where no
+        n-gram repeats."""
+        position, doc, _, repeat, keys = self._repeats(n)
+        sizes = self._chars(position, n)
+        bound = np.bincount(doc[repeat], weights=sizes[repeat], minlength=self.docs)
+        out = np.where(np.bincount(doc, minlength=self.docs) > 0, bound, -1).astype(np.int64)
+        edges = np.searchsorted(doc, np.arange(self.docs + 1))
+        for d in np.nonzero((out >= 0) & (bound > limits))[0]:
+            mine = slice(edges[d], edges[d + 1])  # a unique n-gram cannot have been seen
+            out[d] = _scan(position[mine].tolist(), keys[mine].tolist(), sizes[mine].tolist(), n)
+        return out
+
+
+def _scan(positions: list[int], keys: list[int], sizes: list[int], n: int) -> int:
+    seen: set[int] = set()
+    total, resume = 0, 0
+    for i, key, size in zip(positions, keys, sizes):
+        if i < resume:
+            continue  # inside an n-gram already counted: the scan jumped past it
+        if key in seen:
+            total += size
+            resume = i + n
+        else:
+            seen.add(key)
     return total

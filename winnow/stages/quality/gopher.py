@@ -16,7 +16,6 @@ German document without "the" is dropped).
 from __future__ import annotations
 
 import re
-from functools import partial
 
 import numpy as np
 import pyarrow as pa
@@ -24,13 +23,13 @@ from pydantic import Field
 
 from winnow.stages.base import RowResult, RowStage, register
 from winnow.stages.quality.base import (
-    DocumentFilter,
     LanguageParams,
     document_languages,
     punctuation,
 )
 from winnow.text.languages import SHORT_WORD_LANGUAGES, segmenter
-from winnow.text.ngrams import LONG_DOCUMENT, NgramIndex, duplicate_chars, top_gram_chars
+from winnow.text.ngrams import BatchNgrams
+from winnow.text.token_ids import token_ids
 from winnow.text.words import english
 
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
@@ -239,7 +238,7 @@ def find_duplicates(items: list[str]) -> tuple[int, int]:
 
 
 @register
-class GopherRepetition(DocumentFilter):
+class GopherRepetition(RowStage):
     """Gopher's repetition rules; reasons as datatrove names them."""
 
     name = "gopher_repetition"
@@ -249,52 +248,70 @@ class GopherRepetition(DocumentFilter):
         "duplicated 5-10-gram character fractions"
     )
     origin = "Gopher (Rae et al. 2021, table A1) via datatrove GopherRepetitionFilter"
-    stat_columns = {"gopher_dup_line_frac": pa.float64(), "gopher_dup_para_frac": pa.float64()}
 
-    def judge(self, text: str, lang: str) -> tuple[str | None, dict]:
+    def process(self, batch: pa.RecordBatch) -> RowResult:
+        """Line and paragraph rules document by document; n-gram rules for the documents
+        still undecided, over the whole batch at once (``winnow.text.ngrams``)."""
+        texts = [text or "" for text in batch.column("text").to_pylist()]
+        langs = document_languages(batch, texts, self.params.language)
+        reasons: list[str | None] = []
+        line_frac, para_frac = [], []
+        for text in texts:
+            reason, lines, paragraphs = self._line_rules(text)
+            reasons.append(reason)
+            line_frac.append(lines)
+            para_frac.append(paragraphs)
+        undecided = [i for i, r in enumerate(reasons) if r is None]
+        spaced = [i for i in undecided if segmenter(langs[i]) is english()]
+        unspaced = [i for i in undecided if segmenter(langs[i]) is not english()]
+        if spaced:
+            encoded = token_ids().english([texts[i] for i in spaced])
+            self._ngram_rules(encoded, spaced, texts, reasons)
+        if unspaced:
+            words = [segmenter(langs[i]).words(texts[i]) for i in unspaced]
+            self._ngram_rules(token_ids().words(words), unspaced, texts, reasons)
+        batch = batch.append_column("gopher_dup_line_frac", pa.array(line_frac, pa.float64()))
+        batch = batch.append_column("gopher_dup_para_frac", pa.array(para_frac, pa.float64()))
+        return RowResult(batch=batch, reason=pa.array(reasons, pa.string()))
+
+    def _line_rules(self, text: str) -> tuple[str | None, float | None, float | None]:
+        """(reason, duplicate line fraction, duplicate paragraph fraction)."""
         p = self.params
         if not text:
-            return "empty", {}
+            return "empty", None, None
         paragraphs = _PARAGRAPHS.split(text.strip())
         para_dups, para_chars = find_duplicates(paragraphs)
         lines = _LINES.split(text)
         line_dups, line_chars = find_duplicates(lines)
-        stats = {
-            "gopher_dup_line_frac": line_dups / len(lines),
-            "gopher_dup_para_frac": para_dups / len(paragraphs),
-        }
+        line_frac, para_frac = line_dups / len(lines), para_dups / len(paragraphs)
         size = len(text)
-        if p.dup_para_frac and para_dups / len(paragraphs) > p.dup_para_frac:
-            return "dup_para_frac", stats
+        if p.dup_para_frac and para_frac > p.dup_para_frac:
+            return "dup_para_frac", line_frac, para_frac
         if p.dup_para_char_frac and para_chars / size > p.dup_para_char_frac:
-            return "dup_para_char_frac", stats
-        if p.dup_line_frac and line_dups / len(lines) > p.dup_line_frac:
-            return "dup_line_frac", stats
+            return "dup_para_char_frac", line_frac, para_frac
+        if p.dup_line_frac and line_frac > p.dup_line_frac:
+            return "dup_line_frac", line_frac, para_frac
         if p.dup_line_char_frac and line_chars / size > p.dup_line_char_frac:
-            return "dup_line_char_frac", stats
-        words = segmenter(lang).words(text)
-        if len(words) >= LONG_DOCUMENT:  # one shared index of n-gram keys
-            index = NgramIndex(words)
-            top, dup = index.top_gram_chars, index.duplicate_chars
-        else:
-            top = partial(top_gram_chars, words)
-            dup = partial(duplicate_chars, words)
-        unique_from = None  # once no n-gram repeats, no longer n-gram repeats either
-        for n, frac in sorted(p.top_n_grams):
-            if len(words) < n:
-                continue
-            if unique_from is not None and n > unique_from:
-                chars = sum(map(len, words[:n])) + n - 1  # every n-gram once: the first wins
-            else:
-                chars, count = top(n)
-                if count == 1:
-                    unique_from = n
-            if chars / size > frac:
-                return f"top_{n}_gram", stats
-        for n, frac in sorted(p.dup_n_grams):
-            chars = dup(n, limit=frac * size)
-            if chars is None:
+            return "dup_line_char_frac", line_frac, para_frac
+        return None, line_frac, para_frac
+
+    def _ngram_rules(self, encoded, rows: list[int], texts: list[str], reasons: list) -> None:
+        """Top n-gram and duplicated n-gram rules, in datatrove's order, for ``rows``."""
+        ngrams = BatchNgrams(encoded)
+        sizes = np.array([len(texts[i]) for i in rows], dtype=np.float64)
+        open_ = np.ones(len(rows), dtype=bool)
+        p = self.params
+        rules = [(n, frac, f"top_{n}_gram") for n, frac in sorted(p.top_n_grams)]
+        rules += [(n, frac, f"duplicated_{n}_n_grams") for n, frac in sorted(p.dup_n_grams)]
+        for n, frac, reason in rules:
+            if not open_.any():
                 break
-            if chars / size > frac:
-                return f"duplicated_{n}_n_grams", stats
-        return None, stats
+            if reason.startswith("top"):
+                chars, count = ngrams.top_gram_chars(n)
+                fires = (count > 0) & (chars / sizes > frac)
+            else:
+                chars = ngrams.duplicate_chars(n, frac * sizes)
+                fires = (chars >= 0) & (chars / sizes > frac)
+            for k in np.nonzero(open_ & fires)[0]:
+                reasons[rows[k]] = reason
+            open_ &= ~fires
