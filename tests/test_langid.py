@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pyarrow as pa
+import pytest
 import pycountry
 
 import winnow
 from tests.conftest import corpus_records
-from winnow.stages.langid import lid176
+from winnow.models.fasttext import FastTextModel
+from winnow.stages.langid import lid176, lid176_path
 
 ACCURACY_FLOOR = 0.74
 """Measured 0.759 (132 of 174) with the default settings, equal to reading whole texts."""
@@ -26,7 +28,7 @@ def _supported_label(meta: dict, labels: set[str]) -> str | None:
 
 
 def test_udhr_top1_accuracy_on_supported_languages():
-    labels = {label[9:] for _, label in lid176().f.predict("text\n", 176, 0.0, "strict")}
+    labels = set(lid176().labels)
     assert len(labels) > 160
     records = [(r["text"], _supported_label(r["meta"], labels)) for r in corpus_records("udhr")]
     records = [(text, label) for text, label in records if label]
@@ -50,3 +52,28 @@ def test_keep_languages_and_minimum_score():
         "low_language_score",
         "language_not_kept",
     }
+
+
+def test_numpy_fasttext_predicts_as_fasttext():
+    """winnow's numpy inference against fastText's own C++ (fasttext-predict) on 300-char
+    windows of the UDHR in every language, man-page text and awkward strings."""
+    import fasttext
+
+    reference = fasttext.load_model(lid176_path()).f.predict
+    texts = []
+    for record in corpus_records("udhr"):
+        text = record["text"].replace("\n", " ").replace("\r", " ")
+        texts += [text[i : i + 300] for i in range(0, min(len(text), 1500), 300)]
+    texts += [r["text"][:2000].replace("\n", " ") for r in corpus_records("manpages", 300)]
+    texts += ["", " ", "  two  spaces ", "😀🎉", "a\x00b\x0bc\x1cd", "</s> __label__en x"]
+    labels, probs = FastTextModel(lid176_path()).predict(texts)
+    expected = [reference(text + "\n", 1, 0.0, "replace")[0] for text in texts]
+    assert labels == [label[9:] for _, label in expected]
+    assert max(abs(p - e) for p, (e, _) in zip(probs.tolist(), expected)) < 1e-4
+
+
+def test_model_file_errors_name_the_file(tmp_path):
+    bad = tmp_path / "model.bin"
+    bad.write_bytes(b"\x00" * 64)
+    with pytest.raises(ValueError, match="model.bin"):
+        FastTextModel(bad)

@@ -10,7 +10,9 @@ are unchanged): the mean-word-length bounds are skipped for languages whose word
 by nature (unspaced scripts and Korean: jieba's Chinese words average 1.7 characters, so
 datatrove's default 3-10 drops every Chinese document), and in ``language: auto`` the
 English stop-word rule applies to English documents only (datatrove applies it to all, so a
-German document without "the" is dropped).
+German document without "the" is dropped). And n-grams are compared as word sequences:
+datatrove's duplicated-n-gram scan compares the words glued together, so "ab c" and "a bc"
+count as the same 2-gram there (no document of the parity test is affected).
 """
 
 from __future__ import annotations

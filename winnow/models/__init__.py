@@ -1,0 +1,1 @@
+"""Models that winnow runs itself (numpy inference of published formats)."""
