@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pyarrow as pa
-import pytest
 import pycountry
+import pytest
 
 import winnow
 from tests.conftest import corpus_records

@@ -42,9 +42,7 @@ SHORT_WORD_LANGUAGES = UNSPACED_LANGUAGES | {"ko"}
 UDHR), where English mean-word-length bounds do not apply."""
 
 SCRIPT_LANGUAGES = {**UNSPACED_SCRIPTS, "Hangul": "ko"}
-_SCRIPT_RUN = regex.compile(
-    "|".join(rf"(?P<{name}>\p{{{name}}}+)" for name in SCRIPT_LANGUAGES)
-)
+_SCRIPT_RUN = regex.compile("|".join(rf"(?P<{name}>\p{{{name}}}+)" for name in SCRIPT_LANGUAGES))
 _LATIN_LETTERS = regex.compile(r"\p{Latin}+")
 _NON_LATIN_LETTERS = regex.compile(r"[^\p{Latin}\P{L}]+")
 _UNSPACED_CLASS = "".join(rf"\p{{{name}}}" for name in UNSPACED_SCRIPTS)

@@ -34,6 +34,10 @@ class TokenIds:
         self._reset()
 
     def _reset(self) -> None:
+        self.generation = getattr(self, "generation", -1) + 1
+        """Tables built on this table's chunk indices start again when this changes."""
+        self._last: tuple[list[str], np.ndarray, np.ndarray] | None = None
+        self.chunk_text: list[str] = []
         self.vocab: dict[str, int] = {}
         self.token_lengths: list[int] = []
         self.chunks: dict[str, int] = {}
@@ -51,6 +55,7 @@ class TokenIds:
                 self.token_lengths.append(len(token))
             ids.append(token_id)
         index = self.chunks[chunk] = len(self.chunk_start)
+        self.chunk_text.append(chunk)
         self.chunk_start.append(len(self.chunk_ids))
         self.chunk_size.append(len(ids))
         self.chunk_ids += ids
@@ -69,8 +74,13 @@ class TokenIds:
         )
         return self._arrays
 
-    def _chunk_index(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Table index of every chunk of ``texts``, and chunks before each document."""
+    def chunk_index(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Table index of every chunk of ``texts``, and chunks before each document. The
+        last batch is remembered: stages that run one after another on the same texts
+        look their chunks up once."""
+        last = self._last
+        if last is not None and last[0] == texts:
+            return last[1], last[2]
         if len(self.chunks) > self.LIMIT or len(self.vocab) > self.LIMIT:
             self._reset()
         get, missing = self.chunks.get, self._chunk
@@ -81,17 +91,19 @@ class TokenIds:
                 c if (c := get(chunk)) is not None else missing(chunk) for chunk in text.split()
             ]
             per_doc[d + 1] = len(chunk_index)
-        return np.array(chunk_index, dtype=np.int64), per_doc
+        picked = np.array(chunk_index, dtype=np.int64)
+        self._last = (texts, picked, per_doc)
+        return picked, per_doc
 
     def word_counts(self, texts: list[str]) -> np.ndarray:
         """Number of spaCy-English tokens of each text."""
-        picked, per_doc = self._chunk_index(texts)
+        picked, per_doc = self.chunk_index(texts)
         tokens = np.concatenate([[0], np.cumsum(self._tables()[2][picked])])
         return np.diff(tokens[per_doc])
 
     def english(self, texts: list[str]) -> EncodedBatch:
         """spaCy-English tokens of each text (as ``EnglishWords.words``)."""
-        picked, per_doc = self._chunk_index(texts)
+        picked, per_doc = self.chunk_index(texts)
         flat, start, size, token_lengths = self._tables()
         sizes = size[picked]
         # token positions: each chunk's range of ``flat``, concatenated

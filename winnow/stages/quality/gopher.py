@@ -70,24 +70,15 @@ def _word_kind(word: str) -> tuple[bool, bool]:
     return kind
 
 
-class _ChunkTable(dict):
-    """Whitespace chunk → row of word statistics: spaCy tokens, tokens holding a
-    non-punctuation character, their characters, tokens holding a letter, and a bit per
-    stop word present. Rows live in a growing numpy array; the table resets when huge."""
-
-    LIMIT = 1_000_000
+class _ChunkStats:
+    """Word statistics of each whitespace chunk of the shared chunk table
+    (``winnow.text.token_ids``): spaCy tokens, tokens holding a non-punctuation character,
+    their characters, tokens holding a letter, and a bit per stop word present."""
 
     def __init__(self, stop_words: tuple[str, ...]) -> None:
-        super().__init__()
         self.bits = {w: 1 << i for i, w in enumerate(sorted(set(stop_words)))}
-        self.rows: list[tuple[int, int, int, int, int]] = []
         self.array = np.zeros((0, 5), dtype=np.int64)
-
-    def __missing__(self, chunk: str) -> int:
-        row = len(self.rows)
-        self.rows.append(self.word_stats(english().tokens_of_chunk(chunk)))
-        self[chunk] = row
-        return row
+        self.generation = -1
 
     def word_stats(self, tokens) -> tuple[int, int, int, int, int]:
         content = chars = alpha = bits = 0
@@ -102,31 +93,22 @@ class _ChunkTable(dict):
 
     def sums(self, texts: list[str]) -> tuple[np.ndarray, ...]:
         """Per text: words, content words, content characters, alpha words, stop words."""
-        if len(self) > self.LIMIT:
-            self.clear()
-            self.rows, self.array = [], np.zeros((0, 5), dtype=np.int64)
-        ids: list[int] = []
-        offsets = [0]
-        lookup = self.__getitem__
-        for text in texts:
-            ids += map(lookup, text.split())
-            offsets.append(len(ids))
-        if len(self.rows) > len(self.array):
-            fresh = np.array(self.rows[len(self.array) :], dtype=np.int64).reshape(-1, 5)
-            self.array = np.concatenate([self.array, fresh])
-        stats = self.array[np.array(ids, dtype=np.int64)] if ids else np.zeros((0, 5), np.int64)
-        starts = np.array(offsets[:-1], dtype=np.int64)
-        empty = starts == np.array(offsets[1:], dtype=np.int64)
-        out = []
-        for col in range(4):
-            sums = np.add.reduceat(stats[:, col], np.minimum(starts, max(len(ids) - 1, 0)))
-            out.append(np.where(empty, 0, sums) if len(ids) else np.zeros(len(texts), np.int64))
-        if len(ids):
-            bits = np.bitwise_or.reduceat(stats[:, 4], np.minimum(starts, len(ids) - 1))
-            hits = np.bitwise_count(np.where(empty, 0, bits)).astype(np.int64)
-        else:
-            hits = np.zeros(len(texts), np.int64)
-        return (*out, hits)
+        table = token_ids()
+        picked, per_doc = table.chunk_index(texts)
+        if self.generation != table.generation:
+            self.array, self.generation = np.zeros((0, 5), dtype=np.int64), table.generation
+        if len(table.chunk_text) > len(self.array):
+            split = english().tokens_of_chunk
+            fresh = [self.word_stats(split(c)) for c in table.chunk_text[len(self.array) :]]
+            self.array = np.concatenate([self.array, np.array(fresh, np.int64).reshape(-1, 5)])
+        stats = self.array[picked]
+        starts = np.minimum(per_doc[:-1], max(len(picked) - 1, 0))
+        empty = per_doc[:-1] == per_doc[1:]
+        if not len(picked):
+            return tuple(np.zeros(len(texts), np.int64) for _ in range(5))
+        out = [np.where(empty, 0, np.add.reduceat(stats[:, col], starts)) for col in range(4)]
+        bits = np.where(empty, 0, np.bitwise_or.reduceat(stats[:, 4], starts))
+        return (*out, np.bitwise_count(bits).astype(np.int64))
 
 
 @register
@@ -143,7 +125,7 @@ class GopherQuality(RowStage):
 
     def __init__(self, params=None) -> None:
         super().__init__(params)
-        self._chunks = _ChunkTable(self.params.stop_words)
+        self._chunks = _ChunkStats(self.params.stop_words)
 
     def process(self, batch: pa.RecordBatch) -> RowResult:
         """Word statistics come from a table of whitespace chunks (each split into spaCy
@@ -263,15 +245,16 @@ class GopherRepetition(RowStage):
             reasons.append(reason)
             line_frac.append(lines)
             para_frac.append(paragraphs)
-        undecided = [i for i, r in enumerate(reasons) if r is None]
-        spaced = [i for i in undecided if segmenter(langs[i]) is english()]
-        unspaced = [i for i in undecided if segmenter(langs[i]) is not english()]
-        if spaced:
-            encoded = token_ids().english([texts[i] for i in spaced])
-            self._ngram_rules(encoded, spaced, texts, reasons)
+        spaced = np.array([segmenter(lang) is english() for lang in langs], dtype=bool)
+        undecided = np.array([r is None for r in reasons], dtype=bool)
+        if (undecided & spaced).any():  # all texts: the next stage may share the lookup
+            encoded = token_ids().english(texts)
+            self._ngram_rules(encoded, list(range(len(texts))), undecided & spaced, texts, reasons)
+        unspaced = np.nonzero(undecided & ~spaced)[0].tolist()
         if unspaced:
             words = [segmenter(langs[i]).words(texts[i]) for i in unspaced]
-            self._ngram_rules(token_ids().words(words), unspaced, texts, reasons)
+            encoded = token_ids().words(words)
+            self._ngram_rules(encoded, unspaced, np.ones(len(unspaced), bool), texts, reasons)
         batch = batch.append_column("gopher_dup_line_frac", pa.array(line_frac, pa.float64()))
         batch = batch.append_column("gopher_dup_para_frac", pa.array(para_frac, pa.float64()))
         return RowResult(batch=batch, reason=pa.array(reasons, pa.string()))
@@ -297,11 +280,12 @@ class GopherRepetition(RowStage):
             return "dup_line_char_frac", line_frac, para_frac
         return None, line_frac, para_frac
 
-    def _ngram_rules(self, encoded, rows: list[int], texts: list[str], reasons: list) -> None:
-        """Top n-gram and duplicated n-gram rules, in datatrove's order, for ``rows``."""
+    def _ngram_rules(self, encoded, rows: list[int], open_, texts: list[str], reasons) -> None:
+        """Top n-gram and duplicated n-gram rules, in datatrove's order, for the encoded
+        documents (``rows`` of the batch) that are still ``open_``."""
         ngrams = BatchNgrams(encoded)
-        sizes = np.array([len(texts[i]) for i in rows], dtype=np.float64)
-        open_ = np.ones(len(rows), dtype=bool)
+        sizes = np.array([max(len(texts[i]), 1) for i in rows], dtype=np.float64)
+        open_ = open_.copy()
         p = self.params
         rules = [(n, frac, f"top_{n}_gram") for n, frac in sorted(p.top_n_grams)]
         rules += [(n, frac, f"duplicated_{n}_n_grams") for n, frac in sorted(p.dup_n_grams)]
