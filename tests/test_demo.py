@@ -20,18 +20,25 @@ def test_demo_runs_end_to_end(tmp_path):
     assert proc.returncode == 0, proc.stderr
     out = tmp_path / "demo" / "output"
     assert f"output: {out}" in proc.stdout
-    for stage in ("read", "unique_ids", "normalize", "length_filter", "exact_dedup"):
+    stages = ("read", "unique_ids", "normalize", "line_clean", "length_filter", "langid")
+    for stage in (*stages, "gopher_quality", "gopher_repetition", "pii", "exact_dedup"):
         assert stage in proc.stdout
     stats = json.loads((out / "stats.json").read_text())
     assert stats["input_docs"] > 2000
     reasons = Counter(r["reason"] for r in read_ledger(out))
     assert reasons["invalid_input:json"] == 1 and reasons["invalid_input:text_not_string"] == 1
-    assert reasons["exact_duplicate"] >= 150 and reasons["too_short_words"] >= 100
+    assert reasons["exact_duplicate"] >= 50 and reasons["too_short_words"] >= 100
+    assert reasons["language_not_kept"] >= 100  # the Faker documents in eight languages
+    assert reasons["empty_after_line_clean"] >= 20  # pure boilerplate
+    assert reasons["gopher_below_alpha_threshold"] >= 100  # code-heavy docstrings
     docs = read_output(out)
     assert len(docs) == stats["output_docs"]
+    assert {d["lang"] for d in docs} == {"en"}
     kinds = Counter(d["meta"].get("kind", "clean") for d in docs)
-    assert kinds["other_language"] > 100 and kinds["pii"] > 50 and kinds["near_dup"] > 100
-    assert sum(1 for d in docs if d.get("messages")) == 200
+    assert kinds["clean"] > 300 and kinds["near_dup"] > 20 and "other_language" not in kinds
+    pii = [d["text"] for d in docs if d["meta"].get("kind") == "pii"]
+    assert pii and all("<EMAIL>" in text for text in pii)
+    assert any(d.get("messages") for d in docs)
     # mojibake documents come out repaired
     moji = [d["text"] for d in docs if d["meta"].get("kind") == "mojibake"]
     assert moji and not any("â€" in t or "Ã" in t for t in moji)
