@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator
 from functools import cache
 from importlib import resources
 
@@ -72,26 +72,20 @@ class EnglishWords:
         return out
 
     def sentence_count(self, text: str) -> int:
-        """Sentences found by spaCy's sentencizer: a new sentence starts at the first token
-        that is not punctuation after a sentence-final character. Whitespace beyond a
-        single space is a token there (and not punctuation), so it is kept here too."""
-        count, seen_end, any_token = 1, False, False
+        """Sentences found by spaCy's sentencizer (``sentence_count_of_tokens``).
+        Whitespace beyond a single space is a token there (and not punctuation), so it is
+        kept here too."""
+        return sentence_count_of_tokens(self._sentence_tokens(text), self.sentence_punct)
+
+    def _sentence_tokens(self, text: str) -> Iterator[str]:
         for part in _PARTS(text):
             if part[0].isspace():
-                tokens: tuple[str, ...] = (part[1:],) if part[0] == " " else (part,)
-                if not tokens[0]:
-                    continue
+                if part[0] == " ":
+                    part = part[1:]
+                if part:
+                    yield part
             else:
-                tokens = self._cached(part)
-            for token in tokens:
-                any_token = True
-                in_punct = token in self.sentence_punct
-                if seen_end and not in_punct and not is_punct(token):
-                    count += 1
-                    seen_end = False
-                elif in_punct:
-                    seen_end = True
-        return count if any_token else 0
+                yield from self._cached(part)
 
     def tokens_of_chunk(self, chunk: str) -> tuple[str, ...]:
         """The tokens of one whitespace-free chunk (cached)."""
@@ -177,19 +171,20 @@ class EnglishWords:
         return tokens
 
 
-def sentence_count_of_tokens(tokens: Sequence[str]) -> int:
-    """spaCy's sentencizer over non-blank tokens: a sentence starts at the first token that
-    is not punctuation after a sentence-final character."""
-    punct = english().sentence_punct
-    count, seen_end = 1, False
+def sentence_count_of_tokens(tokens: Iterable[str], punct: frozenset[str] | None = None) -> int:
+    """spaCy's sentencizer: a new sentence starts at the first token that is not
+    punctuation after a sentence-final character (0 without tokens)."""
+    punct = english().sentence_punct if punct is None else punct
+    count, seen_end, any_token = 1, False, False
     for token in tokens:
+        any_token = True
         in_punct = token in punct
         if seen_end and not in_punct and not is_punct(token):
             count += 1
             seen_end = False
         elif in_punct:
             seen_end = True
-    return count if tokens else 0
+    return count if any_token else 0
 
 
 @cache
