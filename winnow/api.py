@@ -96,6 +96,8 @@ def apply_stage(stage: str | Stage, data, drop: bool = False, **params: Any):
         result = apply_drops(batch, 0, drops)
         result.batch = result.batch.drop_columns(list(stage.signature_columns))
         dup = result.duplicate_of
+        if dup is None:  # nothing removed: the column is still there, all null
+            dup = pa.nulls(batch.num_rows, pa.string())
     else:
         result = stage.process(batch)
     out = pa.Table.from_batches([result.batch])

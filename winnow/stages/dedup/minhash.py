@@ -1,0 +1,147 @@
+"""Near-duplicate removal with MinHash-LSH (Broder 1997; FineWeb's settings: word 5-gram
+shingles, 14 bands of 8 rows), verified by true Jaccard similarity.
+
+map: each document's MinHash signature (numpy, ``bands * rows`` hash functions
+``a * x + b`` over 64-bit shingle hashes) folded into one key per band.
+reduce: documents sharing a band key are candidates; candidate groups are the connected
+components of those collisions (``components.py``). Within a group, documents are taken in
+keep order (first in input order, or highest ``keep_highest`` score) and each is compared by
+true Jaccard similarity of its shingle sets with the documents kept so far: at or above
+``threshold`` it is removed as a duplicate of the first such document, otherwise it is kept.
+So a chain of merges (A~B, B~C) never removes C for A unless C is itself like A.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+from pydantic import Field, model_validator
+
+from winnow.stages.base import CorpusStage, Params, ShardColumns, register
+from winnow.stages.dedup.components import Candidates, near_duplicate_drops
+from winnow.stages.dedup.shingles import mix64, shingle_hashes
+
+_P = np.uint64(0x100000001B3)
+
+
+class MinHashParams(Params):
+    ngram: int = Field(5, ge=1)
+    """Words per shingle (FineWeb, Gopher: 5)."""
+    bands: int = Field(14, ge=1)
+    rows: int = Field(8, ge=1)
+    """14 x 8 = 112 hash functions, FineWeb's setting: a pair with Jaccard 0.85 becomes a
+    candidate with probability 0.99, one with 0.5 with probability 0.05."""
+    seed: int = 0
+    verify: bool = True
+    """Confirm each removal by the true Jaccard similarity of the shingle sets."""
+    threshold: float = Field(0.7, gt=0, le=1)
+    """Jaccard similarity at which a verified candidate is a duplicate."""
+    keep_highest: str | None = None
+    """Keep the document with the highest value of this column in each cluster (ties and
+    missing values: first in input order); by default the first in input order."""
+
+    @model_validator(mode="after")
+    def _enough_hashes(self) -> MinHashParams:
+        if self.bands * self.rows > 1024:
+            raise ValueError("bands * rows must be at most 1024")
+        return self
+
+
+def permutations(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` hash functions ``x -> a * x + b`` (mod 2**64, a odd: each a permutation)."""
+    rng = np.random.Generator(np.random.PCG64(seed))
+    a = rng.integers(0, 2**63, size=count, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    b = rng.integers(0, 2**63, size=count, dtype=np.uint64)
+    return a, b
+
+
+def signatures(hashes: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.ndarray):
+    """MinHash signature (documents x hash functions) of documents with shingles; rows of
+    documents without any stay at the maximum value."""
+    docs = len(offsets) - 1
+    out = np.full((docs, len(a)), np.iinfo(np.uint64).max, dtype=np.uint64)
+    present = np.nonzero(np.diff(offsets) > 0)[0]
+    if not len(present):
+        return out
+    starts = offsets[present]
+    step = max(1, (1 << 22) // max(len(hashes), 1))  # bound the (shingles x functions) block
+    with np.errstate(over="ignore"):
+        for k in range(0, len(a), step):
+            block = hashes[:, None] * a[None, k : k + step] + b[None, k : k + step]
+            out[present, k : k + step] = np.minimum.reduceat(block, starts, axis=0)
+    return out
+
+
+def band_keys(signature: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """One 64-bit key per band (documents x bands)."""
+    keys = np.zeros((len(signature), bands), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for band in range(bands):
+            key = np.full(len(signature), band + 1, dtype=np.uint64)
+            for r in range(band * rows, (band + 1) * rows):
+                key = key * _P + signature[:, r]
+            keys[:, band] = mix64(key)
+    return keys
+
+
+@register
+class MinHashDedup(CorpusStage):
+    """Remove near-duplicates; each removed document names the document it duplicates."""
+
+    name = "minhash_dedup"
+    ParamsModel = MinHashParams
+    summary = "MinHash-LSH on word 5-gram shingles (14x8), clusters verified by true Jaccard"
+    origin = "Broder 1997; LSH as in FineWeb (Penedo et al. 2024), verification as text-dedup"
+
+    @property
+    def signature_columns(self) -> tuple[str, ...]:
+        return (*(f"_mh_band{i}" for i in range(self.params.bands)), "_mh_shingles")
+
+    def __init__(self, params=None) -> None:
+        super().__init__(params)
+        p = self.params
+        self._a, self._b = permutations(p.bands * p.rows, p.seed)
+
+    def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
+        shingles = shingle_hashes(batch.column("text"), self.params.ngram)
+        signature = signatures(shingles.hashes, shingles.offsets, self._a, self._b)
+        keys = band_keys(signature, self.params.bands, self.params.rows)
+        out = {f"_mh_band{i}": pa.array(keys[:, i]) for i in range(self.params.bands)}
+        out["_mh_shingles"] = pa.array(np.diff(shingles.offsets), pa.int64())
+        return out
+
+    def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
+        p = self.params
+        columns = self.signature_columns
+        candidates = Candidates.from_band_keys(shards, columns[:-1], present=columns[-1])
+        if p.keep_highest is not None:
+            candidates.rank_by(shards, p.keep_highest)
+        return near_duplicate_drops(
+            candidates,
+            shards,
+            similar=self._verifier(shards) if p.verify else None,
+            reason="near_duplicate",
+        )
+
+    def _verifier(self, shards: Sequence[ShardColumns]):
+        """Shingle sets of the documents a decision needs, loaded shard by shard."""
+        ngram = self.params.ngram
+        threshold = self.params.threshold
+
+        def load(wanted: dict[int, np.ndarray]) -> dict[tuple[int, int], np.ndarray]:
+            found = {}
+            for shard, rows in wanted.items():
+                text = shards[shard](["text"]).column("text").take(pa.array(rows))
+                shingles = shingle_hashes(text.combine_chunks(), ngram)
+                for i, row in enumerate(rows.tolist()):
+                    found[(shard, row)] = shingles.of(i)
+            return found
+
+        def similar(a: frozenset, b: frozenset) -> bool:
+            if not a or not b:
+                return False
+            return len(a & b) >= threshold * len(a | b)
+
+        return load, similar
