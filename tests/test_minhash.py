@@ -3,6 +3,8 @@ verification, and the same removals whatever the number of workers and shards.""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -45,12 +47,16 @@ def test_recall_precision_and_false_positives_on_labelled_pairs(labelled):
 def test_natural_duplicates_across_listings_are_found():
     records = corpus_records("abstracts")
     table = pa.table({"id": [r["id"] for r in records], "text": [r["text"] for r in records]})
-    removed = _removed(winnow.apply_stage("minhash_dedup", table))
+    out = winnow.apply_stage("minhash_dedup", table)
+    removed = _removed(out)
     key = {r["id"]: r["meta"]["paper_key"] for r in records}
     repeats = len(key) - len(set(key.values()))
     assert repeats > 50
     assert len(removed) == repeats
     assert all(key[doc] == key[dup] for doc, dup in removed.items())
+    copies = Counter(key.values())  # each removed document names its whole group's size
+    sizes = dict(zip(out.column("id").to_pylist(), out.column("cluster_size").to_pylist()))
+    assert all(sizes[doc] == copies[key[doc]] for doc in removed)
 
 
 def _chain() -> list[str]:

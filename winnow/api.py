@@ -95,9 +95,10 @@ def apply_stage(stage: str | Stage, data, drop: bool = False, **params: Any):
         (drops,) = stage.reduce([lambda cols: pa.Table.from_batches([batch]).select(list(cols))])
         result = apply_drops(batch, 0, drops)
         result.batch = result.batch.drop_columns(list(stage.signature_columns))
-        dup = result.duplicate_of
-        if dup is None:  # nothing removed: the column is still there, all null
+        dup, size = result.duplicate_of, result.cluster_size
+        if dup is None:  # nothing removed: the columns are still there, all null
             dup = pa.nulls(batch.num_rows, pa.string())
+            size = pa.nulls(batch.num_rows, pa.int64())
     else:
         result = stage.process(batch)
     out = pa.Table.from_batches([result.batch])
@@ -106,7 +107,7 @@ def apply_stage(stage: str | Stage, data, drop: bool = False, **params: Any):
     reason = result.reason if result.reason is not None else pa.nulls(n, pa.string())
     out = out.append_column("keep", keep).append_column("drop_reason", reason)
     if dup is not None:
-        out = out.append_column("duplicate_of", dup)
+        out = out.append_column("duplicate_of", dup).append_column("cluster_size", size)
     if drop:
         out = out.filter(keep).drop_columns(["keep", "drop_reason"])
     if dataset_type is not None:

@@ -1,4 +1,6 @@
-"""The ledger: one row per removed document (``id, source, stage, reason, duplicate_of``)."""
+"""The ledger: one row per removed document (``id, source, stage, reason, duplicate_of,
+cluster_size``; the last two for duplicates: the kept document and how many documents its
+group holds)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ class Ledger:
         self._count = 0
 
     def add(self, doc_id: str, source: str, stage: str, reason: str, dup: str | None = None):
-        self._rows.append((doc_id, source, stage, reason, dup))
+        self._rows.append((doc_id, source, stage, reason, dup, None))
         self._count += 1
 
     def add_dropped(
@@ -27,6 +29,7 @@ class Ledger:
         dropped: pa.Array,
         reason: pa.Array,
         duplicate_of: pa.Array | None,
+        cluster_size: pa.Array | None = None,
     ) -> None:
         """Record the rows of ``batch`` where ``dropped`` is true, vectorised."""
         n = int(pc.sum(dropped).as_py() or 0)
@@ -45,6 +48,9 @@ class Ledger:
                     pa.array([stage] * n, pa.string()),
                     pc.filter(reason, dropped),
                     dup.cast(pa.string()),
+                    pc.filter(cluster_size, dropped).cast(pa.int64())
+                    if cluster_size is not None
+                    else pa.nulls(n, pa.int64()),
                 ],
                 schema=LEDGER_SCHEMA,
             )

@@ -34,6 +34,7 @@ LEDGER_SCHEMA = pa.schema(
         ("stage", pa.string()),
         ("reason", pa.string()),
         ("duplicate_of", pa.string()),
+        ("cluster_size", pa.int64()),
     ]
 )
 

@@ -70,7 +70,8 @@ def apply_drops(batch: pa.RecordBatch, offset: int, drops: pa.Table) -> RowResul
     idx = pa.array(positions, mask=positions < 0)
     reason = drops.column("reason").take(idx)
     dup = drops.column("duplicate_of").take(idx)
-    return RowResult(batch=batch, reason=reason, duplicate_of=dup)
+    size = drops.column("cluster_size").take(idx)
+    return RowResult(batch=batch, reason=reason, duplicate_of=dup, cluster_size=size)
 
 
 def _private_columns(batch: pa.RecordBatch) -> list[str]:
@@ -91,7 +92,9 @@ class _Recorder:
         reason = result.reason
         if reason is not None and reason.null_count < len(reason):
             dropped = reason.is_valid()
-            self.ledger.add_dropped(batch, name, dropped, reason, result.duplicate_of)
+            self.ledger.add_dropped(
+                batch, name, dropped, reason, result.duplicate_of, result.cluster_size
+            )
             counts = pc.filter(reason, dropped).value_counts().to_pylist()
             st.removed.update({d["values"]: d["counts"] for d in counts})
             batch = batch.filter(reason.is_null())

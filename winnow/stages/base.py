@@ -20,7 +20,12 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
 DROPS_SCHEMA = pa.schema(
-    [("row", pa.int64()), ("reason", pa.string()), ("duplicate_of", pa.string())]
+    [
+        ("row", pa.int64()),
+        ("reason", pa.string()),
+        ("duplicate_of", pa.string()),
+        ("cluster_size", pa.int64()),
+    ]
 )
 """What a corpus stage's reduce decides for one shard: the rows to drop and why."""
 
@@ -34,11 +39,13 @@ class Params(BaseModel):
 @dataclass
 class RowResult:
     """A stage's verdict on a batch: ``reason`` names why each dropped row goes and is null
-    where the row stays (None: every row stays); ``duplicate_of`` is optional."""
+    where the row stays (None: every row stays); ``duplicate_of`` and ``cluster_size``
+    (of the duplicate's group) are optional."""
 
     batch: pa.RecordBatch
     reason: pa.Array | None = None
     duplicate_of: pa.Array | None = None
+    cluster_size: pa.Array | None = None
 
     @property
     def keep(self) -> pa.BooleanArray | None:

@@ -21,8 +21,8 @@ from scipy.sparse.csgraph import connected_components
 from winnow.stages.base import DROPS_SCHEMA, ShardColumns
 
 MAX_KEPT_COMPARED = 100
-"""A document is compared with at most this many kept documents of its component (a long
-chain of partial overlaps would otherwise cost a comparison per pair)."""
+"""A document is compared with at most this many kept documents that share a band with it
+(the first in keep order)."""
 VERIFY_DOCS = 200_000
 """Documents whose shingles are held at once during verification."""
 
@@ -37,6 +37,9 @@ class Candidates:
     offsets: np.ndarray
     labels: np.ndarray
     rank: np.ndarray
+    keys: np.ndarray
+    """Band keys (documents x bands): verification compares a document with the kept
+    documents it shares a band with."""
 
     @classmethod
     def from_band_keys(
@@ -50,9 +53,12 @@ class Candidates:
         ).astype(bool)
         usable = np.nonzero(has)[0]
         u_parts, v_parts = [], []
-        for band in bands:
-            keys = np.concatenate([load([band]).column(band).to_numpy() for load in shards])
-            keys = keys[usable]
+        all_keys = np.zeros((total, len(bands)), dtype=np.uint64)
+        for b, band in enumerate(bands):
+            all_keys[:, b] = np.concatenate(
+                [load([band]).column(band).to_numpy() for load in shards] or [[]]
+            )
+            keys = all_keys[usable, b]
             order = np.argsort(keys, kind="stable")
             same = keys[order[1:]] == keys[order[:-1]]
             u_parts.append(usable[order[:-1][same]])
@@ -61,7 +67,8 @@ class Candidates:
         v = np.concatenate(v_parts) if v_parts else np.zeros(0, np.int64)
         graph = coo_matrix((np.ones(len(u), np.int8), (u, v)), shape=(total, total))
         _, labels = connected_components(graph, directed=False)
-        return cls(offsets, labels.astype(np.int64), np.arange(total, dtype=np.int64))
+        rank = np.arange(total, dtype=np.int64)
+        return cls(offsets, labels.astype(np.int64), rank, all_keys)
 
     def rank_by(self, shards: Sequence[ShardColumns], column: str) -> None:
         """Keep the highest ``column`` first; ties and missing values in input order."""
@@ -109,7 +116,8 @@ def near_duplicate_drops(
             kept_for.append(k)
     removed_all = np.concatenate(removed) if removed else np.zeros(0, np.int64)
     kept_all = np.concatenate(kept_for) if kept_for else np.zeros(0, np.int64)
-    return _drops_tables(candidates, shards, removed_all, kept_all, reason)
+    cluster = np.bincount(kept_all, minlength=len(labels))[kept_all] + 1  # kept one included
+    return _drops_tables(candidates, shards, removed_all, kept_all, cluster, reason)
 
 
 def _slices(bounds: np.ndarray, limit: int):
@@ -129,22 +137,28 @@ def _verify(candidates, chunk, bounds, similar: Verifier) -> tuple[np.ndarray, n
     wanted = {int(s): np.sort(row[shard == s]) for s in np.unique(shard)}
     shingles = load(wanted)
     removed, kept_for = [], []
+    band_keys = candidates.keys[chunk].tolist()
     for g in range(len(bounds) - 1):
         kept: list[tuple[int, frozenset]] = []
+        sharing: dict[tuple[int, int], list[int]] = {}  # (band, key) -> kept positions
         for i in range(bounds[g], bounds[g + 1]):
             doc = int(chunk[i])
             mine = frozenset(shingles[(int(shard[i]), int(row[i]))].tolist())
-            for rep, rep_set in kept[:MAX_KEPT_COMPARED]:
-                if is_similar(mine, rep_set):
+            bands = list(enumerate(band_keys[i]))
+            near = sorted({k for band in bands for k in sharing.get(band, ())})
+            for k in near[:MAX_KEPT_COMPARED]:
+                if is_similar(mine, kept[k][1]):
                     removed.append(doc)
-                    kept_for.append(rep)
+                    kept_for.append(kept[k][0])
                     break
             else:
+                for band in bands:
+                    sharing.setdefault(band, []).append(len(kept))
                 kept.append((doc, mine))
     return np.array(removed, dtype=np.int64), np.array(kept_for, dtype=np.int64)
 
 
-def _drops_tables(candidates, shards, removed, kept_for, reason) -> list[pa.Table]:
+def _drops_tables(candidates, shards, removed, kept_for, cluster, reason) -> list[pa.Table]:
     rep_shard, rep_row = candidates.locate(kept_for)
     rep_id = np.empty(len(kept_for), dtype=object)
     for s in np.unique(rep_shard):
@@ -162,6 +176,7 @@ def _drops_tables(candidates, shards, removed, kept_for, reason) -> list[pa.Tabl
                     pa.array(row[mine], pa.int64()),
                     pa.array([reason] * len(mine), pa.string()),
                     pa.array(rep_id[mine].tolist(), pa.string()),
+                    pa.array(cluster[mine], pa.int64()),
                 ],
                 schema=DROPS_SCHEMA,
             )

@@ -28,6 +28,7 @@ def first_occurrence(
     buckets = max(1, math.ceil(total / bucket_rows))
     drop_rows: list[list[np.ndarray]] = [[] for _ in shards]
     first_at: list[list[np.ndarray]] = [[] for _ in shards]
+    group_sizes: list[list[np.ndarray]] = [[] for _ in shards]
     for bucket in range(buckets):
         his, los, shard_ix, rows = [], [], [], []
         for s, load in enumerate(shards):
@@ -51,18 +52,22 @@ def first_occurrence(
         is_first[1:] = (hi[1:] != hi[:-1]) | (lo[1:] != lo[:-1])
         first_pos = np.maximum.accumulate(np.where(is_first, np.arange(len(hi)), 0))
         dup = np.nonzero(~is_first)[0]
+        group = np.cumsum(is_first) - 1
+        size = np.bincount(group)[group[dup]] if len(group) else np.zeros(0, np.int64)
         # global reference to the first row: shard * 2**40 + row
         ref = shard[first_pos[dup]] * (1 << 40) + row[first_pos[dup]]
         for s in np.unique(shard[dup]):
             mine = shard[dup] == s
             drop_rows[s].append(row[dup][mine])
             first_at[s].append(ref[mine])
-    return _with_first_ids(shards, drop_rows, first_at, reason)
+            group_sizes[s].append(size[mine])
+    return _with_first_ids(shards, drop_rows, first_at, group_sizes, reason)
 
 
-def _with_first_ids(shards, drop_rows, first_at, reason) -> list[pa.Table]:
+def _with_first_ids(shards, drop_rows, first_at, group_sizes, reason) -> list[pa.Table]:
     per_shard_rows = [np.concatenate(r) if r else np.zeros(0, np.int64) for r in drop_rows]
     per_shard_refs = [np.concatenate(r) if r else np.zeros(0, np.int64) for r in first_at]
+    per_shard_sizes = [np.concatenate(r) if r else np.zeros(0, np.int64) for r in group_sizes]
     all_refs = np.concatenate(per_shard_refs) if per_shard_refs else np.zeros(0, np.int64)
     id_of: dict[int, str] = {}
     for target in np.unique(all_refs >> 40):
@@ -71,7 +76,7 @@ def _with_first_ids(shards, drop_rows, first_at, reason) -> list[pa.Table]:
         base = int(target) << 40
         id_of.update({base + int(r): i for r, i in zip(wanted, ids)})
     out = []
-    for rows, refs in zip(per_shard_rows, per_shard_refs):
+    for rows, refs, sizes in zip(per_shard_rows, per_shard_refs, per_shard_sizes):
         order = np.argsort(rows, kind="stable")
         out.append(
             pa.table(
@@ -79,6 +84,7 @@ def _with_first_ids(shards, drop_rows, first_at, reason) -> list[pa.Table]:
                     pa.array(rows[order], pa.int64()),
                     pa.array([reason] * len(rows), pa.string()),
                     pa.array([id_of[int(r)] for r in refs[order]], pa.string()),
+                    pa.array(sizes[order], pa.int64()),
                 ],
                 schema=DROPS_SCHEMA,
             )

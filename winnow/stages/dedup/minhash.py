@@ -6,13 +6,15 @@ map: each document's MinHash signature (numpy, ``bands * rows`` hash functions
 reduce: documents sharing a band key are candidates; candidate groups are the connected
 components of those collisions (``components.py``). Within a group, documents are taken in
 keep order (first in input order, or highest ``keep_highest`` score) and each is compared by
-true Jaccard similarity of its shingle sets with the documents kept so far: at or above
-``threshold`` it is removed as a duplicate of the first such document, otherwise it is kept.
+true Jaccard similarity of its shingle sets with the documents kept so far that share a band
+with it: at or above ``threshold`` it is removed as a duplicate of the first such document,
+otherwise it is kept.
 So a chain of merges (A~B, B~C) never removes C for A unless C is itself like A.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 import numpy as np
@@ -24,6 +26,7 @@ from winnow.stages.dedup.components import Candidates, near_duplicate_drops
 from winnow.stages.dedup.shingles import mix64, shingle_hashes
 
 _P = np.uint64(0x100000001B3)
+_LITTLE_ENDIAN = sys.byteorder == "little"
 
 
 class MinHashParams(Params):
@@ -58,20 +61,28 @@ def permutations(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def signatures(hashes: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.ndarray):
-    """MinHash signature (documents x hash functions) of documents with shingles; rows of
-    documents without any stay at the maximum value."""
+    """MinHash signature (documents x hash functions, 32-bit values: the top half of
+    ``a * x + b``, multiply-shift hashing) of each document; documents without shingles
+    keep the maximum value everywhere."""
     docs = len(offsets) - 1
-    out = np.full((docs, len(a)), np.iinfo(np.uint64).max, dtype=np.uint64)
+    out = np.full((len(a), docs), np.iinfo(np.uint32).max, dtype=np.uint32)
     present = np.nonzero(np.diff(offsets) > 0)[0]
     if not len(present):
-        return out
+        return out.T
     starts = offsets[present]
-    step = max(1, (1 << 22) // max(len(hashes), 1))  # bound the (shingles x functions) block
-    with np.errstate(over="ignore"):
-        for k in range(0, len(a), step):
-            block = hashes[:, None] * a[None, k : k + step] + b[None, k : k + step]
-            out[present, k : k + step] = np.minimum.reduceat(block, starts, axis=0)
-    return out
+    step = max(1, (1 << 22) // max(len(hashes), 1))  # bound the (functions x shingles) block
+    block = np.empty((min(step, len(a)), len(hashes)), dtype=np.uint64)
+    for k in range(0, len(a), step):
+        n = min(step, len(a) - k)
+        values = block[:n]
+        np.multiply(a[k : k + n, None], hashes[None, :], out=values)
+        np.add(values, b[k : k + n, None], out=values)
+        if _LITTLE_ENDIAN:  # the high half of each value, without a copy
+            top = values.view(np.uint32)[:, 1::2]
+        else:
+            top = (values >> np.uint64(32)).astype(np.uint32)
+        out[k : k + n, present] = np.minimum.reduceat(top, starts, axis=1)
+    return out.T
 
 
 def band_keys(signature: np.ndarray, bands: int, rows: int) -> np.ndarray:
@@ -81,7 +92,7 @@ def band_keys(signature: np.ndarray, bands: int, rows: int) -> np.ndarray:
         for band in range(bands):
             key = np.full(len(signature), band + 1, dtype=np.uint64)
             for r in range(band * rows, (band + 1) * rows):
-                key = key * _P + signature[:, r]
+                key = key * _P + signature[:, r].astype(np.uint64)
             keys[:, band] = mix64(key)
     return keys
 
@@ -142,6 +153,7 @@ class MinHashDedup(CorpusStage):
         def similar(a: frozenset, b: frozenset) -> bool:
             if not a or not b:
                 return False
-            return len(a & b) >= threshold * len(a | b)
+            common = len(a & b)
+            return common >= threshold * (len(a) + len(b) - common)
 
         return load, similar
