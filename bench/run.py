@@ -28,9 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from winnow.api import make_stage  # noqa: E402
-from winnow.engine.segment import apply_drops  # noqa: E402
 from winnow.io.inputs import expand  # noqa: E402
 from winnow.io.read import read_shard  # noqa: E402
+from winnow.stages.base import apply_drops  # noqa: E402
 
 CORPORA = ROOT.parent / "shared" / "corpora"
 NAMES = ("abstracts", "copyright", "manpages", "udhr")

@@ -14,7 +14,6 @@ from typing import Any
 import pyarrow as pa
 
 from winnow.engine.local import RunResult, execute
-from winnow.engine.segment import apply_drops
 from winnow.recipe import load_recipe
 from winnow.schema import DOC_SCHEMA, chat_text, stable_id
 from winnow.stages import REGISTRY
@@ -93,7 +92,7 @@ def apply_stage(stage: str | Stage, data, drop: bool = False, **params: Any):
         for name, col in stage.map(batch).items():
             batch = batch.append_column(name, col)
         (drops,) = stage.reduce([lambda cols: pa.Table.from_batches([batch]).select(list(cols))])
-        result = apply_drops(batch, 0, drops)
+        result = stage.apply(batch, 0, drops)
         result.batch = result.batch.drop_columns(list(stage.signature_columns))
         dup, size = result.duplicate_of, result.cluster_size
         if dup is None:  # nothing removed: the columns are still there, all null

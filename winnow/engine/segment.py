@@ -7,7 +7,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -57,21 +56,6 @@ def _iter_intermediate(path: os.PathLike) -> Iterator[pa.RecordBatch]:
         reader = pa.ipc.open_file(source)
         for i in range(reader.num_record_batches):
             yield reader.get_batch(i)
-
-
-def apply_drops(batch: pa.RecordBatch, offset: int, drops: pa.Table) -> RowResult:
-    rows = drops.column("row").to_numpy()
-    lo, hi = np.searchsorted(rows, [offset, offset + batch.num_rows])
-    if hi == lo:
-        return RowResult(batch=batch)
-    local = rows[lo:hi] - offset
-    positions = np.full(batch.num_rows, -1, dtype=np.int64)
-    positions[local] = np.arange(lo, hi)
-    idx = pa.array(positions, mask=positions < 0)
-    reason = drops.column("reason").take(idx)
-    dup = drops.column("duplicate_of").take(idx)
-    size = drops.column("cluster_size").take(idx)
-    return RowResult(batch=batch, reason=reason, duplicate_of=dup, cluster_size=size)
 
 
 def _private_columns(batch: pa.RecordBatch) -> list[str]:
@@ -133,7 +117,7 @@ def _source_batches(
     offset = 0
     for batch in _iter_intermediate(layout.segment_docs(seg.index - 1, shard)):
         t0 = time.perf_counter()
-        result = apply_drops(batch, offset, drops)
+        result = stage.apply(batch, offset, drops)
         offset += batch.num_rows
         kept = rec.apply(index, stage.name, batch, result, t0)
         yield kept.drop_columns(_private_columns(kept))
@@ -145,6 +129,9 @@ def output_schema(spec: TaskSpec, seg_index: int) -> pa.Schema:
     batch = pa.RecordBatch.from_arrays(empty, schema=DOC_SCHEMA)
     for seg in segments_of(spec)[: seg_index + 1]:
         batch = batch.drop_columns(_private_columns(batch))
+        if seg.applies is not None:
+            stage = seg.applies[1]
+            batch = stage.apply(batch, 0, stage.decision_schema.empty_table()).batch
         for _, stage in seg.rows:
             batch = stage.process(batch).batch
         if seg.maps is not None:

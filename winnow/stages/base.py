@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
@@ -83,14 +84,35 @@ ShardColumns = Callable[[Sequence[str]], pa.Table]
 class CorpusStage(Stage):
     kind = "corpus"
     signature_columns: ClassVar[tuple[str, ...]] = ()
+    decision_schema: ClassVar[pa.Schema] = DROPS_SCHEMA
 
     def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
         """Signature columns for a batch (named as in ``signature_columns``)."""
         raise NotImplementedError
 
     def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
-        """One ``DROPS_SCHEMA`` table per shard, rows counted within the shard."""
+        """One decision table per shard, rows counted within the shard: by default
+        ``DROPS_SCHEMA`` (the rows to drop and why)."""
         raise NotImplementedError
+
+    def apply(self, batch: pa.RecordBatch, offset: int, decisions: pa.Table) -> RowResult:
+        """This shard's decisions on one batch whose first row is shard row ``offset``."""
+        return apply_drops(batch, offset, decisions)
+
+
+def apply_drops(batch: pa.RecordBatch, offset: int, drops: pa.Table) -> RowResult:
+    rows = drops.column("row").to_numpy()
+    lo, hi = np.searchsorted(rows, [offset, offset + batch.num_rows])
+    if hi == lo:
+        return RowResult(batch=batch)
+    local = rows[lo:hi] - offset
+    positions = np.full(batch.num_rows, -1, dtype=np.int64)
+    positions[local] = np.arange(lo, hi)
+    idx = pa.array(positions, mask=positions < 0)
+    reason = drops.column("reason").take(idx)
+    dup = drops.column("duplicate_of").take(idx)
+    size = drops.column("cluster_size").take(idx)
+    return RowResult(batch=batch, reason=reason, duplicate_of=dup, cluster_size=size)
 
 
 REGISTRY: dict[str, type[Stage]] = {}
