@@ -59,7 +59,8 @@ def test_stats_and_layout(tmp_path):
         "length_filter": {"min_chars": 0, "max_chars": None, "min_words": 50, "max_words": None}
     }
     for part in (out / "ledger").glob("*.parquet"):
-        assert pq.read_schema(part).names == ["id", "source", "stage", "reason", "duplicate_of"]
+        names = ["id", "source", "stage", "reason", "duplicate_of", "cluster_size"]
+        assert pq.read_schema(part).names == names
     # the four partial translations under 50 words... and no more
     short = [r for r in read_ledger(out) if r["reason"] == "too_short_words"]
     assert 1 <= len(short) <= 4
