@@ -21,7 +21,8 @@ def test_demo_runs_end_to_end(tmp_path):
     out = tmp_path / "demo" / "output"
     assert f"output: {out}" in proc.stdout
     stages = ("read", "unique_ids", "normalize", "line_clean", "length_filter", "langid")
-    for stage in (*stages, "gopher_quality", "gopher_repetition", "pii", "exact_dedup"):
+    later = ("gopher_quality", "gopher_repetition", "pii", "exact_dedup", "minhash_dedup")
+    for stage in (*stages, *later):
         assert stage in proc.stdout
     stats = json.loads((out / "stats.json").read_text())
     assert stats["input_docs"] > 2000
@@ -31,6 +32,7 @@ def test_demo_runs_end_to_end(tmp_path):
     assert reasons["language_not_kept"] >= 100  # the Faker documents in eight languages
     assert reasons["empty_after_line_clean"] >= 20  # pure boilerplate
     assert reasons["gopher_below_alpha_threshold"] >= 100  # code-heavy docstrings
+    assert reasons["near_duplicate"] >= 50  # the edited copies (or their originals)
     docs = read_output(out)
     assert len(docs) == stats["output_docs"]
     assert {d["lang"] for d in docs} == {"en"}

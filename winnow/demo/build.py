@@ -186,6 +186,7 @@ def demo_recipe(folder: str | Path) -> dict:
             {"toxicity": {}},
             {"token_count": {}},
             {"exact_dedup": {}},
+            {"minhash_dedup": {}},
         ],
         "write": {"format": "jsonl.gz", "shard_docs": 1000},
     }
