@@ -76,3 +76,14 @@ def test_toxicity_ratio():
     assert out.column("flagged_ratio").to_pylist()[0] == 0
     assert out.column("flagged_ratio").to_pylist()[1] == 2 / 22
     assert out.column("drop_reason").to_pylist() == [None, "too_many_flagged_words"]
+
+
+def test_keep_fraction_keeps_a_seeded_share_of_flagged_documents():
+    """C4's badwords filter as datatrove offers it: ``keep_fraction`` of flagged documents
+    survive, chosen by a hash of seed and id (the same ids stay whatever the batch)."""
+    table = pa.table({"id": [f"d{i}" for i in range(400)], "text": ["this says fuck off"] * 400})
+    first = winnow.apply_stage("c4_badwords", table, keep_fraction=0.25)
+    again = winnow.apply_stage("c4_badwords", table.slice(100), keep_fraction=0.25)
+    kept = first.column("keep").to_pylist()
+    assert 60 <= sum(kept) <= 140
+    assert again.column("keep").to_pylist() == kept[100:]

@@ -103,7 +103,7 @@ class C4Badwords(RowStage):
         if p.keep_fraction > 0 and hit.any():
             ids = batch.column("id").to_pylist()
             for i in np.flatnonzero(hit):
-                draw = xxhash.xxh64_intdigest(f"{p.seed}:{ids[i]}") / 2**64
+                draw = xxhash.xxh64_intdigest(f"{p.seed}:{ids[i]}".encode()) / 2**64
                 hit[i] = draw >= p.keep_fraction
         reason = pa.array(np.where(hit, "document_removed_with_badwords", None), pa.string())
         return RowResult(batch=batch, reason=reason)

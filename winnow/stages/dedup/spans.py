@@ -56,7 +56,8 @@ class SpanDedup(CorpusStage):
             row = []
             for unit in self.units(text or ""):
                 unit = unit.strip()
-                row.append(xxhash.xxh3_64_intdigest(unit) | 1 if len(unit) >= min_chars else 0)
+                digest = xxhash.xxh3_64_intdigest(unit.encode()) | 1  # 0 marks "not counted"
+                row.append(digest if len(unit) >= min_chars else 0)
             hashes.append(row)
         return {self.signature_columns[0]: pa.array(hashes, pa.list_(pa.uint64()))}
 
