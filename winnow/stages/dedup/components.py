@@ -18,7 +18,8 @@ import pyarrow.compute as pc
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from winnow.stages.base import DROPS_SCHEMA, ShardColumns
+from winnow.stages.base import ShardColumns
+from winnow.stages.dedup.drops import drops_tables
 
 MAX_KEPT_COMPARED = 100
 """A document is compared with at most this many kept documents that share a band with it
@@ -117,7 +118,8 @@ def near_duplicate_drops(
     removed_all = np.concatenate(removed) if removed else np.zeros(0, np.int64)
     kept_all = np.concatenate(kept_for) if kept_for else np.zeros(0, np.int64)
     cluster = np.bincount(kept_all, minlength=len(labels))[kept_all] + 1  # kept one included
-    return _drops_tables(candidates, shards, removed_all, kept_all, cluster, reason)
+    reasons = [reason] * len(removed_all)
+    return drops_tables(shards, candidates.offsets, removed_all, reasons, kept_all, cluster)
 
 
 def _slices(bounds: np.ndarray, limit: int):
@@ -156,29 +158,3 @@ def _verify(candidates, chunk, bounds, similar: Verifier) -> tuple[np.ndarray, n
                     sharing.setdefault(band, []).append(len(kept))
                 kept.append((doc, mine))
     return np.array(removed, dtype=np.int64), np.array(kept_for, dtype=np.int64)
-
-
-def _drops_tables(candidates, shards, removed, kept_for, cluster, reason) -> list[pa.Table]:
-    rep_shard, rep_row = candidates.locate(kept_for)
-    rep_id = np.empty(len(kept_for), dtype=object)
-    for s in np.unique(rep_shard):
-        mine = rep_shard == s
-        ids = shards[int(s)](["id"]).column("id").take(pa.array(rep_row[mine]))
-        rep_id[mine] = ids.to_pylist()
-    shard, row = candidates.locate(removed)
-    out = []
-    for s in range(len(shards)):
-        mine = np.nonzero(shard == s)[0]
-        mine = mine[np.argsort(row[mine], kind="stable")]
-        out.append(
-            pa.table(
-                [
-                    pa.array(row[mine], pa.int64()),
-                    pa.array([reason] * len(mine), pa.string()),
-                    pa.array(rep_id[mine].tolist(), pa.string()),
-                    pa.array(cluster[mine], pa.int64()),
-                ],
-                schema=DROPS_SCHEMA,
-            )
-        )
-    return out

@@ -24,6 +24,7 @@ from pydantic import Field
 
 from winnow.models.embeddings import dimensions, embedder
 from winnow.stages.base import DROPS_SCHEMA, CorpusStage, Params, ShardColumns, register
+from winnow.stages.dedup.drops import drops_tables
 
 SAMPLE = 50_000
 """Documents k-means and the SVD are fitted on (evenly spaced over the corpus)."""
@@ -100,7 +101,11 @@ class SemanticDedup(CorpusStage):
                     nearness = vectors[left] @ centroids[c]
                     ranked = left[np.lexsort((left, -nearness))]
                     drop_reason[ranked[:prune]] = "prototypical"
-        return _tables(shards, sizes, drop_reason, kept_for)
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        dropped = np.nonzero(drop_reason != None)[0]  # noqa: E711
+        refs = kept_for[dropped]
+        cluster = np.bincount(refs[refs >= 0], minlength=total)[np.maximum(refs, 0)] + 1
+        return drops_tables(shards, offsets, dropped, drop_reason[dropped], refs, cluster)
 
     def _vectors(self, shards: Sequence[ShardColumns]) -> tuple[np.ndarray, list[int]]:
         p = self.params
@@ -170,32 +175,3 @@ def _dedup_cluster(vectors, members, threshold, drop_reason, kept_for) -> None:
             kept_for[members[j]] = members[best]
         else:
             kept[j] = True
-
-
-def _tables(shards, sizes, drop_reason, kept_for) -> list[pa.Table]:
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    dropped = np.nonzero(drop_reason != None)[0]  # noqa: E711
-    targets = np.unique(kept_for[dropped][kept_for[dropped] >= 0])
-    ids: dict[int, str] = {}
-    for s in range(len(shards)):
-        mine = targets[(targets >= offsets[s]) & (targets < offsets[s + 1])]
-        if len(mine):
-            found = shards[s](["id"]).column("id").take(pa.array(mine - offsets[s]))
-            ids.update(zip(mine.tolist(), found.to_pylist()))
-    group = np.bincount(kept_for[kept_for >= 0], minlength=len(kept_for))
-    out = []
-    for s in range(len(shards)):
-        mine = dropped[(dropped >= offsets[s]) & (dropped < offsets[s + 1])]
-        refs = kept_for[mine]
-        out.append(
-            pa.table(
-                [
-                    pa.array(mine - offsets[s], pa.int64()),
-                    pa.array(drop_reason[mine].tolist(), pa.string()),
-                    pa.array([ids.get(int(r)) for r in refs], pa.string()),
-                    pa.array([int(group[r]) + 1 if r >= 0 else None for r in refs], pa.int64()),
-                ],
-                schema=DROPS_SCHEMA,
-            )
-        )
-    return out
