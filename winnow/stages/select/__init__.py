@@ -1,0 +1,1 @@
+"""Selection stages: keep the documents that best serve a goal (a target domain, quality)."""

@@ -1,0 +1,205 @@
+"""DSIR: Data Selection with Importance Resampling (Xie et al. 2023), as the authors'
+``data-selection`` package computes it.
+
+Features: the lower-cased text split by NLTK's WordPunct rule (``\\w+|[^\\w\\s]+``), its
+unigrams and bigrams hashed into ``num_buckets`` buckets (sha256, as the package does; each
+distinct n-gram is hashed once and remembered). A bag-of-n-grams model is fitted on the
+target documents and on the pool; a document's log importance weight is
+``sum(count_f * (log p_target(f) - log p_pool(f)))``. Selection keeps ``keep_fraction`` or
+``keep_top_k`` documents by importance resampling (Gumbel top-k with ``seed``) or, with
+``top_k: true``, by weight; ``min_score`` keeps every document at or above a weight.
+Documents under ``min_tokens`` tokens are never selected (the package's
+``min_example_length``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field, model_validator
+
+from winnow.io.inputs import InputError
+from winnow.stages.base import CorpusStage, Params, RowResult, ShardColumns, register
+from winnow.stages.select.targets import target_files, target_texts
+
+WORDPUNCT = re.compile(r"\w+|[^\w\s]+")
+DECISIONS = pa.schema([("score", pa.float64()), ("reason", pa.string())])
+
+
+def bucket(ngram: str, num_buckets: int) -> int:
+    """The package's ``hash_buckets``: sha256 of the UTF-8 n-gram, modulo the buckets."""
+    return int.from_bytes(hashlib.sha256(ngram.encode("utf-8")).digest(), "big") % num_buckets
+
+
+class NgramBuckets:
+    """Buckets of the unigrams and bigrams of a batch. Words get global ids; a word's bucket
+    and each (word, word) pair's bucket are hashed once and remembered."""
+
+    LIMIT = 4_000_000
+
+    def __init__(self, num_buckets: int) -> None:
+        self.num_buckets = num_buckets
+        self._reset()
+
+    def _reset(self) -> None:
+        self.ids: dict[str, int] = {}
+        self.words: list[str] = []
+        self.word_bucket = np.zeros(0, dtype=np.int32)
+        self.pairs: dict[int, int] = {}
+
+    def batch(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(bucket of every unigram and bigram, n-grams per text), texts in order."""
+        if len(self.ids) > self.LIMIT or len(self.pairs) > self.LIMIT:
+            self._reset()
+        ids, words = self.ids, self.words
+
+        def new(word: str) -> int:
+            ids[word] = len(words)
+            words.append(word)
+            return ids[word]
+
+        get = ids.get
+        tokens = [
+            [i if (i := get(w)) is not None else new(w) for w in WORDPUNCT.findall(t.lower())]
+            for t in texts
+        ]
+        if len(words) > len(self.word_bucket):
+            fresh = [bucket(w, self.num_buckets) for w in words[len(self.word_bucket) :]]
+            self.word_bucket = np.concatenate([self.word_bucket, np.array(fresh, np.int32)])
+        lengths = np.array([len(t) for t in tokens], dtype=np.int64)
+        flat = np.fromiter((i for t in tokens for i in t), np.int64, int(lengths.sum()))
+        unigrams = self.word_bucket[flat]
+        # bigrams: consecutive tokens of the same text
+        starts = np.concatenate([[0], np.cumsum(lengths)])[:-1]
+        inside = np.ones(len(flat), dtype=bool)
+        inside[starts[lengths > 0]] = False  # a text's first token starts no bigram before it
+        second = np.nonzero(inside)[0]
+        keys = flat[second - 1] * (1 << 31) + flat[second]
+        unique, inverse = np.unique(keys, return_inverse=True)
+        pairs, table = self.pairs, np.empty(len(unique), dtype=np.int32)
+        for n, key in enumerate(unique.tolist()):
+            found = pairs.get(key)
+            if found is None:
+                a, b = divmod(key, 1 << 31)
+                found = pairs[key] = bucket(f"{words[a]} {words[b]}", self.num_buckets)
+            table[n] = found
+        bigrams = table[inverse.reshape(-1)]
+        # per text: its unigrams, then its bigrams (order does not matter for counts)
+        owner_uni = np.repeat(np.arange(len(texts)), lengths)
+        owner_bi = owner_uni[second]
+        order = np.argsort(np.concatenate([owner_uni, owner_bi]), kind="stable")
+        out = np.concatenate([unigrams, bigrams])[order]
+        per_text = np.bincount(owner_uni, minlength=len(texts)) + np.bincount(
+            owner_bi, minlength=len(texts)
+        )
+        return out, per_text
+
+
+class DsirParams(Params):
+    target: str | list[str]
+    """Target-domain documents: a path or glob (any input format), or a list of them."""
+    keep_fraction: float | None = Field(None, gt=0, le=1)
+    keep_top_k: int | None = Field(None, ge=1)
+    min_score: float | None = None
+    top_k: bool = False
+    """Keep the highest weights instead of resampling."""
+    num_buckets: int = Field(10_000, ge=2)
+    min_tokens: int = Field(0, ge=0)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> DsirParams:
+        rules = [self.keep_fraction, self.keep_top_k, self.min_score]
+        if sum(r is not None for r in rules) != 1:
+            raise ValueError("give exactly one of keep_fraction, keep_top_k, min_score")
+        try:
+            target_files(self.target)  # a missing target fails before any work
+        except InputError as err:
+            raise ValueError(f"target: {err}") from err
+        return self
+
+
+@register
+class Dsir(CorpusStage):
+    """Keep the documents most like the target, by hashed n-gram importance weights."""
+
+    name = "dsir"
+    ParamsModel = DsirParams
+    summary = "importance resampling on hashed unigram+bigram features toward a target set"
+    origin = "DSIR (Xie et al. 2023), features and weights as the data-selection package"
+    signature_columns = ("_dsir_buckets",)
+    decision_schema = DECISIONS
+
+    def __init__(self, params=None) -> None:
+        super().__init__(params)
+        self._ngrams = NgramBuckets(self.params.num_buckets)
+
+    def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
+        texts = [t or "" for t in batch.column("text").to_pylist()]
+        buckets, per_text = self._ngrams.batch(texts)
+        offsets = pa.array(np.concatenate([[0], np.cumsum(per_text)]).astype(np.int32))
+        return {"_dsir_buckets": pa.ListArray.from_arrays(offsets, pa.array(buckets, pa.int32()))}
+
+    def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
+        p = self.params
+        lists = [load(["_dsir_buckets"]).column(0).combine_chunks() for load in shards]
+        pool = np.zeros(p.num_buckets, dtype=np.int64)
+        for buckets in lists:
+            pool += np.bincount(pc.list_flatten(buckets).to_numpy(), minlength=p.num_buckets)
+        target = np.zeros(p.num_buckets, dtype=np.int64)
+        texts = list(target_texts(p.target))
+        for i in range(0, len(texts), 4096):
+            grams, _ = self._ngrams.batch(texts[i : i + 4096])
+            target += np.bincount(grams, minlength=p.num_buckets)
+        log_diff = np.log(target / max(target.sum(), 1) + 1e-8) - np.log(
+            pool / max(pool.sum(), 1) + 1e-8
+        )
+        scores, sizes, eligible = [], [], []
+        for buckets in lists:
+            flat = pc.list_flatten(buckets).to_numpy()
+            owner = pc.list_parent_indices(buckets).to_numpy()
+            scores.append(np.bincount(owner, weights=log_diff[flat], minlength=len(buckets)))
+            count = pc.list_value_length(buckets).to_numpy(zero_copy_only=False)
+            eligible.append((count + 1) // 2 >= p.min_tokens)  # tokens: (uni + bi + 1) / 2
+            sizes.append(len(buckets))
+        score = np.concatenate(scores) if scores else np.zeros(0)
+        chosen = self._select(score, np.concatenate(eligible) if eligible else score > 0)
+        out, start = [], 0
+        for size in sizes:
+            mine = chosen[start : start + size]
+            reason = np.where(mine, None, "not_selected_dsir")
+            out.append(
+                pa.table(
+                    [pa.array(score[start : start + size]), pa.array(reason, pa.string())],
+                    schema=DECISIONS,
+                )
+            )
+            start += size
+        return out
+
+    def _select(self, score: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+        p = self.params
+        chosen = np.zeros(len(score), dtype=bool)
+        if p.min_score is not None:
+            return eligible & (score >= p.min_score)
+        candidates = np.nonzero(eligible)[0]
+        k = p.keep_top_k if p.keep_top_k is not None else round(p.keep_fraction * len(score))
+        k = min(k, len(candidates))
+        if k == 0:
+            return chosen
+        ranked = score[candidates].copy()
+        if not p.top_k:
+            ranked += np.random.Generator(np.random.PCG64(p.seed)).gumbel(size=len(ranked))
+        order = np.lexsort((candidates, -ranked))  # ties: input order
+        chosen[candidates[order[:k]]] = True
+        return chosen
+
+    def apply(self, batch: pa.RecordBatch, offset: int, decisions: pa.Table) -> RowResult:
+        mine = decisions.slice(offset, batch.num_rows)
+        batch = batch.append_column("dsir_score", mine.column("score").combine_chunks())
+        return RowResult(batch=batch, reason=mine.column("reason").combine_chunks())
