@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from functools import cache
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 Embedder = Callable[[Sequence[str]], np.ndarray]
 
@@ -55,3 +57,17 @@ def embedder(backend: str) -> Embedder:
 
 def dimensions(backend: str) -> int:
     return {"static": 64, "minilm": 384}[backend]
+
+
+def embedding_column(texts: Sequence[str], backend: str) -> pa.FixedSizeListArray:
+    """Embeddings of ``texts`` as an Arrow column (one fixed-size list per text)."""
+    dim = dimensions(backend)
+    rows = embedder(backend)(texts) if len(texts) else np.zeros((0, dim), np.float32)
+    return pa.FixedSizeListArray.from_arrays(pa.array(rows.reshape(-1).astype(np.float32)), dim)
+
+
+def embedding_matrix(columns: Sequence[pa.Array], backend: str) -> np.ndarray:
+    """The rows of several embedding columns as one (documents x dimensions) matrix."""
+    dim = dimensions(backend)
+    parts = [pc.list_flatten(c).to_numpy().reshape(-1, dim) for c in columns]
+    return np.concatenate(parts) if parts else np.zeros((0, dim), np.float32)

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from winnow.models.embeddings import dimensions, embedder
+from winnow.models.embeddings import embedding_column, embedding_matrix
 from winnow.stages.base import DROPS_SCHEMA, CorpusStage, Params, ShardColumns, register
 from winnow.stages.dedup.drops import drops_tables
 
@@ -72,10 +72,7 @@ class SemanticDedup(CorpusStage):
                     offsets, pa.array(counts.data.astype(np.float32))
                 ),
             }
-        rows = embedder(self.params.backend)(texts) if texts else np.zeros((0, 1), np.float32)
-        dim = dimensions(self.params.backend)
-        flat = pa.array(rows.reshape(-1).astype(np.float32))
-        return {"_sem_embedding": pa.FixedSizeListArray.from_arrays(flat, dim)}
+        return {"_sem_embedding": embedding_column(texts, self.params.backend)}
 
     def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
         p = self.params
@@ -111,10 +108,7 @@ class SemanticDedup(CorpusStage):
         p = self.params
         if p.backend != "tfidf":
             parts = [load(["_sem_embedding"]).column(0).combine_chunks() for load in shards]
-            sizes = [len(a) for a in parts]
-            dim = dimensions(p.backend)
-            rows = [pc.list_flatten(a).to_numpy().reshape(-1, dim) for a in parts]
-            return (np.concatenate(rows) if rows else np.zeros((0, dim), np.float32)), sizes
+            return embedding_matrix(parts, p.backend), [len(a) for a in parts]
         from scipy.sparse import csr_matrix, vstack
         from sklearn.decomposition import TruncatedSVD
         from sklearn.feature_extraction.text import TfidfTransformer

@@ -21,14 +21,13 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from winnow.io.inputs import InputError
-from winnow.stages.base import CorpusStage, Params, RowResult, ShardColumns, register
-from winnow.stages.select.targets import target_files, target_texts
+from winnow.stages.base import ShardColumns, register
+from winnow.stages.select.base import ScoreSelector, TargetParams, top
+from winnow.stages.select.targets import target_texts
 
 WORDPUNCT = re.compile(r"\w+|[^\w\s]+")
-DECISIONS = pa.schema([("score", pa.float64()), ("reason", pa.string())])
 
 
 def bucket(ngram: str, num_buckets: int) -> int:
@@ -100,32 +99,15 @@ class NgramBuckets:
         return out, per_text
 
 
-class DsirParams(Params):
-    target: str | list[str]
-    """Target-domain documents: a path or glob (any input format), or a list of them."""
-    keep_fraction: float | None = Field(None, gt=0, le=1)
-    keep_top_k: int | None = Field(None, ge=1)
-    min_score: float | None = None
+class DsirParams(TargetParams):
     top_k: bool = False
     """Keep the highest weights instead of resampling."""
     num_buckets: int = Field(10_000, ge=2)
     min_tokens: int = Field(0, ge=0)
-    seed: int = 0
-
-    @model_validator(mode="after")
-    def _one_rule(self) -> DsirParams:
-        rules = [self.keep_fraction, self.keep_top_k, self.min_score]
-        if sum(r is not None for r in rules) != 1:
-            raise ValueError("give exactly one of keep_fraction, keep_top_k, min_score")
-        try:
-            target_files(self.target)  # a missing target fails before any work
-        except InputError as err:
-            raise ValueError(f"target: {err}") from err
-        return self
 
 
 @register
-class Dsir(CorpusStage):
+class Dsir(ScoreSelector):
     """Keep the documents most like the target, by hashed n-gram importance weights."""
 
     name = "dsir"
@@ -133,7 +115,6 @@ class Dsir(CorpusStage):
     summary = "importance resampling on hashed unigram+bigram features toward a target set"
     origin = "DSIR (Xie et al. 2023), features and weights as the data-selection package"
     signature_columns = ("_dsir_buckets",)
-    decision_schema = DECISIONS
 
     def __init__(self, params=None) -> None:
         super().__init__(params)
@@ -168,38 +149,12 @@ class Dsir(CorpusStage):
             eligible.append((count + 1) // 2 >= p.min_tokens)  # tokens: (uni + bi + 1) / 2
             sizes.append(len(buckets))
         score = np.concatenate(scores) if scores else np.zeros(0)
-        chosen = self._select(score, np.concatenate(eligible) if eligible else score > 0)
-        out, start = [], 0
-        for size in sizes:
-            mine = chosen[start : start + size]
-            reason = np.where(mine, None, "not_selected_dsir")
-            out.append(
-                pa.table(
-                    [pa.array(score[start : start + size]), pa.array(reason, pa.string())],
-                    schema=DECISIONS,
-                )
-            )
-            start += size
-        return out
-
-    def _select(self, score: np.ndarray, eligible: np.ndarray) -> np.ndarray:
-        p = self.params
-        chosen = np.zeros(len(score), dtype=bool)
+        eligible_all = np.concatenate(eligible) if eligible else np.zeros(0, bool)
         if p.min_score is not None:
-            return eligible & (score >= p.min_score)
-        candidates = np.nonzero(eligible)[0]
-        k = p.keep_top_k if p.keep_top_k is not None else round(p.keep_fraction * len(score))
-        k = min(k, len(candidates))
-        if k == 0:
-            return chosen
-        ranked = score[candidates].copy()
-        if not p.top_k:
-            ranked += np.random.Generator(np.random.PCG64(p.seed)).gumbel(size=len(ranked))
-        order = np.lexsort((candidates, -ranked))  # ties: input order
-        chosen[candidates[order[:k]]] = True
-        return chosen
-
-    def apply(self, batch: pa.RecordBatch, offset: int, decisions: pa.Table) -> RowResult:
-        mine = decisions.slice(offset, batch.num_rows)
-        batch = batch.append_column("dsir_score", mine.column("score").combine_chunks())
-        return RowResult(batch=batch, reason=mine.column("reason").combine_chunks())
+            chosen = eligible_all & (score >= p.min_score)
+        else:
+            noise = None
+            if not p.top_k:  # Gumbel top-k: importance resampling without replacement
+                noise = np.random.Generator(np.random.PCG64(p.seed)).gumbel(size=len(score))
+            chosen = top(score, eligible_all, p.how_many(len(score)), noise)
+        return self.decisions(score, chosen, sizes)

@@ -1,0 +1,89 @@
+"""What selectors share: a score per document, then one keep rule (``keep_fraction``,
+``keep_top_k`` or ``min_score``), decided over the whole corpus and written back as a
+``{name}_score`` column with ``not_selected_{name}`` for the rest."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+from pydantic import Field, model_validator
+
+from winnow.io.inputs import InputError
+from winnow.stages.base import CorpusStage, Params, RowResult, ShardColumns
+from winnow.stages.select.targets import target_files
+
+DECISIONS = pa.schema([("score", pa.float64()), ("reason", pa.string())])
+
+
+class SelectParams(Params):
+    keep_fraction: float | None = Field(None, gt=0, le=1)
+    keep_top_k: int | None = Field(None, ge=1)
+    min_score: float | None = None
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> SelectParams:
+        rules = [self.keep_fraction, self.keep_top_k, self.min_score]
+        if sum(r is not None for r in rules) != 1:
+            raise ValueError("give exactly one of keep_fraction, keep_top_k, min_score")
+        return self
+
+    def how_many(self, total: int) -> int:
+        if self.keep_top_k is not None:
+            return min(self.keep_top_k, total)
+        return round(self.keep_fraction * total)
+
+
+class TargetParams(SelectParams):
+    target: str | list[str]
+    """Target-domain documents: a path or glob (any input format), or a list of them."""
+
+    @model_validator(mode="after")
+    def _target_exists(self) -> TargetParams:
+        try:
+            target_files(self.target)  # a missing target fails before any work
+        except InputError as err:
+            raise ValueError(f"target: {err}") from err
+        return self
+
+
+def top(score: np.ndarray, eligible: np.ndarray, k: int, noise: np.ndarray | None = None):
+    """Mask of the ``k`` eligible documents with the highest score (plus ``noise``); ties go
+    to the earlier document."""
+    chosen = np.zeros(len(score), dtype=bool)
+    candidates = np.nonzero(eligible)[0]
+    k = min(k, len(candidates))
+    if k:
+        ranked = score[candidates] + (noise[candidates] if noise is not None else 0)
+        chosen[candidates[np.lexsort((candidates, -ranked))[:k]]] = True
+    return chosen
+
+
+class ScoreSelector(CorpusStage):
+    decision_schema = DECISIONS
+
+    def decisions(self, score: np.ndarray, chosen: np.ndarray, sizes: Sequence[int]):
+        """One decisions table per shard."""
+        out, start = [], 0
+        reason = np.where(chosen, None, f"not_selected_{self.name}")
+        for size in sizes:
+            part = slice(start, start + size)
+            out.append(
+                pa.table(
+                    [pa.array(score[part], pa.float64()), pa.array(reason[part], pa.string())],
+                    schema=DECISIONS,
+                )
+            )
+            start += size
+        return out
+
+    def apply(self, batch: pa.RecordBatch, offset: int, decisions: pa.Table) -> RowResult:
+        mine = decisions.slice(offset, batch.num_rows)
+        batch = batch.append_column(f"{self.name}_score", mine.column("score").combine_chunks())
+        return RowResult(batch=batch, reason=mine.column("reason").combine_chunks())
+
+    @staticmethod
+    def shard_sizes(shards: Sequence[ShardColumns], column: str) -> list[int]:
+        return [load([column]).num_rows for load in shards]
