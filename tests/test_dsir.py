@@ -89,3 +89,29 @@ def test_a_missing_target_is_a_clear_recipe_error(tmp_path):
                 "stages": [{"dsir": {"target": str(tmp_path / "nowhere.jsonl"), "keep_top_k": 1}}],
             }
         )
+
+
+def test_chat_records_are_scored_on_the_chosen_view(pool):
+    """Half the records ask about papers and answer with a man page, half the reverse:
+    ``view: prompt`` and ``view: response`` pick opposite halves."""
+    _, texts, n_target, target = pool
+    papers, manuals = texts[:200], texts[n_target : n_target + 200]
+    records = [(p, m) for p, m in zip(papers[:100], manuals[:100])]
+    records += [(m, p) for p, m in zip(papers[100:], manuals[100:])]
+    messages = [
+        [{"role": "user", "content": q}, {"role": "assistant", "content": a}] for q, a in records
+    ]
+    table = pa.table(
+        {
+            "text": [f"user: {q}\n\nassistant: {a}" for q, a in records],
+            "messages": messages,
+        }
+    )
+    chosen = {}
+    for view in ("prompt", "response"):
+        out = winnow.apply_stage(
+            "dsir", table, target=str(target), keep_top_k=100, top_k=True, view=view
+        )
+        chosen[view] = np.nonzero(out.column("keep").to_pylist())[0]
+    assert (chosen["prompt"] < 100).mean() >= 0.95
+    assert (chosen["response"] >= 100).mean() >= 0.95

@@ -173,3 +173,25 @@ class DocumentBuilder:
         self.ids, self.texts, self.sources, self.metas, self.messages = [], [], [], [], []
         self.text_bytes = 0
         return batch
+
+
+VIEWS = ("text", "prompt", "response")
+PROMPT_ROLES = frozenset({"system", "user", "human", "instruction"})
+
+
+def text_view(batch: pa.RecordBatch, view: str) -> list[str]:
+    """The text a stage should read: ``text``, or for chat records only the prompt side
+    (system and user turns) or the response side (every other role); plain documents
+    (no ``messages``) give their ``text`` in every view."""
+    texts = [t or "" for t in batch.column("text").to_pylist()]
+    if view == "text" or "messages" not in batch.schema.names:
+        return texts
+    want_prompt = view == "prompt"
+    out = []
+    for text, turns in zip(texts, batch.column("messages").to_pylist()):
+        if not turns:
+            out.append(text)
+            continue
+        chosen = [t["content"] for t in turns if (t["role"] in PROMPT_ROLES) == want_prompt]
+        out.append("\n\n".join(chosen))
+    return out

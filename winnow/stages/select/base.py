@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
@@ -18,6 +19,8 @@ DECISIONS = pa.schema([("score", pa.float64()), ("reason", pa.string())])
 
 
 class SelectParams(Params):
+    view: Literal["text", "prompt", "response"] = "text"
+    """For chat records: score the whole text, only the prompt side or only the responses."""
     keep_fraction: float | None = Field(None, gt=0, le=1)
     keep_top_k: int | None = Field(None, ge=1)
     min_score: float | None = None

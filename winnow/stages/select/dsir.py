@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
+from winnow.schema import text_view
 from winnow.stages.base import ShardColumns, register
 from winnow.stages.select.base import ScoreSelector, TargetParams, top
 from winnow.stages.select.targets import target_texts
@@ -121,8 +122,7 @@ class Dsir(ScoreSelector):
         self._ngrams = NgramBuckets(self.params.num_buckets)
 
     def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
-        texts = [t or "" for t in batch.column("text").to_pylist()]
-        buckets, per_text = self._ngrams.batch(texts)
+        buckets, per_text = self._ngrams.batch(text_view(batch, self.params.view))
         offsets = pa.array(np.concatenate([[0], np.cumsum(per_text)]).astype(np.int32))
         return {"_dsir_buckets": pa.ListArray.from_arrays(offsets, pa.array(buckets, pa.int32()))}
 

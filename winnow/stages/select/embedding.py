@@ -19,6 +19,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from winnow.models.embeddings import embedder, embedding_column, embedding_matrix
+from winnow.schema import text_view
 from winnow.stages.base import ShardColumns, register
 from winnow.stages.dedup.semantic import _kmeans
 from winnow.stages.select.base import ScoreSelector, SelectParams, TargetParams, top
@@ -37,7 +38,7 @@ class _Embedded(ScoreSelector):
     signature_columns = (_COLUMN,)
 
     def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
-        texts = [t or "" for t in batch.column("text").to_pylist()]
+        texts = text_view(batch, self.params.view)
         return {_COLUMN: embedding_column(texts, self.params.backend)}
 
     def _load(self, shards: Sequence[ShardColumns]) -> tuple[np.ndarray, list[int]]:
