@@ -50,11 +50,12 @@ class NgramBuckets:
         self.ids: dict[str, int] = {}
         self.words: list[str] = []
         self.word_bucket = np.zeros(0, dtype=np.int32)
-        self.pairs: dict[int, int] = {}
+        self.pair_keys = np.zeros(0, dtype=np.int64)  # sorted
+        self.pair_buckets = np.zeros(0, dtype=np.int32)
 
     def batch(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(bucket of every unigram and bigram, n-grams per text), texts in order."""
-        if len(self.ids) > self.LIMIT or len(self.pairs) > self.LIMIT:
+        if len(self.ids) > self.LIMIT or len(self.pair_keys) > self.LIMIT:
             self._reset()
         ids, words = self.ids, self.words
 
@@ -63,16 +64,18 @@ class NgramBuckets:
             words.append(word)
             return ids[word]
 
-        get = ids.get
-        tokens = [
-            [i if (i := get(w)) is not None else new(w) for w in WORDPUNCT.findall(t.lower())]
-            for t in texts
-        ]
+        get, find = ids.get, WORDPUNCT.findall
+        flat_ids: list[int] = []
+        counts: list[int] = []
+        for text in texts:
+            row = [i if (i := get(w)) is not None else new(w) for w in find(text.lower())]
+            flat_ids += row
+            counts.append(len(row))
         if len(words) > len(self.word_bucket):
             fresh = [bucket(w, self.num_buckets) for w in words[len(self.word_bucket) :]]
             self.word_bucket = np.concatenate([self.word_bucket, np.array(fresh, np.int32)])
-        lengths = np.array([len(t) for t in tokens], dtype=np.int64)
-        flat = np.fromiter((i for t in tokens for i in t), np.int64, int(lengths.sum()))
+        lengths = np.array(counts, dtype=np.int64)
+        flat = np.array(flat_ids, dtype=np.int64)
         unigrams = self.word_bucket[flat]
         # bigrams: consecutive tokens of the same text
         starts = np.concatenate([[0], np.cumsum(lengths)])[:-1]
@@ -81,14 +84,7 @@ class NgramBuckets:
         second = np.nonzero(inside)[0]
         keys = flat[second - 1] * (1 << 31) + flat[second]
         unique, inverse = np.unique(keys, return_inverse=True)
-        pairs, table = self.pairs, np.empty(len(unique), dtype=np.int32)
-        for n, key in enumerate(unique.tolist()):
-            found = pairs.get(key)
-            if found is None:
-                a, b = divmod(key, 1 << 31)
-                found = pairs[key] = bucket(f"{words[a]} {words[b]}", self.num_buckets)
-            table[n] = found
-        bigrams = table[inverse.reshape(-1)]
+        bigrams = self._pair_buckets(unique)[inverse.reshape(-1)]
         # per text: its unigrams, then its bigrams (order does not matter for counts)
         owner_uni = np.repeat(np.arange(len(texts)), lengths)
         owner_bi = owner_uni[second]
@@ -98,6 +94,25 @@ class NgramBuckets:
             owner_bi, minlength=len(texts)
         )
         return out, per_text
+
+    def _pair_buckets(self, unique: np.ndarray) -> np.ndarray:
+        """Buckets of sorted, distinct word-pair keys; pairs not seen before are hashed and
+        merged into the sorted table."""
+        at = np.searchsorted(self.pair_keys, unique)
+        known = at < len(self.pair_keys)
+        known[known] = self.pair_keys[at[known]] == unique[known]
+        new_keys = unique[~known]
+        if len(new_keys):
+            words, n = self.words, self.num_buckets
+            fresh = np.array(
+                [bucket(f"{words[k >> 31]} {words[k & 0x7FFFFFFF]}", n) for k in new_keys.tolist()],
+                dtype=np.int32,
+            )
+            where = np.searchsorted(self.pair_keys, new_keys)
+            self.pair_keys = np.insert(self.pair_keys, where, new_keys)
+            self.pair_buckets = np.insert(self.pair_buckets, where, fresh)
+            at = np.searchsorted(self.pair_keys, unique)
+        return self.pair_buckets[at]
 
 
 class DsirParams(TargetParams):
