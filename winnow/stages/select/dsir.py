@@ -49,13 +49,14 @@ class NgramBuckets:
     def _reset(self) -> None:
         self.ids: dict[str, int] = {}
         self.words: list[str] = []
+        self.chunks: dict[str, tuple[int, ...]] = {}  # whitespace chunk -> its token ids
         self.word_bucket = np.zeros(0, dtype=np.int32)
         self.pair_keys = np.zeros(0, dtype=np.int64)  # sorted
         self.pair_buckets = np.zeros(0, dtype=np.int32)
 
     def batch(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(bucket of every unigram and bigram, n-grams per text), texts in order."""
-        if len(self.ids) > self.LIMIT or len(self.pair_keys) > self.LIMIT:
+        if max(len(self.chunks), len(self.pair_keys)) > self.LIMIT:
             self._reset()
         ids, words = self.ids, self.words
 
@@ -64,13 +65,19 @@ class NgramBuckets:
             words.append(word)
             return ids[word]
 
-        get, find = ids.get, WORDPUNCT.findall
+        chunk_ids, find = self.chunks.get, WORDPUNCT.findall
         flat_ids: list[int] = []
         counts: list[int] = []
         for text in texts:
-            row = [i if (i := get(w)) is not None else new(w) for w in find(text.lower())]
-            flat_ids += row
-            counts.append(len(row))
+            before = len(flat_ids)
+            for chunk in text.lower().split():  # tokens never span whitespace
+                row = chunk_ids(chunk)
+                if row is None:
+                    row = self.chunks[chunk] = tuple(
+                        i if (i := ids.get(w)) is not None else new(w) for w in find(chunk)
+                    )
+                flat_ids += row
+            counts.append(len(flat_ids) - before)
         if len(words) > len(self.word_bucket):
             fresh = [bucket(w, self.num_buckets) for w in words[len(self.word_bucket) :]]
             self.word_bucket = np.concatenate([self.word_bucket, np.array(fresh, np.int32)])
