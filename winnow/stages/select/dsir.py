@@ -31,9 +31,17 @@ from winnow.stages.select.targets import target_texts
 WORDPUNCT = re.compile(r"\w+|[^\w\s]+")
 
 
-def bucket(ngram: str, num_buckets: int) -> int:
-    """The package's ``hash_buckets``: sha256 of the UTF-8 n-gram, modulo the buckets."""
-    return int.from_bytes(hashlib.sha256(ngram.encode("utf-8")).digest(), "big") % num_buckets
+def buckets(ngrams: list[str], num_buckets: int) -> np.ndarray:
+    """The package's ``hash_buckets`` of many n-grams: sha256 of each UTF-8 n-gram, the
+    256-bit digests reduced modulo ``num_buckets`` with numpy, a byte at a time (Horner)."""
+    sha = hashlib.sha256
+    digests = b"".join([sha(g.encode("utf-8")).digest() for g in ngrams])
+    data = np.frombuffer(digests, dtype=np.uint8).reshape(-1, 32).astype(np.uint64)
+    rest = np.zeros(len(ngrams), dtype=np.uint64)
+    n = np.uint64(num_buckets)
+    for byte in range(32):
+        rest = (rest * np.uint64(256) + data[:, byte]) % n
+    return rest.astype(np.int32)
 
 
 class NgramBuckets:
@@ -79,8 +87,8 @@ class NgramBuckets:
                 flat_ids += row
             counts.append(len(flat_ids) - before)
         if len(words) > len(self.word_bucket):
-            fresh = [bucket(w, self.num_buckets) for w in words[len(self.word_bucket) :]]
-            self.word_bucket = np.concatenate([self.word_bucket, np.array(fresh, np.int32)])
+            fresh = buckets(words[len(self.word_bucket) :], self.num_buckets)
+            self.word_bucket = np.concatenate([self.word_bucket, fresh])
         lengths = np.array(counts, dtype=np.int64)
         flat = np.array(flat_ids, dtype=np.int64)
         unigrams = self.word_bucket[flat]
@@ -111,9 +119,8 @@ class NgramBuckets:
         new_keys = unique[~known]
         if len(new_keys):
             words, n = self.words, self.num_buckets
-            fresh = np.array(
-                [bucket(f"{words[k >> 31]} {words[k & 0x7FFFFFFF]}", n) for k in new_keys.tolist()],
-                dtype=np.int32,
+            fresh = buckets(
+                [f"{words[k >> 31]} {words[k & 0x7FFFFFFF]}" for k in new_keys.tolist()], n
             )
             where = np.searchsorted(self.pair_keys, new_keys)
             self.pair_keys = np.insert(self.pair_keys, where, new_keys)
