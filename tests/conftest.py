@@ -88,3 +88,22 @@ def manpage_shards(tmp_path_factory) -> Path:
     for i in range(12):
         write_jsonl(folder / f"man-{i:02d}.jsonl.gz", records[i::12])
     return folder
+
+
+def run_two_ways(tmp_path: Path, files: list[Path], stages: list[dict]) -> list[Path]:
+    """Run ``stages`` over ``files`` with one worker and large shards, then with two workers
+    and tiny shards; the two output folders (results must not depend on either)."""
+    import winnow
+
+    outputs = []
+    for workers, shard_mb in ((1, 32), (2, 0.05)):
+        out = tmp_path / f"out-{workers}"
+        recipe = {
+            "inputs": [str(f) for f in files],
+            "output": str(out),
+            "stages": stages,
+            "read": {"shard_mb": shard_mb},
+        }
+        winnow.run(recipe, workers=workers)
+        outputs.append(out)
+    return outputs

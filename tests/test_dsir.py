@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 import winnow
-from tests.conftest import corpus_records, read_output, write_jsonl
+from tests.conftest import corpus_records, read_output, run_two_ways, write_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -67,16 +67,9 @@ def test_same_selection_whatever_workers_and_shards(pool, tmp_path):
         write_jsonl(tmp_path / f"in{k}.jsonl", records[k * 1000 : k * 1000 + 1000])
         for k in range(5)
     ]
-    kept = []
-    for workers, shard_mb in ((1, 32), (2, 0.2)):
-        out = tmp_path / f"out{workers}"
-        stage = {"dsir": {"target": str(target), "keep_fraction": 0.2, "seed": 7}}
-        winnow.run(
-            {"inputs": [str(f) for f in files], "output": str(out), "stages": [stage],
-             "read": {"shard_mb": shard_mb}},
-            workers=workers,
-        )  # fmt: skip
-        kept.append(sorted(d["id"] for d in read_output(out)))
+    stage = {"dsir": {"target": str(target), "keep_fraction": 0.2, "seed": 7}}
+    outputs = run_two_ways(tmp_path, files, [stage])
+    kept = [sorted(d["id"] for d in read_output(out)) for out in outputs]
     assert kept[0] == kept[1] and len(kept[0]) == round(0.2 * len(texts))
 
 

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 import winnow
-from tests.conftest import corpus_records, read_ledger, write_jsonl
+from tests.conftest import corpus_records, read_ledger, run_two_ways, write_jsonl
 from tests.near_duplicates import jaccard, near_duplicate_set
 
 
@@ -97,18 +97,6 @@ def test_same_removals_whatever_workers_and_shards(tmp_path):
     data = near_duplicate_set(seed=1)
     records = [{"id": i, "text": t} for i, t in zip(data.ids, data.texts)]
     files = [write_jsonl(tmp_path / f"in{k}.jsonl", records[k::3]) for k in range(3)]
-    results = []
-    for workers, shard_mb in ((1, 32), (2, 0.05)):
-        out = tmp_path / f"out-{workers}"
-        winnow.run(
-            {
-                "inputs": [str(f) for f in files],
-                "output": str(out),
-                "stages": [{"minhash_dedup": {}}],
-                "read": {"shard_mb": shard_mb},
-            },
-            workers=workers,
-        )
-        ledger = read_ledger(out)
-        results.append(sorted((r["id"], r["duplicate_of"]) for r in ledger))
+    outputs = run_two_ways(tmp_path, files, [{"minhash_dedup": {}}])
+    results = [sorted((r["id"], r["duplicate_of"]) for r in read_ledger(o)) for o in outputs]
     assert results[0] == results[1] and len(results[0]) > 300

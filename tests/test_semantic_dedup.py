@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 import winnow
-from tests.conftest import read_ledger, write_jsonl
+from tests.conftest import read_ledger, run_two_ways, write_jsonl
 from tests.near_duplicates import near_duplicate_set
 
 FLOORS = {"static": (0.9, 0.85), "tfidf": (0.98, 0.95)}
@@ -50,19 +50,8 @@ def test_same_removals_whatever_workers_and_shards(tmp_path):
     data = near_duplicate_set(seed=2)
     records = [{"id": i, "text": t} for i, t in zip(data.ids, data.texts)]
     files = [write_jsonl(tmp_path / f"in{k}.jsonl", records[k::2]) for k in range(2)]
-    results = []
-    for workers, shard_mb in ((1, 32), (2, 0.1)):
-        out = tmp_path / f"out{workers}"
-        winnow.run(
-            {
-                "inputs": [str(f) for f in files],
-                "output": str(out),
-                "stages": [{"semantic_dedup": {"backend": "tfidf"}}],
-                "read": {"shard_mb": shard_mb},
-            },
-            workers=workers,
-        )
-        results.append(sorted((r["id"], r["duplicate_of"]) for r in read_ledger(out)))
+    outputs = run_two_ways(tmp_path, files, [{"semantic_dedup": {"backend": "tfidf"}}])
+    results = [sorted((r["id"], r["duplicate_of"]) for r in read_ledger(o)) for o in outputs]
     assert results[0] == results[1] and len(results[0]) > 300
 
 

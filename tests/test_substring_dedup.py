@@ -73,7 +73,7 @@ def test_licence_text_repeated_across_copyright_files():
 
 
 def test_engine_matches_the_stage_whatever_shards_and_workers(tmp_path):
-    from tests.conftest import read_output, write_jsonl
+    from tests.conftest import read_output, run_two_ways, write_jsonl
 
     texts = [r["text"] for r in corpus_records("copyright", limit=80)]
     records = [{"id": f"c{i}", "text": t} for i, t in enumerate(texts)]
@@ -81,16 +81,6 @@ def test_engine_matches_the_stage_whatever_shards_and_workers(tmp_path):
         write_jsonl(tmp_path / f"in{k}.jsonl", records[k * 20 : k * 20 + 20]) for k in range(4)
     ]
     expected = dict(zip([r["id"] for r in records], _reference(texts, 50)))
-    for workers, shard_mb in ((1, 32), (2, 0.2)):
-        out = tmp_path / f"out{workers}"
-        winnow.run(
-            {
-                "inputs": [str(f) for f in files],
-                "output": str(out),
-                "stages": [{"substring_dedup": {}}],
-                "read": {"shard_mb": shard_mb},
-            },
-            workers=workers,
-        )
+    for out in run_two_ways(tmp_path, files, [{"substring_dedup": {}}]):
         got = {d["id"]: d["text"] for d in read_output(out)}
         assert got == {i: t for i, t in expected.items() if t.strip()}
