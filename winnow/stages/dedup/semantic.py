@@ -22,12 +22,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
+from winnow.models.clustering import even_sample, kmeans
 from winnow.models.embeddings import embedding_column, embedding_matrix
 from winnow.stages.base import DROPS_SCHEMA, CorpusStage, Params, ShardColumns, register
 from winnow.stages.dedup.drops import drops_tables
-
-SAMPLE = 50_000
-"""Documents k-means and the SVD are fitted on (evenly spaced over the corpus)."""
 
 
 class SemanticParams(Params):
@@ -82,7 +80,7 @@ class SemanticDedup(CorpusStage):
             return [DROPS_SCHEMA.empty_table() for _ in shards]
         k = p.clusters or max(1, min(1000, round(math.sqrt(total))))
         k = min(k, total)
-        labels, centroids = _kmeans(vectors, k, p.seed)
+        labels, centroids = kmeans(vectors, k, p.seed)
         drop_reason = np.full(total, None, dtype=object)
         kept_for = np.full(total, -1, dtype=np.int64)
         order = np.argsort(labels, kind="stable")  # input order within each cluster
@@ -127,7 +125,7 @@ class SemanticDedup(CorpusStage):
         weighted = TfidfTransformer(sublinear_tf=True).fit_transform(matrix)
         dims = min(p.tfidf_dimensions, max(1, min(weighted.shape) - 1))
         svd = TruncatedSVD(n_components=dims, random_state=p.seed, algorithm="arpack")
-        svd.fit(weighted[_sample(weighted.shape[0])])
+        svd.fit(weighted[even_sample(weighted.shape[0])])
         rows = svd.transform(weighted).astype(np.float32)
         norms = np.linalg.norm(rows, axis=1, keepdims=True)
         return rows / np.where(norms > 0, norms, 1), sizes
@@ -139,21 +137,6 @@ def _hashing(features: int):
     return HashingVectorizer(
         n_features=features, alternate_sign=False, norm=None, ngram_range=(1, 2)
     )
-
-
-def _sample(total: int) -> np.ndarray:
-    return np.unique(np.linspace(0, total - 1, min(total, SAMPLE)).astype(np.int64))
-
-
-def _kmeans(vectors: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.cluster import KMeans
-
-    model = KMeans(n_clusters=k, n_init=1, max_iter=100, random_state=seed)
-    model.fit(vectors[_sample(len(vectors))])
-    labels = np.concatenate(
-        [model.predict(vectors[i : i + 100_000]) for i in range(0, len(vectors), 100_000)]
-    )
-    return labels.astype(np.int64), model.cluster_centers_.astype(np.float32)
 
 
 def _dedup_cluster(vectors, members, threshold, drop_reason, kept_for) -> None:

@@ -22,7 +22,8 @@ import pyarrow.compute as pc
 import xxhash
 from pydantic import Field
 
-from winnow.stages.base import CorpusStage, Params, RowResult, ShardColumns, register, with_text
+from winnow.stages.base import CorpusStage, Params, RowResult, ShardColumns, register
+from winnow.stages.dedup.edits import apply_edits
 
 
 class SpanDedupParams(Params):
@@ -82,29 +83,22 @@ class SpanDedup(CorpusStage):
         return [_decisions(parts) for parts in removed]
 
     def apply(self, batch: pa.RecordBatch, offset: int, decisions: pa.Table) -> RowResult:
-        rows = decisions.column("row").to_numpy()
-        lo, hi = np.searchsorted(rows, [offset, offset + batch.num_rows])
-        texts = batch.column("text").to_pylist()
-        units_removed = np.zeros(batch.num_rows, dtype=np.int64)
-        chars_removed = np.zeros(batch.num_rows, dtype=np.int64)
-        reasons: list[str | None] = [None] * batch.num_rows
-        for row, remove in zip(
-            (rows[lo:hi] - offset).tolist(), decisions.column("remove")[lo:hi].to_pylist()
-        ):
-            units = self.units(texts[row] or "")
-            gone = set(remove)
-            kept = [u for i, u in enumerate(units) if i not in gone]
-            new = self.separator.join(kept)
-            units_removed[row] = len(gone)
-            chars_removed[row] = len(texts[row]) - len(new)
-            texts[row] = new
-            if not new.strip():
-                reasons[row] = f"empty_after_{self.unit}_dedup"
-        batch = with_text(batch, texts) if hi > lo else batch
-        batch = batch.append_column(f"{self.unit}_dedup_removed", pa.array(units_removed))
-        batch = batch.append_column(f"{self.unit}_dedup_chars", pa.array(chars_removed))
-        reason = pa.array(reasons, pa.string()) if hi > lo else None
-        return RowResult(batch=batch, reason=reason)
+        result, per_row = apply_edits(
+            batch,
+            offset,
+            decisions,
+            self._without,
+            f"empty_after_{self.unit}_dedup",
+            f"{self.unit}_dedup_chars",
+        )
+        removed = [len(d["remove"]) if d else 0 for d in per_row]
+        column = pa.array(removed, pa.int64())
+        result.batch = result.batch.append_column(f"{self.unit}_dedup_removed", column)
+        return result
+
+    def _without(self, text: str, decision: dict) -> str:
+        gone = set(decision["remove"])
+        return self.separator.join(u for i, u in enumerate(self.units(text)) if i not in gone)
 
 
 def _occurrences(hashes: pa.ListArray, shard: int, buckets: int, bucket: int):

@@ -23,7 +23,8 @@ import pyarrow as pa
 from pydantic import Field
 from pydivsufsort import longest_previous_factor
 
-from winnow.stages.base import CorpusStage, Params, RowResult, ShardColumns, register, with_text
+from winnow.stages.base import CorpusStage, Params, RowResult, ShardColumns, register
+from winnow.stages.dedup.edits import apply_edits
 
 TOKEN = re.compile(r"\w+|[^\w\s]")
 DECISIONS = pa.schema(
@@ -85,26 +86,19 @@ class SubstringDedup(CorpusStage):
         return _decisions(docs, [len(t) for t in texts], bounds, removed.astype(bool))
 
     def apply(self, batch: pa.RecordBatch, offset: int, decisions: pa.Table) -> RowResult:
-        rows = decisions.column("row").to_numpy()
-        lo, hi = np.searchsorted(rows, [offset, offset + batch.num_rows])
-        texts = batch.column("text").to_pylist()
-        cut = np.zeros(batch.num_rows, dtype=np.int64)
-        reasons: list[str | None] = [None] * batch.num_rows
-        starts = decisions.column("starts")[lo:hi].to_pylist()
-        ends = decisions.column("ends")[lo:hi].to_pylist()
-        for row, s, e in zip((rows[lo:hi] - offset).tolist(), starts, ends):
-            text, pieces, at = texts[row], [], 0
-            for a, b in zip(s, e):
-                pieces.append(text[at:a])
-                at = b
-            pieces.append(text[at:])
-            texts[row] = "".join(pieces)
-            cut[row] = len(text) - len(texts[row])
-            if not texts[row].strip():
-                reasons[row] = "empty_after_substring_dedup"
-        batch = with_text(batch, texts) if hi > lo else batch
-        batch = batch.append_column("substring_dedup_chars", pa.array(cut))
-        return RowResult(batch=batch, reason=pa.array(reasons, pa.string()) if hi > lo else None)
+        return apply_edits(
+            batch, offset, decisions, _cut, "empty_after_substring_dedup", "substring_dedup_chars"
+        )[0]
+
+
+def _cut(text: str, decision: dict) -> str:
+    """``text`` without the character ranges ``starts[i]:ends[i]``."""
+    pieces, at = [], 0
+    for a, b in zip(decision["starts"], decision["ends"]):
+        pieces.append(text[at:a])
+        at = b
+    pieces.append(text[at:])
+    return "".join(pieces)
 
 
 def _later_copies(sequence: np.ndarray, min_tokens: int) -> np.ndarray:

@@ -12,7 +12,7 @@ import pyarrow as pa
 from pydantic import Field, model_validator
 
 from winnow.io.inputs import InputError
-from winnow.stages.base import CorpusStage, Params, RowResult, ShardColumns
+from winnow.stages.base import CorpusStage, Params, RowResult
 from winnow.stages.select.targets import target_files
 
 DECISIONS = pa.schema([("score", pa.float64()), ("reason", pa.string())])
@@ -86,7 +86,3 @@ class ScoreSelector(CorpusStage):
         mine = decisions.slice(offset, batch.num_rows)
         batch = batch.append_column(f"{self.name}_score", mine.column("score").combine_chunks())
         return RowResult(batch=batch, reason=mine.column("reason").combine_chunks())
-
-    @staticmethod
-    def shard_sizes(shards: Sequence[ShardColumns], column: str) -> list[int]:
-        return [load([column]).num_rows for load in shards]

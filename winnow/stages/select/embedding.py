@@ -18,10 +18,10 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
+from winnow.models.clustering import kmeans
 from winnow.models.embeddings import embedder, embedding_column, embedding_matrix
 from winnow.schema import text_view
 from winnow.stages.base import ShardColumns, register
-from winnow.stages.dedup.semantic import _kmeans
 from winnow.stages.select.base import ScoreSelector, SelectParams, TargetParams, top
 from winnow.stages.select.targets import target_texts
 
@@ -102,7 +102,7 @@ class Diversity(_Embedded):
         vectors, sizes = self._load(shards)
         total = len(vectors)
         labels = (
-            _kmeans(vectors, min(p.clusters, total), p.seed)[0] if total else np.zeros(0, np.int64)
+            kmeans(vectors, min(p.clusters, total), p.seed)[0] if total else np.zeros(0, np.int64)
         )
         counts = np.bincount(labels) if total else np.zeros(0, np.int64)
         want = p.how_many(total)
