@@ -91,7 +91,8 @@ def apply_stage(stage: str | Stage, data, drop: bool = False, **params: Any):
     if isinstance(stage, CorpusStage):
         for name, col in stage.map(batch).items():
             batch = batch.append_column(name, col)
-        (drops,) = stage.reduce([lambda cols: pa.Table.from_batches([batch]).select(list(cols))])
+        whole = pa.Table.from_batches([batch])
+        (drops,) = stage.reduce([lambda cols: whole if cols is None else whole.select(list(cols))])
         result = stage.apply(batch, 0, drops)
         result.batch = result.batch.drop_columns(list(stage.signature_columns))
         dup, size = result.duplicate_of, result.cluster_size

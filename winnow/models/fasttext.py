@@ -2,13 +2,17 @@
 
 Reads fastText's binary format (version 12: ``.bin``, or ``.ftz`` with product-quantized
 input rows, which are expanded once at load) and predicts as ``fasttext`` does (Joulin et
-al. 2016): a text's tokens and their character n-grams (FNV-1a hashes into buckets) index
-rows of the input matrix; their mean is scored by a softmax or a hierarchical softmax.
+al. 2016): a text's tokens, their character n-grams and its word n-grams (FNV-1a hashes
+into buckets) index rows of the input matrix; their mean is scored by a softmax or a
+hierarchical softmax.
 
 fastText's own predict spends most of its time dequantizing one row per n-gram. Here each
 distinct token's rows are summed once and remembered, so a batch costs a gather and a
-segment sum per token. Predictions equal fastText's (same label; probability equal up to
-float rounding), which the tests check against ``fasttext-predict`` on the UDHR.
+segment sum per token. When the model has fewer output rows than dimensions (a quality
+classifier: two labels) every input row is multiplied by the output matrix at load, so a
+row is two numbers, not ``dim``. Predictions equal fastText's (same label; probability
+equal up to float rounding), which the tests check against fastText's C++ on the UDHR and
+on a trained word-bigram classifier.
 """
 
 from __future__ import annotations
@@ -23,7 +27,10 @@ import pyarrow.compute as pc
 
 _MAGIC, _VERSION = 793712314, 12
 _LOSS = {1: "hs", 3: "softmax"}
+_SUPERVISED = 3
+_NGRAM_FACTOR = np.uint64(116049371)  # fastText's Dictionary::addWordNgrams
 EOS = "</s>"
+NO_WORD = 1 << 40
 LABEL = "__label__"
 
 
@@ -106,11 +113,14 @@ def _huffman_paths(counts: list[int]) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class _Tokens:
-    """Per distinct token: the sum of its input rows and how many rows that is."""
+    """Per distinct token: the sum of its input rows, how many rows that is, and its
+    FNV-1a hash sign-extended to 64 bits (``NO_WORD`` for a label or a cut-off
+    token), as word n-grams combine them."""
 
     index: dict[str, int]
     vectors: np.ndarray
     counts: np.ndarray
+    hashes: np.ndarray
     size: int = 0
 
 
@@ -124,10 +134,10 @@ class FastTextModel:
         magic, version = r.take("ii")
         if magic != _MAGIC or version != _VERSION:
             raise ValueError(f"{path}: not a fastText model of format version {_VERSION}")
-        (dim, _, _, _, _, word_ngrams, loss, _, bucket, minn, maxn, _) = r.take("12i")
+        (dim, _, _, _, _, word_ngrams, loss, model, bucket, minn, maxn, _) = r.take("12i")
         r.take("d")
-        if loss not in _LOSS or word_ngrams != 1:
-            raise ValueError(f"{path}: only hs/softmax models with wordNgrams 1 are supported")
+        if loss not in _LOSS or model != _SUPERVISED:
+            raise ValueError(f"{path}: only supervised hs/softmax models are supported")
         size, nwords, nlabels, _, prune_size = r.take("iiiqq")
         words, labels, label_counts = {}, [], []
         for i in range(size):
@@ -138,30 +148,50 @@ class FastTextModel:
             else:
                 labels.append(word.removeprefix(LABEL))
                 label_counts.append(count)
-        prune = r.array(np.int32, 2 * prune_size).reshape(-1, 2)
+        prune = r.array(np.int32, 2 * max(prune_size, 0)).reshape(-1, 2)
         (quantized,) = r.take("?")
-        self.rows = (_product_quantized(r) if quantized else _dense(r)).astype(np.float32)
+        rows = _product_quantized(r) if quantized else _dense(r)
         (quantized_out,) = r.take("?")
         self.output = (_product_quantized(r) if quantized_out else _dense(r)).astype(np.float32)
+        self.projected = len(self.output) < dim
+        if self.projected:  # linear until the loss: project each row once
+            rows = np.concatenate(
+                [rows[i : i + 65536] @ self.output.T for i in range(0, len(rows), 65536)]
+            )
+        self.rows = np.ascontiguousarray(rows, dtype=np.float32)
+        self.width = self.rows.shape[1]
         self.loss, self.labels = _LOSS[loss], labels
         self.words, self.nwords, self.bucket = words, nwords, bucket
-        self.minn, self.maxn, self.dim = minn, maxn, dim
-        self.bucket_rows = np.arange(bucket, dtype=np.int32)  # an unpruned model
-        if prune_size:
+        self.minn, self.maxn, self.word_ngrams = minn, maxn, word_ngrams
+        self.bucket_rows = np.arange(bucket, dtype=np.int32)  # an unpruned model (size -1)
+        if prune_size >= 0:
             self.bucket_rows = np.full(bucket, -1, dtype=np.int32)
             self.bucket_rows[prune[:, 0]] = prune[:, 1]
         self.paths = _huffman_paths(label_counts) if self.loss == "hs" else None
         self._reset_tokens()
 
     def _reset_tokens(self) -> None:
-        vectors = np.zeros((1024, self.dim), np.float32)
-        self.tokens = _Tokens({}, vectors, np.zeros(1024, np.int64))
-        self._token_ids([""])  # the empty "token" between leading separators: no rows
+        vectors = np.zeros((1024, self.width), np.float32)
+        self.tokens = _Tokens({}, vectors, np.zeros(1024, np.int64), np.zeros(1024, np.int64))
+        self._token_ids([""])  # "no token" (a cut-off token): no rows, no word
 
     def predict(self, texts: pa.Array | list[str]) -> tuple[list[str], np.ndarray]:
         """The most likely label of each text and its probability, as fastText's
-        ``predict(text + "\\n", k=1)``. Texts are split in Arrow and each distinct token
-        of the batch is looked up once."""
+        ``predict(text + "\\n", k=1)``."""
+        scores = self.log_probs(texts)
+        best = scores.argmax(axis=1)
+        probs = np.exp(scores[np.arange(len(scores)), best])
+        return [self.labels[b] for b in best], probs
+
+    def probability(self, texts: pa.Array | list[str], label: str) -> np.ndarray:
+        """fastText's probability of ``label`` for each text (as its ``predict(k=-1)``)."""
+        if label.removeprefix(LABEL) not in self.labels:
+            raise ValueError(f"the model has no label {label!r} (labels: {self.labels})")
+        return np.exp(self.log_probs(texts)[:, self.labels.index(label.removeprefix(LABEL))])
+
+    def log_probs(self, texts: pa.Array | list[str]) -> np.ndarray:
+        """Log probability of every label for each text (one line each). Texts are split
+        in Arrow and each distinct token of the batch is looked up once."""
         if self.tokens.size > self.CACHE_LIMIT:
             self._reset_tokens()
         texts = pa.array(texts, pa.large_string()) if isinstance(texts, list) else texts
@@ -182,15 +212,26 @@ class FastTextModel:
             hidden = np.add.reduceat(vectors, starts) * (lengths > 0)[:, None]
             rows = np.add.reduceat(counts, starts) * (lengths > 0)
         else:
-            hidden = np.zeros((len(texts), self.dim), np.float32)
+            hidden = np.zeros((len(texts), self.width), np.float32)
             rows = np.zeros(len(texts), np.int64)
         hidden += self.tokens.vectors[eos]
         rows += self.tokens.counts[eos]
+        if self.word_ngrams > 1:
+            owner, grams = self._word_ngram_rows(ids, offsets, eos)
+            hidden += _segment_sum(owner, self.rows[grams], len(texts))
+            rows += np.bincount(owner, minlength=len(texts))
         hidden /= np.maximum(rows, 1)[:, None]
-        scores = self._label_log_probs(hidden)
-        best = scores.argmax(axis=1)
-        probs = np.exp(scores[np.arange(len(texts)), best])
-        return [self.labels[b] for b in best], probs
+        return self._label_log_probs(hidden)
+
+    def _word_ngram_rows(self, ids: np.ndarray, offsets: np.ndarray, eos: int):
+        """fastText's ``addWordNgrams``: over each text's words and its closing EOS, the
+        hash of every run of 2 to ``word_ngrams`` words (``h = h * 116049371 + next``, in
+        64 bits) modulo the buckets. Returns (text, input row) of every n-gram kept."""
+        seq, text_of = word_sequences(self.tokens.hashes[ids], offsets, self.tokens.hashes[eos])
+        owner, buckets = word_ngram_buckets(seq, text_of, self.word_ngrams, self.bucket)
+        row = self.bucket_rows[buckets]
+        kept = row >= 0
+        return owner[kept], self.nwords + row[kept].astype(np.int64)
 
     def _token_ids(self, tokens: list[str]) -> np.ndarray:
         """Cache rows of ``tokens``, summing the input rows of those not seen before."""
@@ -209,7 +250,7 @@ class FastTextModel:
         return np.array(ids, dtype=np.int64)
 
     def _label_log_probs(self, hidden: np.ndarray) -> np.ndarray:
-        logits = hidden @ self.output.T
+        logits = hidden if self.projected else hidden @ self.output.T
         if self.loss == "softmax":
             logits -= logits.max(axis=1, keepdims=True)
             probs = np.exp(logits)
@@ -222,23 +263,17 @@ class FastTextModel:
     def _add_tokens(self, tokens: list[str]) -> None:
         """Sum the rows of new tokens: the word's own row when it is in the vocabulary,
         plus its character n-grams (not for EOS), vectorised over the tokens."""
-        row_lists = self._subword_rows(tokens)
+        token_of, rows = self._subword_rows(tokens)
         t = self.tokens
         need = t.size + len(tokens)
         if need > len(t.counts):
-            grow = max(need, 2 * len(t.counts))
-            more = np.zeros((grow - len(t.counts), self.dim), np.float32)
-            t.vectors = np.concatenate([t.vectors, more])
-            t.counts = np.concatenate([t.counts, np.zeros(grow - len(t.counts), np.int64)])
-        token_of, rows = row_lists
-        counts = np.bincount(token_of, minlength=len(tokens))
-        picked = self.rows[rows]
-        sums = np.stack(
-            [np.bincount(token_of, picked[:, d], minlength=len(tokens)) for d in range(self.dim)],
-            axis=1,
-        )
-        t.vectors[t.size : need] = sums
-        t.counts[t.size : need] = counts
+            grow = max(need, 2 * len(t.counts)) - len(t.counts)
+            t.vectors = np.concatenate([t.vectors, np.zeros((grow, self.width), np.float32)])
+            t.counts = np.concatenate([t.counts, np.zeros(grow, np.int64)])
+            t.hashes = np.concatenate([t.hashes, np.zeros(grow, np.int64)])
+        t.vectors[t.size : need] = _segment_sum(token_of, self.rows[rows], len(tokens))
+        t.counts[t.size : need] = np.bincount(token_of, minlength=len(tokens))
+        t.hashes[t.size : need] = word_hashes(tokens)
         t.size = need
 
     def _subword_rows(self, tokens: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -252,7 +287,7 @@ class FastTextModel:
             token_of.append(np.array([k for k, _ in own], dtype=np.int64))
             rows.append(np.array([w for _, w in own], dtype=np.int64))
         chars = [k for k, token in enumerate(tokens) if token and token != EOS]
-        if chars:
+        if chars and self.maxn > 0:
             k, buckets = _char_ngram_hashes(
                 [tokens[i] for i in chars], self.minn, self.maxn, self.bucket
             )
@@ -263,6 +298,44 @@ class FastTextModel:
         if not rows:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         return np.concatenate(token_of), np.concatenate(rows)
+
+
+def word_sequences(
+    hashes: np.ndarray, offsets: np.ndarray, eos_hash: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per text (tokens ``offsets[t]:offsets[t+1]``), the hashes of its words (tokens
+    that are not ``NO_WORD``) then of the EOS that closes the line, as uint64; and the
+    text of each."""
+    is_word = hashes != NO_WORD
+    n_texts = len(offsets) - 1
+    per_text = np.add.reduceat(is_word, np.minimum(offsets[:-1], max(len(hashes) - 1, 0)))
+    per_text = np.where(np.diff(offsets) > 0, per_text, 0) + 1  # and the closing EOS
+    text_of = np.repeat(np.arange(n_texts), per_text)
+    ends = np.cumsum(per_text) - 1  # where each text's EOS goes
+    seq = np.empty(len(text_of), dtype=np.int64)
+    seq[ends] = eos_hash
+    others = np.ones(len(seq), dtype=bool)
+    others[ends] = False
+    seq[others] = hashes[is_word]
+    return seq.view(np.uint64), text_of
+
+
+def word_ngram_buckets(
+    seq: np.ndarray, text_of: np.ndarray, word_ngrams: int, bucket: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(text, bucket) of every run of 2 to ``word_ngrams`` consecutive word hashes
+    (``seq``, uint64, sign-extended; grouped by ``text_of``) within one text."""
+    owners, buckets = [], []
+    h = seq
+    with np.errstate(over="ignore"):
+        for n in range(2, word_ngrams + 1):
+            h = h[:-1] * _NGRAM_FACTOR + seq[n - 1 :]
+            inside = np.nonzero(text_of[: len(h)] == text_of[n - 1 :])[0]
+            owners.append(text_of[inside])
+            buckets.append((h[inside] % np.uint64(bucket)).astype(np.int64))
+    if not owners:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(owners), np.concatenate(buckets)
 
 
 def _cut_at_eos(ids: np.ndarray, offsets: np.ndarray, eos: int, nothing: int) -> np.ndarray:
@@ -293,7 +366,7 @@ def _char_ngram_hashes(
     # the byte after the n-th character from each character start, within its token
     bounds = np.append(char_start, len(raw))
     out_token, out_hash = [], []
-    for n in range(minn, maxn + 1):
+    for n in range(max(minn, 1), maxn + 1):
         if len(char_start) < n:
             break
         first = np.arange(len(char_start) - n + 1)
@@ -304,17 +377,43 @@ def _char_ngram_hashes(
             same &= ~at_start & (bounds[first + 1] != token_end[owner[first]])
         first = first[same]
         start, end = char_start[first], bounds[first + n]
-        width = end - start
-        h = np.full(len(first), 2166136261, dtype=np.uint32)
-        for size in np.unique(width):  # n-grams of one byte length at a time: no masks
-            group = np.nonzero(width == size)[0]
-            hg, at = h[group], start[group]
-            with np.errstate(over="ignore"):
-                for step in range(int(size)):
-                    hg = (hg ^ signed[at + step]) * np.uint32(16777619)
-            h[group] = hg
+        h = _fnv1a(signed, start, end - start)
         out_token.append(owner[first])
         out_hash.append((h % np.uint32(bucket)).astype(np.int64))
     if not out_token:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     return np.concatenate(out_token), np.concatenate(out_hash)
+
+
+def _fnv1a(signed: np.ndarray, start: np.ndarray, width: np.ndarray) -> np.ndarray:
+    """fastText's ``Dictionary::hash`` (32-bit FNV-1a, each byte sign-extended) of the byte
+    runs ``signed[start : start + width]``, one byte length at a time (no masks)."""
+    h = np.full(len(start), 2166136261, dtype=np.uint32)
+    for size in np.unique(width):
+        group = np.nonzero(width == size)[0]
+        hg, at = h[group], start[group]
+        with np.errstate(over="ignore"):
+            for step in range(int(size)):
+                hg = (hg ^ signed[at + step]) * np.uint32(16777619)
+        h[group] = hg
+    return h
+
+
+def word_hashes(tokens: list[str]) -> np.ndarray:
+    """Each token's hash as fastText keeps it for word n-grams (an int32, sign-extended);
+    ``NO_WORD`` for labels and the empty token."""
+    encoded = [t.encode("utf-8") for t in tokens]
+    data = np.frombuffer(b"".join(encoded) or b"\0", dtype=np.uint8)
+    signed = data.astype(np.int8).astype(np.int64).astype(np.uint32)
+    width = np.fromiter(map(len, encoded), np.int64, len(encoded))
+    start = np.concatenate([[0], np.cumsum(width)[:-1]]).astype(np.int64)
+    out = _fnv1a(signed, start, width).view(np.int32).astype(np.int64)
+    out[[not t or t.startswith(LABEL) for t in tokens]] = NO_WORD
+    return out
+
+
+def _segment_sum(owner: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Rows of ``values`` summed by ``owner`` (n groups), one column at a time."""
+    return np.stack(
+        [np.bincount(owner, values[:, d], minlength=n) for d in range(values.shape[1])], axis=1
+    ).astype(np.float32)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -85,6 +86,9 @@ class CorpusStage(Stage):
     kind = "corpus"
     signature_columns: ClassVar[tuple[str, ...]] = ()
     decision_schema: ClassVar[pa.Schema] = DROPS_SCHEMA
+    artifacts: Path | None = None
+    """A folder of the run for what ``reduce`` makes and a user may reuse (a trained
+    model); the engine sets it, None outside a run."""
 
     def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
         """Signature columns for a batch (named as in ``signature_columns``)."""

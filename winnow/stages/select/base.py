@@ -12,7 +12,8 @@ import pyarrow as pa
 from pydantic import Field, model_validator
 
 from winnow.io.inputs import InputError
-from winnow.stages.base import CorpusStage, Params, RowResult
+from winnow.schema import text_view
+from winnow.stages.base import CorpusStage, Params, RowResult, ShardColumns
 from winnow.stages.select.targets import target_files
 
 DECISIONS = pa.schema([("score", pa.float64()), ("reason", pa.string())])
@@ -64,8 +65,26 @@ def top(score: np.ndarray, eligible: np.ndarray, k: int, noise: np.ndarray | Non
     return chosen
 
 
+def shard_texts(load: ShardColumns, view: str) -> list[str]:
+    """The chosen text view of every document of one shard."""
+    table = load(None)
+    columns = [c for c in ("text", "messages") if c in table.schema.names]
+    texts: list[str] = []
+    for batch in table.select(columns).to_batches():
+        texts += text_view(batch, view)
+    return texts
+
+
 class ScoreSelector(CorpusStage):
     decision_schema = DECISIONS
+
+    def choose(self, score: np.ndarray, eligible: np.ndarray | None = None, noise=None):
+        """The keep rule: ``min_score``, or the top ``keep_fraction``/``keep_top_k`` of the
+        eligible documents by score (plus ``noise``)."""
+        eligible = np.ones(len(score), dtype=bool) if eligible is None else eligible
+        if self.params.min_score is not None:
+            return eligible & (score >= self.params.min_score)
+        return top(score, eligible, self.params.how_many(len(score)), noise)
 
     def decisions(self, score: np.ndarray, chosen: np.ndarray, sizes: Sequence[int]):
         """One decisions table per shard."""

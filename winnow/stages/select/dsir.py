@@ -25,7 +25,7 @@ from pydantic import Field
 
 from winnow.schema import text_view
 from winnow.stages.base import ShardColumns, register
-from winnow.stages.select.base import ScoreSelector, TargetParams, top
+from winnow.stages.select.base import ScoreSelector, TargetParams
 from winnow.stages.select.targets import target_texts
 
 WORDPUNCT = re.compile(r"\w+|[^\w\s]+")
@@ -179,11 +179,7 @@ class Dsir(ScoreSelector):
             sizes.append(len(buckets))
         score = np.concatenate(scores) if scores else np.zeros(0)
         eligible_all = np.concatenate(eligible) if eligible else np.zeros(0, bool)
-        if p.min_score is not None:
-            chosen = eligible_all & (score >= p.min_score)
-        else:
-            noise = None
-            if not p.top_k:  # Gumbel top-k: importance resampling without replacement
-                noise = np.random.Generator(np.random.PCG64(p.seed)).gumbel(size=len(score))
-            chosen = top(score, eligible_all, p.how_many(len(score)), noise)
-        return self.decisions(score, chosen, sizes)
+        noise = None
+        if not p.top_k:  # Gumbel top-k: importance resampling without replacement
+            noise = np.random.Generator(np.random.PCG64(p.seed)).gumbel(size=len(score))
+        return self.decisions(score, self.choose(score, eligible_all, noise), sizes)

@@ -71,12 +71,7 @@ class EmbeddingSimilarity(_Embedded):
                 sims = vectors[i : i + 8192] @ target.T
                 score[i : i + 8192] = -np.sort(-sims, axis=1)[:, :k].mean(axis=1)
         score = score.astype(np.float64)
-        everyone = np.ones(len(score), dtype=bool)
-        if p.min_score is not None:
-            chosen = score >= p.min_score
-        else:
-            chosen = top(score, everyone, p.how_many(len(score)))
-        return self.decisions(score, chosen, sizes)
+        return self.decisions(score, self.choose(score), sizes)
 
 
 class DiversityParams(SelectParams):
