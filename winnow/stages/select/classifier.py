@@ -3,11 +3,11 @@ DCLM baseline filter does (Li et al. 2024, "DataComp-LM"), and keep the best.
 
 Train one from ``positives`` (reference documents: a path, glob or list) against
 ``negatives`` (files, or by default as many documents of the pool as there are
-positives, a seeded random sample), with fastText's own trainer: word bigrams, softmax,
-seeded, so the same inputs give the same model (``winnow.models.fasttext_train``). The model is saved as
-fastText .bin at ``model:`` (or in the run's ``models/`` folder) and a later recipe scores
-with it by naming ``model:`` alone; any fastText classifier works, ``label`` names its
-positive class (DCLM's OH-2.5 + ELI5 model: ``label: hq``). Scoring runs winnow's numpy
+positives, a seeded random sample) with fastText's algorithm (word bigrams, softmax,
+seeded: the same inputs give the same model; ``winnow.models.fasttext_train``). The model
+is saved as fastText .bin at ``model:`` (or in the run's ``models/`` folder) and a later
+recipe scores with it by naming ``model:`` alone; any fastText classifier works, ``label``
+names its positive class (DCLM's OH-2.5 + ELI5 model: ``label: hq``). Scoring runs winnow's numpy
 fastText (``winnow.models.fasttext``).
 """
 
