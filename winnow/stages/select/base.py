@@ -86,22 +86,24 @@ class ScoreSelector(CorpusStage):
             return eligible & (score >= self.params.min_score)
         return top(score, eligible, self.params.how_many(len(score)), noise)
 
-    def decisions(self, score: np.ndarray, chosen: np.ndarray, sizes: Sequence[int]):
-        """One decisions table per shard."""
+    def decisions(self, score: np.ndarray, chosen: np.ndarray, sizes: Sequence[int], **extra):
+        """One decisions table per shard: the score, any ``extra`` columns of
+        ``decision_schema``, and the reason of each document not chosen."""
         out, start = [], 0
         reason = np.where(chosen, None, f"not_selected_{self.name}")
+        columns = {"score": score, **extra, "reason": reason}
         for size in sizes:
             part = slice(start, start + size)
-            out.append(
-                pa.table(
-                    [pa.array(score[part], pa.float64()), pa.array(reason[part], pa.string())],
-                    schema=DECISIONS,
-                )
-            )
+            arrays = [pa.array(columns[f.name][part], f.type) for f in self.decision_schema]
+            out.append(pa.table(arrays, schema=self.decision_schema))
             start += size
         return out
 
     def apply(self, batch: pa.RecordBatch, offset: int, decisions: pa.Table) -> RowResult:
+        """Adds ``{name}_score`` (and ``{name}_{column}`` for extra decision columns)."""
         mine = decisions.slice(offset, batch.num_rows)
-        batch = batch.append_column(f"{self.name}_score", mine.column("score").combine_chunks())
+        for field in self.decision_schema:
+            if field.name != "reason":
+                column = mine.column(field.name).combine_chunks()
+                batch = batch.append_column(f"{self.name}_{field.name}", column)
         return RowResult(batch=batch, reason=mine.column("reason").combine_chunks())
