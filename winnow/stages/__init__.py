@@ -13,6 +13,12 @@ from winnow.stages import (  # noqa: F401
 from winnow.stages.base import REGISTRY, CorpusStage, RowStage, Stage
 from winnow.stages.dedup import exact, minhash, semantic, spans, substring  # noqa: F401
 from winnow.stages.quality import c4, fineweb, gopher  # noqa: F401
-from winnow.stages.select import classifier, dsir, embedding, perplexity  # noqa: F401
+from winnow.stages.select import (  # noqa: F401
+    classifier,
+    correlation,
+    dsir,
+    embedding,
+    perplexity,
+)
 
 __all__ = ["REGISTRY", "CorpusStage", "RowStage", "Stage"]

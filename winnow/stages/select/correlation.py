@@ -1,0 +1,190 @@
+"""Selection by how a document's loss tracks benchmark skill across models of different
+quality: ``perplexity_correlation`` (Thrush et al. 2024, "Improving Pretraining Data Using
+Perplexity Correlations") and ``preselect`` (Shum et al. 2025, "Predictive Data Selection").
+
+Both need, per document, the loss of several models, and each model's benchmark score
+(higher is better). Either give them, ``loss_columns`` (per-document losses already in
+the data, e.g. from ``winnow evaluate`` proxy models) with ``benchmark`` (one score per
+column), or give a ``target`` and winnow builds ``proxies`` n-gram models (Kneser-Ney,
+``order``) of different quality for the target: each is trained on ``proxy_docs`` pool
+documents drawn with its own seeded Dirichlet mix over k-means clusters of the pool, its
+benchmark is minus its mean loss (log perplexity) on the target documents.
+
+- ``perplexity_correlation`` scores a document by the Spearman rank correlation, across
+  the models, between minus its loss and the benchmark (the paper's estimator is a rank
+  statistic of the same sign); keep the highest.
+- ``preselect`` scores a document by its predictive strength, the fraction of model
+  pairs its losses order as the benchmark does (concordant pairs), takes the top and the
+  bottom ``positive_fraction`` as positives and negatives, trains a fastText classifier
+  on them and keeps the documents the classifier rates highest: a cheap scorer that
+  generalises beyond the documents the models saw.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+from pydantic import Field, model_validator
+from scipy.stats import rankdata
+
+from winnow.io.inputs import InputError
+from winnow.models.clustering import kmeans
+from winnow.models.embeddings import embedder
+from winnow.models.fasttext import FastTextModel
+from winnow.models.fasttext_train import train_classifier
+from winnow.models.ngram_lm import NgramLM
+from winnow.stages.base import ShardColumns, register
+from winnow.stages.select.base import ScoreSelector, SelectParams, shard_texts
+from winnow.stages.select.targets import target_files, target_texts
+
+BATCH = 4096
+
+
+class CorrelationParams(SelectParams):
+    loss_columns: list[str] | None = None
+    benchmark: list[float] | None = None
+    """One score per loss column (higher: the better model)."""
+    target: str | list[str] | None = None
+    proxies: int = Field(8, ge=3)
+    proxy_docs: int = Field(500, ge=10)
+    order: int = Field(3, ge=1, le=8)
+    clusters: int = Field(8, ge=1)
+
+    @model_validator(mode="after")
+    def _losses_or_target(self) -> CorrelationParams:
+        if (self.loss_columns is None) == (self.target is None):
+            raise ValueError("give loss_columns with benchmark, or a target (n-gram proxies)")
+        if self.loss_columns is not None:
+            if self.benchmark is None or len(self.benchmark) != len(self.loss_columns):
+                raise ValueError("benchmark needs one score per loss column")
+            if len(self.loss_columns) < 3:
+                raise ValueError("a correlation needs the losses of at least 3 models")
+        else:
+            try:
+                target_files(self.target)
+            except InputError as err:
+                raise ValueError(f"target: {err}") from err
+        return self
+
+
+class _LossSelector(ScoreSelector):
+    def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
+        return {}  # reduce reads the losses or the text itself
+
+    def losses(self, shards: Sequence[ShardColumns]) -> tuple[np.ndarray, np.ndarray, list]:
+        """(documents x models loss matrix, benchmark per model, shard sizes)."""
+        p = self.params
+        if p.loss_columns is not None:
+            tables = [load(p.loss_columns) for load in shards]
+            matrix = np.concatenate(
+                [np.stack([t.column(c).to_numpy() for c in p.loss_columns], 1) for t in tables]
+            ) if tables else np.zeros((0, len(p.loss_columns)))  # fmt: skip
+            return matrix.astype(np.float64), np.array(p.benchmark), [len(t) for t in tables]
+        texts = [shard_texts(load, p.view) for load in shards]
+        pool = [t for part in texts for t in part]
+        return (*self._proxy_losses(pool), [len(part) for part in texts])
+
+    def _proxy_losses(self, pool: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        p = self.params
+        rng = np.random.Generator(np.random.PCG64(p.seed))
+        vectors = embedder("static")(pool)
+        labels, _ = kmeans(vectors, min(p.clusters, len(pool)), p.seed)
+        target = list(target_texts(p.target))
+        matrix = np.zeros((len(pool), p.proxies))
+        benchmark = np.zeros(p.proxies)
+        for m in range(p.proxies):
+            weight = rng.dirichlet(np.ones(labels.max() + 1))[labels]
+            chosen = rng.choice(len(pool), min(p.proxy_docs, len(pool)), replace=False,
+                                p=weight / weight.sum())  # fmt: skip
+            lm = NgramLM.train([pool[i] for i in np.sort(chosen)], order=p.order)
+            benchmark[m] = -np.log(_finite(lm.perplexity(target))).mean()
+            for i in range(0, len(pool), BATCH):
+                matrix[i : i + BATCH, m] = np.log(_finite(lm.perplexity(pool[i : i + BATCH])))
+        return matrix, benchmark
+
+
+def _finite(ppl: np.ndarray) -> np.ndarray:
+    """Empty documents (infinite perplexity) get the worst finite value."""
+    finite = np.isfinite(ppl)
+    return np.where(finite, ppl, ppl[finite].max() if finite.any() else 1.0)
+
+
+@register
+class PerplexityCorrelation(_LossSelector):
+    """Keep the documents whose loss falls as the models' benchmark score rises."""
+
+    name = "perplexity_correlation"
+    ParamsModel = CorrelationParams
+    summary = "rank correlation across models between document loss and benchmark score"
+    origin = "Thrush et al. 2024, Improving Pretraining Data Using Perplexity Correlations"
+
+    def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
+        matrix, benchmark, sizes = self.losses(shards)
+        score = spearman(-matrix, benchmark)
+        return self.decisions(score, self.choose(score), sizes)
+
+
+class PreselectParams(CorrelationParams):
+    positive_fraction: float = Field(0.1, gt=0, lt=0.5)
+    """Top (positives) and bottom (negatives) share by predictive strength."""
+    model: str | None = None
+    """Where to save the fastText scorer (default: the run's models/ folder)."""
+
+
+@register
+class Preselect(_LossSelector):
+    """Keep the documents a fastText scorer, trained on the documents whose losses best
+    predict benchmark skill, rates highest."""
+
+    name = "preselect"
+    ParamsModel = PreselectParams
+    summary = "fastText scorer trained on documents by predictive strength of their loss"
+    origin = "PreSelect (Shum et al. 2025, Predictive Data Selection)"
+
+    def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
+        p = self.params
+        matrix, benchmark, sizes = self.losses(shards)
+        strength = predictive_strength(matrix, benchmark)
+        texts = [t for load in shards for t in shard_texts(load, p.view)]
+        k = max(1, round(p.positive_fraction * len(texts)))
+        order = np.lexsort((np.arange(len(texts)), -strength))
+        positives = [texts[i] for i in np.sort(order[:k])]
+        negatives = [texts[i] for i in np.sort(order[-k:])]
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = self.artifacts or Path(tmp)
+            path = Path(p.model) if p.model is not None else folder / "model.bin"
+            model = FastTextModel(train_classifier(positives, negatives, path, seed=p.seed))
+        score = np.concatenate(
+            [model.probability(texts[i : i + BATCH], "pos") for i in range(0, len(texts), BATCH)]
+        ).astype(np.float64) if texts else np.zeros(0)  # fmt: skip
+        return self.decisions(score, self.choose(score), sizes)
+
+
+def spearman(values: np.ndarray, benchmark: np.ndarray) -> np.ndarray:
+    """Per row of ``values`` (documents x models): Spearman's correlation with
+    ``benchmark`` across the models (0 where a row is constant)."""
+    if not len(values):
+        return np.zeros(0)
+    ranks = rankdata(values, axis=1)
+    ranks -= ranks.mean(axis=1, keepdims=True)
+    bench = rankdata(benchmark) - (len(benchmark) + 1) / 2
+    norm = np.linalg.norm(ranks, axis=1) * np.linalg.norm(bench)
+    return np.divide(ranks @ bench, norm, out=np.zeros(len(values)), where=norm > 0)
+
+
+def predictive_strength(losses: np.ndarray, benchmark: np.ndarray) -> np.ndarray:
+    """PreSelect's predictive strength of each document: the fraction of model pairs with
+    different benchmark scores whose losses on the document are ordered the same way (the
+    better model has the lower loss)."""
+    better = np.sign(benchmark[:, None] - benchmark[None, :])[None]  # i better than k
+    pairs = max(int((better > 0).sum()), 1)
+    out = np.zeros(len(losses))
+    for i in range(0, len(losses), 65536):
+        part = losses[i : i + 65536]
+        lower = np.sign(part[:, None, :] - part[:, :, None])  # [d, i, k]: loss_k - loss_i
+        out[i : i + 65536] = ((lower == better) & (better > 0)).sum(axis=(1, 2)) / pairs
+    return out
