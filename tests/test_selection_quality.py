@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 import winnow
-from tests.conftest import corpus_records, write_jsonl
+from tests.conftest import corpus_records, read_output, run_two_ways, write_jsonl
 from winnow.stages.select.correlation import predictive_strength, spearman
 
 
@@ -90,3 +90,43 @@ def test_given_loss_columns_select_like_the_proxies(pool):
     )  # fmt: skip
     keep = np.array(out.column("keep").to_pylist())
     assert keep[:n].all() and not keep[n:].any()
+
+
+@pytest.mark.parametrize("name", ["quality_classifier", "perplexity", "embedding_similarity"])
+def test_chat_records_are_scored_on_the_chosen_view(pool, name):
+    """Half the records ask about papers and answer with a man page, half the reverse:
+    ``view: prompt`` and ``view: response`` pick opposite halves (dsir: test_dsir.py)."""
+    table, is_target, target = pool
+    texts = table.column("text").to_pylist()
+    papers = texts[:200]
+    manuals = [t for t, hit in zip(texts, is_target) if not hit][-200:]
+    records = [(p, m) for p, m in zip(papers[:100], manuals[:100])]
+    records += [(m, p) for p, m in zip(papers[100:], manuals[100:])]
+    chat = pa.table(
+        {
+            "text": [f"user: {q}\n\nassistant: {a}" for q, a in records],
+            "messages": [
+                [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
+                for q, a in records
+            ],
+        }
+    )
+    key = "positives" if name == "quality_classifier" else "target"
+    chosen = {}
+    for view in ("prompt", "response"):
+        out = winnow.apply_stage(name, chat, keep_top_k=100, view=view, **{key: target})
+        chosen[view] = np.nonzero(out.column("keep").to_pylist())[0]
+    assert (chosen["prompt"] < 100).mean() >= 0.95
+    assert (chosen["response"] >= 100).mean() >= 0.95
+
+
+@pytest.mark.parametrize("name", ["perplexity_correlation", "preselect"])
+def test_same_selection_whatever_workers_and_shards(pool, name, tmp_path):
+    table, _, target = pool
+    texts = table.column("text").to_pylist()[::2]
+    records = [{"id": f"d{i}", "text": t} for i, t in enumerate(texts)]
+    files = [write_jsonl(tmp_path / f"in{k}.jsonl", records[k::3]) for k in range(3)]
+    stage = {name: {"target": target, "keep_fraction": 0.1, "proxies": 4, "proxy_docs": 200}}
+    outputs = run_two_ways(tmp_path, files, [stage])
+    kept = [sorted(d["id"] for d in read_output(out)) for out in outputs]
+    assert kept[0] == kept[1] and len(kept[0]) == round(0.1 * len(texts))
