@@ -234,20 +234,18 @@ class FastTextModel:
         return owner[kept], self.nwords + row[kept].astype(np.int64)
 
     def _token_ids(self, tokens: list[str]) -> np.ndarray:
-        """Cache rows of ``tokens``, summing the input rows of those not seen before."""
+        """Cache ids of distinct ``tokens``, summing the input rows of those not seen
+        before."""
         index = self.tokens.index
-        fresh: list[str] = []
-
-        def missing(token: str) -> int:
-            fresh.append(token)
-            i = index[token] = len(index)
-            return i
-
         get = index.get
-        ids = [i if (i := get(t)) is not None else missing(t) for t in tokens]
-        if fresh:
+        ids = np.array([get(t, -1) for t in tokens], dtype=np.int64)
+        new = np.nonzero(ids < 0)[0]
+        if len(new):
+            fresh = [tokens[i] for i in new.tolist()]
+            ids[new] = np.arange(len(index), len(index) + len(fresh))
+            index.update(zip(fresh, ids[new].tolist()))
             self._add_tokens(fresh)
-        return np.array(ids, dtype=np.int64)
+        return ids
 
     def _label_log_probs(self, hidden: np.ndarray) -> np.ndarray:
         logits = hidden if self.projected else hidden @ self.output.T
@@ -280,12 +278,14 @@ class FastTextModel:
         """(token position, input row) for every row the tokens use."""
         token_of: list[np.ndarray] = []
         rows: list[np.ndarray] = []
-        tokens = [t if not t.startswith(LABEL) else "" for t in tokens]  # labels are not words
-        own = [(k, self.words.get(token)) for k, token in enumerate(tokens) if token]
-        own = [(k, w) for k, w in own if w is not None]
-        if own:
-            token_of.append(np.array([k for k, _ in own], dtype=np.int64))
-            rows.append(np.array([w for _, w in own], dtype=np.int64))
+        labels = pc.starts_with(pa.array(tokens, pa.large_string()), LABEL).to_numpy(False)
+        if labels.any():  # labels are not words
+            tokens = [t if not label else "" for t, label in zip(tokens, labels.tolist())]
+        get = self.words.get
+        own = np.array([get(t, -1) if t else -1 for t in tokens], dtype=np.int64)
+        has_row = np.nonzero(own >= 0)[0]
+        token_of.append(has_row)
+        rows.append(own[has_row])
         chars = [k for k, token in enumerate(tokens) if token and token != EOS]
         if chars and self.maxn > 0:
             k, buckets = _char_ngram_hashes(
@@ -387,28 +387,30 @@ def _char_ngram_hashes(
 
 def _fnv1a(signed: np.ndarray, start: np.ndarray, width: np.ndarray) -> np.ndarray:
     """fastText's ``Dictionary::hash`` (32-bit FNV-1a, each byte sign-extended) of the byte
-    runs ``signed[start : start + width]``, one byte length at a time (no masks)."""
+    runs ``signed[start : start + width]``. Runs are sorted longest first, so step ``s``
+    updates a prefix: the runs longer than ``s``."""
+    order = np.argsort(-width, kind="stable")
+    begin, size = start[order], width[order]
     h = np.full(len(start), 2166136261, dtype=np.uint32)
-    for size in np.unique(width):
-        group = np.nonzero(width == size)[0]
-        hg, at = h[group], start[group]
-        with np.errstate(over="ignore"):
-            for step in range(int(size)):
-                hg = (hg ^ signed[at + step]) * np.uint32(16777619)
-        h[group] = hg
-    return h
+    longer = np.searchsorted(-size, -np.arange(int(size.max(initial=0))), "left")  # > step
+    with np.errstate(over="ignore"):
+        for step, active in enumerate(longer.tolist()):
+            h[:active] = (h[:active] ^ signed[begin[:active] + step]) * np.uint32(16777619)
+    out = np.empty_like(h)
+    out[order] = h
+    return out
 
 
 def word_hashes(tokens: list[str]) -> np.ndarray:
     """Each token's hash as fastText keeps it for word n-grams (an int32, sign-extended);
     ``NO_WORD`` for labels and the empty token."""
-    encoded = [t.encode("utf-8") for t in tokens]
-    data = np.frombuffer(b"".join(encoded) or b"\0", dtype=np.uint8)
-    signed = data.astype(np.int8).astype(np.int64).astype(np.uint32)
-    width = np.fromiter(map(len, encoded), np.int64, len(encoded))
-    start = np.concatenate([[0], np.cumsum(width)[:-1]]).astype(np.int64)
-    out = _fnv1a(signed, start, width).view(np.int32).astype(np.int64)
-    out[[not t or t.startswith(LABEL) for t in tokens]] = NO_WORD
+    array = pa.array(tokens, pa.large_string())
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[: len(array) + 1]
+    data = array.buffers()[2]
+    raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(1, np.uint8)
+    signed = raw.astype(np.int8).astype(np.int64).astype(np.uint32)
+    out = _fnv1a(signed, offsets[:-1], np.diff(offsets)).view(np.int32).astype(np.int64)
+    out[(np.diff(offsets) == 0) | pc.starts_with(array, LABEL).to_numpy(False)] = NO_WORD
     return out
 
 

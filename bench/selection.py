@@ -1,5 +1,5 @@
 """Scoring speed of the model-based selectors (run by hand, not a test):
-python bench/select.py [--docs 40000] [--runs 3]
+python bench/selection.py [--docs 40000] [--runs 3]
 
 Documents: consecutive 1,000-character windows of the man pages, licences and UDHR, plus
 the paper abstracts; one core. Prints docs/s of the first pass (empty token caches) and
