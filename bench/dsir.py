@@ -1,4 +1,4 @@
-"""DSIR side by side (run by hand, not a test): python bench/dsir.py [--docs 100000]
+"""DSIR side by side (run by hand, not a test): python bench/dsir.py [--docs N] [--runs 3]
 
 Pool: paragraph-sized real text (200-3,000 characters) from ../shared/corpora except the
 paper abstracts; target: 300 abstracts. Both tools fit the pool and target bag-of-n-gram
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -28,6 +29,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--docs", type=int, default=100_000)
+    ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     from data_selection import HashedNgramDSIR
     from quality import paragraphs
@@ -48,37 +50,48 @@ def main() -> None:
         k = len(pool) // 10
         print(f"{len(pool):,} pool documents, 300 target documents, keeping {k:,}; one core each")
 
-        t0 = time.perf_counter()
-        winnow.run(
-            {
-                "inputs": [str(raw)],
-                "output": str(work / "winnow"),
-                "stages": [{"dsir": {"target": str(goal), "keep_top_k": k, "top_k": True}}],
-                "write": {"format": "jsonl"},
-            },
-            workers=1,
-        )
-        ours_s = time.perf_counter() - t0
-        ours = {int(d["id"][1:]) for d in read_output(work / "winnow")}
+        def run_winnow() -> float:
+            shutil.rmtree(work / "winnow", ignore_errors=True)
+            t0 = time.perf_counter()
+            winnow.run(
+                {
+                    "inputs": [str(raw)],
+                    "output": str(work / "winnow"),
+                    "stages": [{"dsir": {"target": str(goal), "keep_top_k": k, "top_k": True}}],
+                    "write": {"format": "jsonl"},
+                },
+                workers=1,
+            )
+            return time.perf_counter() - t0
 
-        t0 = time.perf_counter()
-        ref = HashedNgramDSIR(
-            [str(raw)], [str(goal)], cache_dir=str(work / "cache"), num_proc=1, min_example_length=0
-        )
-        ref.fit_importance_estimator(num_tokens_to_fit="all")
-        ref.compute_importance_weights()
-        ref.resample(out_dir=str(work / "ref_out"), num_to_sample=k, top_k=True)
-        theirs_s = time.perf_counter() - t0
+        def run_reference() -> float:
+            shutil.rmtree(work / "cache", ignore_errors=True)
+            shutil.rmtree(work / "ref_out", ignore_errors=True)
+            t0 = time.perf_counter()
+            ref = HashedNgramDSIR(
+                [str(raw)], [str(goal)], cache_dir=str(work / "cache"), num_proc=1,
+                min_example_length=0,
+            )  # fmt: skip
+            ref.fit_importance_estimator(num_tokens_to_fit="all")
+            ref.compute_importance_weights()
+            ref.resample(out_dir=str(work / "ref_out"), num_to_sample=k, top_k=True)
+            return time.perf_counter() - t0
+
+        pairs = [(run_winnow(), run_reference()) for _ in range(args.runs)]
+        ours_s = statistics.median(a for a, _ in pairs)
+        theirs_s = statistics.median(b for _, b in pairs)
+        ratio = statistics.median(b / a for a, b in pairs)
+        ours = {int(d["id"][1:]) for d in read_output(work / "winnow")}
         parts = sorted(
             (work / "cache" / "log_importance_weights").glob("*.npy"), key=lambda p: int(p.stem)
         )
         weights = np.concatenate([np.load(p) for p in parts])
         theirs = set(np.argsort(-weights, kind="stable")[:k].tolist())
 
-        print(f"{'tool':<16}{'docs/s':>10}{'seconds':>10}")
+        print(f"{'tool':<16}{'docs/s':>10}{'seconds':>10}   (medians of {args.runs} runs)")
         print(f"{'winnow':<16}{len(pool) / ours_s:>10,.0f}{ours_s:>10.1f}")
         print(f"{'data-selection':<16}{len(pool) / theirs_s:>10,.0f}{theirs_s:>10.1f}")
-        print(f"winnow / data-selection: {theirs_s / ours_s:.1f}x docs/s")
+        print(f"winnow / data-selection: {ratio:.1f}x docs/s (median of paired runs)")
         print(f"same selected documents: {len(ours & theirs) / k:.3f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -19,6 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from winnow.text.runs import expand_runs, runs_of
+
 UNK, BOS, EOS = "<unk>", "<s>", "</s>"
 WORDS = re.compile(r"\w+|[^\w\s]+")
 _NEVER = -99.0  # ARPA's log10 probability of <s>, which is never predicted
@@ -143,9 +145,8 @@ class NgramLM:
         encoded = pc.dictionary_encode(chunks.values)
         flat, length = self._chunk_ids(encoded.dictionary.to_pylist(), grow)
         which = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        words = expand_runs(which, flat, length)
         n = length[which]
-        start = (np.cumsum(length) - length)[which]
-        words = flat[np.repeat(start - np.cumsum(n) + n, n) + np.arange(n.sum())]
         per_line = np.bincount(chunk_line, weights=n, minlength=len(line_text)).astype(np.int64)
         used = per_line > 0
         size = per_line[used] + 2
@@ -173,9 +174,7 @@ class NgramLM:
                     row = tuple(ids.get(w, 0) for w in words)
                 cache[chunk] = row
             rows.append(row)
-        length = np.fromiter(map(len, rows), np.int64, len(rows))
-        flat = np.fromiter((i for row in rows for i in row), np.int64, int(length.sum()))
-        return flat, length
+        return runs_of(rows)
 
     # ----- ARPA -----------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from winnow.schema import text_view
 from winnow.stages.base import ShardColumns, register
 from winnow.stages.select.base import ScoreSelector, TargetParams
 from winnow.stages.select.targets import target_texts
+from winnow.text.runs import expand_runs, runs_of
 
 WORDPUNCT = re.compile(r"\w+|[^\w\s]+")
 
@@ -67,30 +68,28 @@ class NgramBuckets:
         if max(len(self.chunks), len(self.pair_keys)) > self.LIMIT:
             self._reset()
         ids, words = self.ids, self.words
-
-        def new(word: str) -> int:
-            ids[word] = len(words)
-            words.append(word)
-            return ids[word]
-
-        chunk_ids, find = self.chunks.get, WORDPUNCT.findall
-        flat_ids: list[int] = []
-        counts: list[int] = []
-        for text in texts:
-            before = len(flat_ids)
-            for chunk in text.lower().split():  # tokens never span whitespace
-                row = chunk_ids(chunk)
-                if row is None:
-                    row = self.chunks[chunk] = tuple(
-                        i if (i := ids.get(w)) is not None else new(w) for w in find(chunk)
-                    )
-                flat_ids += row
-            counts.append(len(flat_ids) - before)
+        # whitespace chunks in Arrow (ASCII whitespace: Python's split would also cut at
+        # other spaces, which WORDPUNCT never matches either); each distinct chunk once
+        lists = pc.ascii_split_whitespace(pa.array(texts, pa.large_string()))
+        encoded = pc.dictionary_encode(lists.values)
+        chunk_ids, find, rows = self.chunks.get, WORDPUNCT.findall, []
+        for chunk in encoded.dictionary.to_pylist():
+            row = chunk_ids(chunk)
+            if row is None:
+                tokens = find(chunk.lower())
+                row = self.chunks[chunk] = tuple(
+                    i if (i := ids.get(w)) is not None else self._new(w) for w in tokens
+                )
+            rows.append(row)
+        flat_runs, run_length = runs_of(rows)
+        which = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        flat = expand_runs(which, flat_runs, run_length)
+        per_chunk = run_length[which]
+        chunk_text = np.repeat(np.arange(len(texts)), np.diff(lists.offsets.to_numpy()))
+        lengths = np.bincount(chunk_text, weights=per_chunk, minlength=len(texts)).astype(np.int64)
         if len(words) > len(self.word_bucket):
             fresh = buckets(words[len(self.word_bucket) :], self.num_buckets)
             self.word_bucket = np.concatenate([self.word_bucket, fresh])
-        lengths = np.array(counts, dtype=np.int64)
-        flat = np.array(flat_ids, dtype=np.int64)
         unigrams = self.word_bucket[flat]
         # bigrams: consecutive tokens of the same text
         starts = np.concatenate([[0], np.cumsum(lengths)])[:-1]
@@ -109,6 +108,11 @@ class NgramBuckets:
             owner_bi, minlength=len(texts)
         )
         return out, per_text
+
+    def _new(self, word: str) -> int:
+        self.ids[word] = len(self.words)
+        self.words.append(word)
+        return self.ids[word]
 
     def _pair_buckets(self, unique: np.ndarray) -> np.ndarray:
         """Buckets of sorted, distinct word-pair keys; pairs not seen before are hashed and
