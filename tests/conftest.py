@@ -107,3 +107,12 @@ def run_two_ways(tmp_path: Path, files: list[Path], stages: list[dict]) -> list[
         winnow.run(recipe, workers=workers)
         outputs.append(out)
     return outputs
+
+
+def selected_two_ways(tmp_path: Path, texts: list[str], stage: dict, parts: int = 3):
+    """Documents ``d{i}`` split round-robin over ``parts`` files, run through ``stage`` both
+    ways of ``run_two_ways``: (the kept ids of each run, sorted; the output folders)."""
+    records = [{"id": f"d{i}", "text": t} for i, t in enumerate(texts)]
+    files = [write_jsonl(tmp_path / f"in{k}.jsonl", records[k::parts]) for k in range(parts)]
+    outputs = run_two_ways(tmp_path, files, [stage])
+    return [sorted(d["id"] for d in read_output(out)) for out in outputs], outputs

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 import winnow
-from tests.conftest import corpus_records, read_output, run_two_ways, write_jsonl
+from tests.conftest import corpus_records, selected_two_ways, write_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -62,14 +62,8 @@ def test_weights_and_selection_equal_the_data_selection_package(pool):
 
 def test_same_selection_whatever_workers_and_shards(pool, tmp_path):
     _, texts, _, target = pool
-    records = [{"id": f"d{i}", "text": t} for i, t in enumerate(texts)]
-    files = [
-        write_jsonl(tmp_path / f"in{k}.jsonl", records[k * 1000 : k * 1000 + 1000])
-        for k in range(5)
-    ]
     stage = {"dsir": {"target": str(target), "keep_fraction": 0.2, "seed": 7}}
-    outputs = run_two_ways(tmp_path, files, [stage])
-    kept = [sorted(d["id"] for d in read_output(out)) for out in outputs]
+    kept, _ = selected_two_ways(tmp_path, texts, stage, parts=5)
     assert kept[0] == kept[1] and len(kept[0]) == round(0.2 * len(texts))
 
 
@@ -108,3 +102,22 @@ def test_chat_records_are_scored_on_the_chosen_view(pool):
         chosen[view] = np.nonzero(out.column("keep").to_pylist())[0]
     assert (chosen["prompt"] < 100).mean() >= 0.95
     assert (chosen["response"] >= 100).mean() >= 0.95
+
+
+def test_several_target_sets_share_the_selection_by_weight(pool, tmp_path):
+    """Two target sets, abstracts (70%) and licences not in the pool (30%): each set gets
+    exactly its share of the kept documents, and chooses from its own domain."""
+    _, texts, n_target, abstracts = pool
+    licences = [r["text"][:1500] for r in corpus_records("copyright", limit=800)[600:]]
+    second = write_jsonl(tmp_path / "licences.jsonl", [{"text": t} for t in licences])
+    out = winnow.apply_stage(
+        "dsir", pa.table({"text": texts}), target=[str(abstracts), str(second)],
+        target_weights=[0.7, 0.3], keep_top_k=500, seed=2,
+    )  # fmt: skip
+    which = np.array(out.column("dsir_target").to_pylist(), dtype=object)
+    keep = np.array(out.column("keep").to_pylist())
+    assert np.array_equal(keep, which != None)  # noqa: E711
+    assert (which == 0).sum() == 350 and (which == 1).sum() == 150
+    domain = np.array(["abstract"] * n_target + ["manpage"] * 3000 + ["licence"] * 600)
+    assert (domain[which == 0] == "abstract").mean() >= 0.9
+    assert (domain[which == 1] == "licence").mean() >= 0.9

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 import winnow
-from tests.conftest import corpus_records, read_output, run_two_ways, write_jsonl
+from tests.conftest import corpus_records, selected_two_ways, write_jsonl
 from winnow.models.ngram_lm import NgramLM
 
 
@@ -69,14 +69,8 @@ def test_lowest_tenth_is_the_reference_domain_with_ccnet_buckets(pool, tmp_path)
 
 def test_same_selection_whatever_workers_and_shards(pool, tmp_path):
     _, texts, _, target = pool
-    records = [{"id": f"d{i}", "text": t} for i, t in enumerate(texts)]
-    files = [
-        write_jsonl(tmp_path / f"in{k}.jsonl", records[k * 1000 : k * 1000 + 1000])
-        for k in range(3)
-    ]
     stage = {"perplexity": {"target": str(target), "order": 3, "max_perplexity": 300}}
-    outputs = run_two_ways(tmp_path, files, [stage])
-    kept = [sorted(d["id"] for d in read_output(out)) for out in outputs]
+    kept, outputs = selected_two_ways(tmp_path, texts, stage)
     assert kept[0] == kept[1] and 0 < len(kept[0]) < len(texts)
     for out in outputs:
         assert list((out / "models").glob("*/model.arpa"))

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 import winnow
-from tests.conftest import corpus_records, read_output, run_two_ways, write_jsonl
+from tests.conftest import corpus_records, selected_two_ways, write_jsonl
 from winnow.models.fasttext import FastTextModel
 from winnow.models.fasttext_train import one_line, train_classifier
 
@@ -78,14 +78,8 @@ def test_top_tenth_is_the_target_domain_and_the_model_is_reusable(pool, tmp_path
 
 def test_same_selection_whatever_workers_and_shards(pool, tmp_path):
     _, texts, _, positives = pool
-    records = [{"id": f"d{i}", "text": t} for i, t in enumerate(texts)]
-    files = [
-        write_jsonl(tmp_path / f"in{k}.jsonl", records[k * 1000 : k * 1000 + 1000])
-        for k in range(3)
-    ]
     stage = {"quality_classifier": {"positives": str(positives), "keep_top_k": 300}}
-    outputs = run_two_ways(tmp_path, files, [stage])
-    kept = [sorted(d["id"] for d in read_output(out)) for out in outputs]
+    kept, outputs = selected_two_ways(tmp_path, texts, stage)
     assert kept[0] == kept[1] and len(kept[0]) == 300
     for out in outputs:  # the trained model is kept with the run
         assert list((out / "models").glob("*/model.bin"))

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 import winnow
-from tests.conftest import corpus_records, read_output, run_two_ways, write_jsonl
+from tests.conftest import corpus_records, selected_two_ways, write_jsonl
 from winnow.stages.select.correlation import predictive_strength, spearman
 
 
@@ -124,9 +124,6 @@ def test_chat_records_are_scored_on_the_chosen_view(pool, name):
 def test_same_selection_whatever_workers_and_shards(pool, name, tmp_path):
     table, _, target = pool
     texts = table.column("text").to_pylist()[::2]
-    records = [{"id": f"d{i}", "text": t} for i, t in enumerate(texts)]
-    files = [write_jsonl(tmp_path / f"in{k}.jsonl", records[k::3]) for k in range(3)]
     stage = {name: {"target": target, "keep_fraction": 0.1, "proxies": 4, "proxy_docs": 200}}
-    outputs = run_two_ways(tmp_path, files, [stage])
-    kept = [sorted(d["id"] for d in read_output(out)) for out in outputs]
+    kept, _ = selected_two_ways(tmp_path, texts, stage)
     assert kept[0] == kept[1] and len(kept[0]) == round(0.1 * len(texts))

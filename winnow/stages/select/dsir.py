@@ -8,6 +8,9 @@ target documents and on the pool; a document's log importance weight is
 ``sum(count_f * (log p_target(f) - log p_pool(f)))``. Selection keeps ``keep_fraction`` or
 ``keep_top_k`` documents by importance resampling (Gumbel top-k with ``seed``) or, with
 ``top_k: true``, by weight; ``min_score`` keeps every document at or above a weight.
+Several target sets (``target`` a list, with ``target_weights``): each is fitted on its
+own and resamples its share of the kept documents from those left, in turn; the
+``dsir_target`` column names the set (its index) that chose a document.
 Documents under ``min_tokens`` tokens are never selected (the package's
 ``min_example_length``).
 """
@@ -21,11 +24,11 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from winnow.schema import text_view
 from winnow.stages.base import ShardColumns, register
-from winnow.stages.select.base import ScoreSelector, TargetParams
+from winnow.stages.select.base import ScoreSelector, TargetParams, top
 from winnow.stages.select.targets import target_texts
 from winnow.text.runs import expand_runs, runs_of
 
@@ -138,6 +141,19 @@ class DsirParams(TargetParams):
     """Keep the highest weights instead of resampling."""
     num_buckets: int = Field(10_000, ge=2)
     min_tokens: int = Field(0, ge=0)
+    target_weights: list[float] | None = None
+    """With a list of targets: each is its own target set, and this share of the kept
+    documents is resampled toward each (default: all targets pooled into one set)."""
+
+    @model_validator(mode="after")
+    def _weights_per_target(self) -> DsirParams:
+        if self.target_weights is None:
+            return self
+        if isinstance(self.target, str) or len(self.target) != len(self.target_weights):
+            raise ValueError("target_weights needs a list of targets, one weight each")
+        if min(self.target_weights) < 0 or sum(self.target_weights) <= 0:
+            raise ValueError("target_weights must be non-negative with a positive sum")
+        return self
 
 
 @register
@@ -146,9 +162,12 @@ class Dsir(ScoreSelector):
 
     name = "dsir"
     ParamsModel = DsirParams
-    summary = "importance resampling on hashed unigram+bigram features toward a target set"
+    summary = "importance resampling on hashed unigram+bigram features toward target sets"
     origin = "DSIR (Xie et al. 2023), features and weights as the data-selection package"
     signature_columns = ("_dsir_buckets",)
+    decision_schema = pa.schema(
+        [("score", pa.float64()), ("target", pa.int32()), ("reason", pa.string())]
+    )
 
     def __init__(self, params=None) -> None:
         super().__init__(params)
@@ -165,25 +184,59 @@ class Dsir(ScoreSelector):
         pool = np.zeros(p.num_buckets, dtype=np.int64)
         for buckets in lists:
             pool += np.bincount(pc.list_flatten(buckets).to_numpy(), minlength=p.num_buckets)
-        target = np.zeros(p.num_buckets, dtype=np.int64)
-        texts = list(target_texts(p.target))
-        for i in range(0, len(texts), 4096):
-            grams, _ = self._ngrams.batch(texts[i : i + 4096])
-            target += np.bincount(grams, minlength=p.num_buckets)
-        log_diff = np.log(target / max(target.sum(), 1) + 1e-8) - np.log(
-            pool / max(pool.sum(), 1) + 1e-8
-        )
+        log_pool = np.log(pool / max(pool.sum(), 1) + 1e-8)
+        sets = [p.target] if p.target_weights is None else list(p.target)
+        log_diffs = np.stack([self._log_target(t) - log_pool for t in sets], axis=1)
         scores, sizes, eligible = [], [], []
         for buckets in lists:
             flat = pc.list_flatten(buckets).to_numpy()
             owner = pc.list_parent_indices(buckets).to_numpy()
-            scores.append(np.bincount(owner, weights=log_diff[flat], minlength=len(buckets)))
+            scores.append(
+                np.stack(
+                    [
+                        np.bincount(owner, weights=d[flat], minlength=len(buckets))
+                        for d in log_diffs.T
+                    ],
+                    axis=1,
+                )
+            )
             count = pc.list_value_length(buckets).to_numpy(zero_copy_only=False)
             eligible.append((count + 1) // 2 >= p.min_tokens)  # tokens: (uni + bi + 1) / 2
             sizes.append(len(buckets))
-        score = np.concatenate(scores) if scores else np.zeros(0)
+        score = np.concatenate(scores) if scores else np.zeros((0, len(sets)))
         eligible_all = np.concatenate(eligible) if eligible else np.zeros(0, bool)
-        noise = None
-        if not p.top_k:  # Gumbel top-k: importance resampling without replacement
-            noise = np.random.Generator(np.random.PCG64(p.seed)).gumbel(size=len(score))
-        return self.decisions(score, self.choose(score, eligible_all, noise), sizes)
+        rng = np.random.Generator(np.random.PCG64(p.seed))
+        chosen = np.zeros(len(score), dtype=bool)
+        which = np.full(len(score), -1, dtype=np.int32)
+        quotas = _quotas(
+            p.target_weights or [1.0], p.how_many(len(score)) if p.min_score is None else 0
+        )
+        for t in range(len(sets)):  # each target set in turn, from the documents left
+            noise = None if p.top_k else rng.gumbel(size=len(score))  # Gumbel top-k
+            if p.min_score is not None:
+                mine = eligible_all & ~chosen & (score[:, t] >= p.min_score)
+            else:
+                mine = top(score[:, t], eligible_all & ~chosen, quotas[t], noise)
+            chosen |= mine
+            which[mine] = t
+        best = score.max(axis=1) if len(sets) else np.zeros(len(score))
+        shown = np.where(which >= 0, score[np.arange(len(score)), np.maximum(which, 0)], best)
+        target = np.where(which >= 0, which, None)  # the set that chose it; null if none
+        return self.decisions(shown, chosen, sizes, target=target)
+
+    def _log_target(self, target: str | list[str]) -> np.ndarray:
+        """log p_target of every bucket, fitted on the documents of ``target``."""
+        counts = np.zeros(self.params.num_buckets, dtype=np.int64)
+        texts = list(target_texts(target))
+        for i in range(0, len(texts), 4096):
+            grams, _ = self._ngrams.batch(texts[i : i + 4096])
+            counts += np.bincount(grams, minlength=self.params.num_buckets)
+        return np.log(counts / max(counts.sum(), 1) + 1e-8)
+
+
+def _quotas(weights: list[float], total: int) -> list[int]:
+    """``total`` split by ``weights``, rounded so the parts add up (largest remainders)."""
+    share = np.array(weights, dtype=np.float64) / sum(weights) * total
+    quota = np.floor(share).astype(int)
+    quota[np.argsort(-(share - quota), kind="stable")[: total - quota.sum()]] += 1
+    return quota.tolist()
