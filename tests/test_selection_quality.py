@@ -127,3 +127,19 @@ def test_same_selection_whatever_workers_and_shards(pool, name, tmp_path):
     stage = {name: {"target": target, "keep_fraction": 0.1, "proxies": 4, "proxy_docs": 200}}
     kept, _ = selected_two_ways(tmp_path, texts, stage)
     assert kept[0] == kept[1] and len(kept[0]) == round(0.1 * len(texts))
+
+
+def test_unusable_models_and_references_are_clear_errors(tmp_path):
+    data = write_jsonl(tmp_path / "in.jsonl", [{"text": "some words here"}] * 3)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    cases = [
+        ({"quality_classifier": {"positives": str(empty), "keep_fraction": 0.5}}, "no documents"),
+        ({"perplexity": {"target": str(empty), "keep_fraction": 0.5}}, "no text"),
+        ({"perplexity": {"model": str(data), "keep_fraction": 0.5}}, "in.jsonl:1: not an ARPA"),
+        ({"quality_classifier": {"model": str(data), "min_score": 0.5}}, "not a fastText model"),
+    ]
+    for n, (stage, message) in enumerate(cases):
+        recipe = {"inputs": [str(data)], "output": str(tmp_path / f"o{n}"), "stages": [stage]}
+        with pytest.raises(winnow.RunFailed, match=message):
+            winnow.run(recipe, workers=1)

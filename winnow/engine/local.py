@@ -242,7 +242,10 @@ def _reduce(spec: TaskSpec, layout: Layout, seg: int, n_shards: int) -> float:
         (lambda cols, s=s: load_columns(layout.segment_docs(seg - 1, s), cols))
         for s in range(n_shards)
     ]
-    drops = stage.reduce(loaders)
+    try:
+        drops = stage.reduce(loaders)
+    except (ValueError, OSError) as err:  # a bad model or reference file: say which stage
+        raise RunFailed(f"stage {stage.name}: {err}", 2) from err
     for s, table in enumerate(drops):
         path = layout.drops(seg, s)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -97,6 +97,8 @@ class QualityClassifier(ScoreSelector):
         p = self.params
         rng = np.random.Generator(np.random.PCG64(p.seed))
         positives = _sample(list(target_texts(p.positives)), p.max_examples, rng)
+        if not positives:
+            raise ValueError(f"positives {p.positives!r}: no documents to train on")
         if p.negatives is not None:
             negatives = _sample(list(target_texts(p.negatives)), p.max_examples, rng)
         else:

@@ -108,7 +108,10 @@ class Perplexity(ScoreSelector):
         p = self.params
         if p.target is None:
             return NgramLM.read_arpa(p.model)
-        lm = NgramLM.train(target_texts(p.target), order=p.order)
+        texts = list(target_texts(p.target))
+        if not any(t.strip() for t in texts):
+            raise ValueError(f"target {p.target!r}: no text to train a language model on")
+        lm = NgramLM.train(texts, order=p.order)
         if p.model is not None:
             lm.write_arpa(p.model)
         elif self.artifacts is not None:
