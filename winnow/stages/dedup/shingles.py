@@ -77,3 +77,14 @@ def shingle_hashes(text: pa.Array, n: int) -> Shingles:
     per_doc = np.bincount(doc[take], minlength=len(counts)) if m else np.zeros(len(counts), int)
     out_offsets = np.concatenate([[0], np.cumsum(per_doc)]).astype(np.int64)
     return Shingles(mix64(keys[take]), out_offsets)
+
+
+def ngram_keys(hashes: np.ndarray, n: int) -> np.ndarray:
+    """The shingle hash of every run of ``n`` consecutive word hashes of one document (the
+    same values ``shingle_hashes`` gives its full n-grams)."""
+    m = len(hashes) - n + 1
+    keys = np.zeros(max(m, 0), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for k in range(n):
+            keys = keys * _P + hashes[k : k + m]
+    return mix64(keys)
