@@ -35,7 +35,13 @@ from winnow.io.inputs import InputError, InputFile
 from winnow.io.read import READERS
 from winnow.schema import InvalidRecord
 from winnow.stages.base import Params, RowResult, RowStage, register, with_text
-from winnow.stages.dedup.shingles import ngram_keys, shingle_hashes
+from winnow.stages.dedup.shingles import (
+    NGRAM_PRIME,
+    mix64,
+    ngram_keys,
+    shingles_of_words,
+    word_hashes,
+)
 from winnow.stages.select.targets import target_files
 
 FIELDS = ("question", "answer", "text", "prompt", "completion", "input", "output",
@@ -95,29 +101,36 @@ class Decontaminate(RowStage):
 
 
 class BenchmarkIndex:
-    """Sorted n-gram hashes of the benchmark items, with the benchmark of each."""
+    """Sorted n-gram hashes of the benchmark items, with the benchmark of each, and a
+    bitmap of their low bits that rules out most misses before the binary search."""
+
+    BITS = 1 << 24
 
     def __init__(self, names: list[str], keys: np.ndarray, owner: np.ndarray, lengths):
         self.names, self.keys, self.owner = names, keys, owner
-        self.lengths = [int(k) for k in lengths]  # n-gram lengths in the index (n first)
+        self.lengths = sorted(int(k) for k in lengths)  # n-gram lengths in the index
+        self.bitmap = np.zeros(self.BITS, dtype=bool)
+        self.bitmap[(keys & np.uint64(self.BITS - 1)).astype(np.int64)] = True
 
     def find(self, text: pa.Array) -> np.ndarray:
         """For each document, the index of a benchmark it overlaps (len(names): none)."""
         out = np.full(len(text), len(self.names), dtype=np.int64)
         if not len(self.keys):
             return out
-        for n in self.lengths:
-            grams = shingle_hashes(text, n)
-            hit = self._hits(grams.hashes)
-            doc = np.repeat(np.arange(len(text)), np.diff(grams.offsets))
-            first = np.full(len(text), len(self.names), dtype=np.int64)
-            np.minimum.at(first, doc[hit >= 0], self.owner[hit[hit >= 0]])
-            out = np.minimum(out, first)
+        hashes, offsets = word_hashes(text)
+        for keys, doc in _rolling_grams(hashes, offsets, self.lengths):
+            hit = self._hits(keys)
+            np.minimum.at(out, doc[hit >= 0], self.owner[hit[hit >= 0]])
         return out
 
     def _hits(self, hashes: np.ndarray) -> np.ndarray:
-        at = np.minimum(np.searchsorted(self.keys, hashes), len(self.keys) - 1)
-        return np.where(self.keys[at] == hashes, at, -1)
+        """Position of each hash in ``keys``, -1 where absent."""
+        out = np.full(len(hashes), -1, dtype=np.int64)
+        maybe = np.nonzero(self.bitmap[(hashes & np.uint64(self.BITS - 1)).astype(np.int64)])[0]
+        at = np.minimum(np.searchsorted(self.keys, hashes[maybe]), len(self.keys) - 1)
+        found = self.keys[at] == hashes[maybe]
+        out[maybe[found]] = at[found]
+        return out
 
     def cut(self, text: str, margin: int) -> tuple[str, int]:
         """``text`` without its overlapping n-grams and ``margin`` characters around
@@ -128,7 +141,7 @@ class BenchmarkIndex:
             np.uint64, len(words),
         )  # fmt: skip
         marked = np.zeros(len(text) + 1, dtype=np.int64)
-        for n in self.lengths:
+        for n in reversed(self.lengths):
             if len(words) < n:
                 continue
             grams = ngram_keys(hashes, n)
@@ -144,6 +157,23 @@ class BenchmarkIndex:
             last = b
         pieces.append(text[last:])
         return "\n".join(p.strip() for p in pieces if p.strip()), len(starts)
+
+
+def _rolling_grams(hashes: np.ndarray, offsets: np.ndarray, lengths: list[int]):
+    """For each wanted length n (ascending): the hash of every word n-gram of every document
+    (as ``shingles_of_words`` computes full n-grams) and its document. One pass per word
+    position up to the longest length, not one per length."""
+    doc = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    end = offsets[1:][doc]
+    active = np.arange(len(hashes), dtype=np.int64)
+    keys = np.zeros(len(hashes), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for k in range(1, max(lengths) + 1):
+            fits = active + k <= end[active]
+            active, keys = active[fits], keys[fits]
+            keys = keys * NGRAM_PRIME + hashes[active + k - 1]
+            if k in lengths:
+                yield mix64(keys), doc[active]
 
 
 @cache
@@ -163,9 +193,9 @@ def benchmark_index(
     keys, owner, lengths = [], [], {n}
     for b, f in enumerate(files):
         items = _item_texts(f, fields)
-        grams = shingle_hashes(pa.array(items, pa.large_string()), n)
-        words = shingle_hashes(pa.array(items, pa.large_string()), 1).offsets
-        size = np.diff(words)  # words per item
+        words = word_hashes(pa.array(items, pa.large_string()))
+        grams = shingles_of_words(*words, n)
+        size = np.diff(words[1])  # words per item
         per = np.diff(grams.offsets)
         item = np.repeat(np.arange(len(items)), per)
         usable = (size[item] >= n) | (size[item] >= min_words)
@@ -177,9 +207,7 @@ def benchmark_index(
     order = np.lexsort((owner_all, keys_all))
     keys_all, owner_all = keys_all[order], owner_all[order]
     first = np.concatenate([[True], keys_all[1:] != keys_all[:-1]]) if len(keys_all) else []
-    index = BenchmarkIndex(
-        names, keys_all[first], owner_all[first], sorted(lengths, key=lambda k: -k)
-    )
+    index = BenchmarkIndex(names, keys_all[first], owner_all[first], lengths)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.npz")
     np.savez(tmp, keys=index.keys, owner=index.owner, lengths=np.array(index.lengths))

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
-_P = np.uint64(0x100000001B3)
+NGRAM_PRIME = np.uint64(0x100000001B3)
 
 
 @dataclass
@@ -57,7 +57,11 @@ def word_hashes(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 
 def shingle_hashes(text: pa.Array, n: int) -> Shingles:
     """Word ``n``-gram shingles of each document of ``text``."""
-    hashes, offsets = word_hashes(text)
+    return shingles_of_words(*word_hashes(text), n)
+
+
+def shingles_of_words(hashes: np.ndarray, offsets: np.ndarray, n: int) -> Shingles:
+    """Word ``n``-gram shingles from ``word_hashes``' output."""
     counts = np.diff(offsets)
     starts = offsets[:-1]
     m = len(hashes)
@@ -72,7 +76,7 @@ def shingle_hashes(text: pa.Array, n: int) -> Shingles:
             shifted = np.zeros(m, dtype=np.uint64)
             shifted[: m - k] = hashes[k:]
             inside = position + k < offsets[1:][doc] if m else full
-            keys = np.where(inside, keys * _P + shifted, keys)
+            keys = np.where(inside, keys * NGRAM_PRIME + shifted, keys)
     take = full | (short[doc] & (position == starts[doc])) if m else full
     per_doc = np.bincount(doc[take], minlength=len(counts)) if m else np.zeros(len(counts), int)
     out_offsets = np.concatenate([[0], np.cumsum(per_doc)]).astype(np.int64)
@@ -86,5 +90,5 @@ def ngram_keys(hashes: np.ndarray, n: int) -> np.ndarray:
     keys = np.zeros(max(m, 0), dtype=np.uint64)
     with np.errstate(over="ignore"):
         for k in range(n):
-            keys = keys * _P + hashes[k : k + m]
+            keys = keys * NGRAM_PRIME + hashes[k : k + m]
     return mix64(keys)
