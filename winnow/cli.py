@@ -1,4 +1,4 @@
-"""Command line: ``winnow run``, ``winnow stages``, ``winnow demo``."""
+"""Command line: ``winnow run``, ``winnow stages``, ``winnow contains``, ``winnow demo``."""
 
 from __future__ import annotations
 
@@ -80,6 +80,34 @@ def _demo(args) -> int:
     return 0
 
 
+def _contains(args) -> int:
+    """Exit 0 when the text was (probably) in the sketched data, 1 when not."""
+    from pathlib import Path
+
+    from winnow.models.portrait import Portrait, find
+
+    try:
+        portrait = Portrait.load(find(args.sketch))
+    except ValueError as err:
+        _error(f"error: {err}")
+        return 2
+    queries = []
+    for item in args.text:
+        try:
+            is_file = len(item) < 4096 and Path(item).is_file()
+        except OSError:  # not a usable path: the text itself
+            is_file = False
+        queries.append((item, Path(item).read_text(errors="replace") if is_file else item))
+    found_all = True
+    for label, text in queries:
+        score, chunks = portrait.score(text)
+        verdict = "yes" if chunks and score >= args.threshold else "no"
+        found_all &= verdict == "yes"
+        shown = label if len(label) <= 60 else label[:57] + "..."
+        print(f"{verdict}\t{score:.3f} of {chunks} {portrait.ngram}-character chunks\t{shown}")
+    return 0 if found_all else 1
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="winnow", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -97,6 +125,13 @@ def parser() -> argparse.ArgumentParser:
     r.set_defaults(fn=_run)
     s = sub.add_parser("stages", help="list the registered stages")
     s.set_defaults(fn=_stages)
+    c = sub.add_parser("contains", help="was this text in the data? (ask a run's portrait sketch)")
+    c.add_argument("sketch", help="portrait.npz, or a run's output folder")
+    c.add_argument("text", nargs="+", help="text, or a file whose text to look up")
+    c.add_argument(
+        "--threshold", type=float, default=0.5, help="fraction of chunks found to say yes"
+    )
+    c.set_defaults(fn=_contains)
     d = sub.add_parser("demo", help="build the demo corpus and run the default recipe on it")
     d.add_argument("-o", "--output", default="winnow-demo", help="folder for corpus and output")
     d.add_argument("--workers", type=int, default=None)

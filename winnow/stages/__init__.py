@@ -8,6 +8,7 @@ from winnow.stages import (  # noqa: F401
     line_clean,
     normalize,
     pii,
+    portrait,
     token_count,
     unique_ids,
 )

@@ -1,0 +1,64 @@
+"""``portrait``: a Bloom-filter sketch of the documents that reach this stage (put it
+last: the output), about 3% of their size, so that later one can ask "was this text in my
+training data?" with ``winnow contains`` (Data Portraits, Marone & Van Durme 2023).
+
+The sketch is written to the run's ``models/`` folder as ``portrait.npz``
+(``winnow.models.portrait``); no document is removed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field
+
+from winnow.models.portrait import Portrait, chunk_hashes, normalise
+from winnow.stages.base import DROPS_SCHEMA, CorpusStage, Params, ShardColumns, register
+
+
+class PortraitParams(Params):
+    ngram: int = Field(50, ge=8)
+    """Characters per stored chunk (Data Portraits: 50)."""
+    ratio: float = Field(0.03, gt=0, le=1)
+    """Size of the filter relative to the sketched text."""
+    path: str | None = None
+    """Where to write the sketch (default: the run's models/ folder)."""
+
+
+@register
+class PortraitStage(CorpusStage):
+    """Write a Bloom filter of the documents' character n-grams; keep every document."""
+
+    name = "portrait"
+    ParamsModel = PortraitParams
+    summary = "Bloom filter of 50-character chunks (~3% of the text) for winnow contains"
+    origin = "Data Portraits (Marone & Van Durme 2023)"
+    signature_columns = ("_portrait_chunks", "_portrait_chars")
+
+    def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
+        texts = pc.fill_null(batch.column("text"), "").to_pylist()
+        keys = [chunk_hashes(t, self.params.ngram) for t in texts]
+        lengths = np.fromiter(map(len, keys), np.int64, len(keys))
+        offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
+        flat = np.concatenate(keys) if keys else np.zeros(0, np.uint64)
+        chunks = pa.ListArray.from_arrays(offsets, pa.array(flat, pa.uint64()))
+        chars = pa.array([len(normalise(t)) for t in texts], pa.int64())
+        return {"_portrait_chunks": chunks, "_portrait_chars": chars}
+
+    def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
+        p = self.params
+        tables = [load(list(self.signature_columns)) for load in shards]
+        chunks = sum(pc.sum(pc.list_value_length(t.column(0))).as_py() or 0 for t in tables)
+        chars = sum(pc.sum(t.column(1)).as_py() or 0 for t in tables)
+        portrait = Portrait.empty(chunks, chars, p.ngram, p.ratio)
+        for t in tables:
+            portrait.add(pc.list_flatten(t.column(0)).to_numpy())
+        if p.path is not None:
+            portrait.save(p.path)
+        elif self.artifacts is not None:
+            portrait.save(self.artifacts / "portrait.npz")
+        self.portrait = portrait  # for apply_stage callers
+        return [DROPS_SCHEMA.empty_table() for _ in tables]
