@@ -7,9 +7,11 @@ from winnow.stages import (  # noqa: F401
     length,
     line_clean,
     normalize,
+    pack,
     pii,
     portrait,
     token_count,
+    tokenize,
     unique_ids,
 )
 from winnow.stages.base import REGISTRY, CorpusStage, RowStage, Stage
