@@ -73,7 +73,7 @@ def test_same_selection_whatever_workers_and_shards(pool, tmp_path):
     kept, outputs = selected_two_ways(tmp_path, texts, stage)
     assert kept[0] == kept[1] and 0 < len(kept[0]) < len(texts)
     for out in outputs:
-        assert list((out / "models").glob("*/model.arpa"))
+        assert list((out / "artifacts").glob("*/model.arpa"))
 
 
 def test_min_score_is_refused_with_the_reason(tmp_path):

@@ -82,7 +82,7 @@ def test_same_selection_whatever_workers_and_shards(pool, tmp_path):
     kept, outputs = selected_two_ways(tmp_path, texts, stage)
     assert kept[0] == kept[1] and len(kept[0]) == 300
     for out in outputs:  # the trained model is kept with the run
-        assert list((out / "models").glob("*/model.bin"))
+        assert list((out / "artifacts").glob("*/model.bin"))
 
 
 def test_needs_positives_or_a_model(tmp_path):

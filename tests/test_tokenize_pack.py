@@ -33,7 +33,7 @@ def runs(tmp_path_factory):
 
 
 def _packed(out):
-    folder = next((out / "models").glob("*-pack"))
+    folder = next((out / "artifacts").glob("*-pack"))
     index = json.loads((folder / "index.json").read_text())
     arrays = {
         int(w): np.memmap(folder / f"tokens-{w}.bin", dtype=index["dtype"], mode="r").reshape(
@@ -75,8 +75,8 @@ def test_best_fit_truncates_fewer_documents_than_concat(runs):
 
 def test_trained_tokenizer_is_reproducible_and_reusable(runs, tmp_path):
     folder, data, outputs = runs
-    saved = next((outputs["concat"] / "models").glob("*-tokenize/tokenizer.json"))
-    again = next((outputs["best_fit"] / "models").glob("*-tokenize/tokenizer.json"))
+    saved = next((outputs["concat"] / "artifacts").glob("*-tokenize/tokenizer.json"))
+    again = next((outputs["best_fit"] / "artifacts").glob("*-tokenize/tokenizer.json"))
     assert saved.read_bytes() == again.read_bytes()  # same data, same tokenizer
     out = tmp_path / "reuse"
     winnow.run({"inputs": [str(data)], "output": str(out),

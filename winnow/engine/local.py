@@ -236,7 +236,7 @@ def _reduce(spec: TaskSpec, layout: Layout, seg: int, n_shards: int) -> float:
     if done.exists():
         return read_json(done)["seconds"]
     _, stage = segments_of(spec)[seg].applies
-    stage.artifacts = layout.out / "models" / f"{seg:02d}-{stage.name}"
+    stage.artifacts = layout.out / "artifacts" / f"{seg:02d}-{stage.name}"
     t0 = time.perf_counter()
     loaders = [
         (lambda cols, s=s: load_columns(layout.segment_docs(seg - 1, s), cols))

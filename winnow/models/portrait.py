@@ -112,10 +112,10 @@ class Portrait:
 
 
 def find(path: str | os.PathLike) -> Path:
-    """A sketch file, or the one a run folder holds (``models/*/portrait.npz``)."""
+    """A sketch file, or the one a run folder holds (``artifacts/*/portrait.npz``)."""
     path = Path(path)
     if path.is_dir():
-        found = sorted(path.glob("models/*/portrait.npz")) + sorted(path.glob("portrait.npz"))
+        found = sorted(path.glob("artifacts/*/portrait.npz")) + sorted(path.glob("portrait.npz"))
         if not found:
             raise ValueError(f"{path}: no portrait in this folder (run the portrait stage)")
         return found[-1]

@@ -87,8 +87,9 @@ class CorpusStage(Stage):
     signature_columns: ClassVar[tuple[str, ...]] = ()
     decision_schema: ClassVar[pa.Schema] = DROPS_SCHEMA
     artifacts: Path | None = None
-    """A folder of the run for what ``reduce`` makes and a user may reuse (a trained
-    model); the engine sets it, None outside a run."""
+    """The run's ``artifacts/NN-stage/`` folder for what ``reduce`` makes besides
+    decisions (a trained model, a sketch, token sequences); the engine sets it, None
+    outside a run."""
 
     def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
         """Signature columns for a batch (named as in ``signature_columns``)."""

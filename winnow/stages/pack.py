@@ -15,7 +15,7 @@ Strategies:
   padding, no piece crossing documents.
 
 Every token of every document is in exactly one sequence. Written to the run's
-``models/NN-pack/`` folder (or ``path``): ``tokens-*.bin``, ``index.json`` (shapes, dtype,
+``artifacts/NN-pack/`` folder (or ``path``): ``tokens-*.bin``, ``index.json`` (shapes, dtype,
 statistics) and ``pieces.parquet`` (sequence, offset, length, document id, token start of
 the piece in its document), from which every document can be rebuilt. No document is
 removed.
@@ -44,7 +44,7 @@ class PackParams(Params):
     strategy: Literal["best_fit", "concat", "buckets"] = "best_fit"
     pad_id: int = Field(0, ge=0)
     path: str | None = None
-    """Where to write the sequences (default: the run's models/ folder)."""
+    """Where to write the sequences (default: the run's artifacts/ folder)."""
 
 
 @register

@@ -2,7 +2,7 @@
 last: the output), about 3% of their size, so that later one can ask "was this text in my
 training data?" with ``winnow contains`` (Data Portraits, Marone & Van Durme 2023).
 
-The sketch is written to the run's ``models/`` folder as ``portrait.npz``
+The sketch is written to the run's ``artifacts/`` folder as ``portrait.npz``
 (``winnow.models.portrait``); no document is removed.
 """
 
@@ -25,7 +25,7 @@ class PortraitParams(Params):
     ratio: float = Field(0.03, gt=0, le=1)
     """Size of the filter relative to the sketched text."""
     path: str | None = None
-    """Where to write the sketch (default: the run's models/ folder)."""
+    """Where to write the sketch (default: the run's artifacts/ folder)."""
 
 
 @register

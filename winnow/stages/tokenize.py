@@ -5,7 +5,7 @@ closed by the end-of-text token unless ``add_eos: false``) and ``n_tokens``.
 
 A corpus stage: reduce loads or trains the tokenizer (trained on up to ``train_docs``
 documents spread evenly over the corpus), saves it as ``tokenizer.json`` with the run
-(``models/``) and hands it to every worker in the decision table's metadata.
+(``artifacts/``) and hands it to every worker in the decision table's metadata.
 """
 
 from __future__ import annotations
@@ -73,7 +73,8 @@ class Tokenize(CorpusStage):
         if batch.num_rows:
             tokenizer = _tokenizer(decisions.schema.metadata[_KEY].decode("utf-8"))
             texts = [t or "" for t in batch.column("text").to_pylist()]
-            ids = [e.ids for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
+            encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
+            ids = [e.ids for e in encode(texts, add_special_tokens=False)]
             if self.params.add_eos:
                 eos = tokenizer.token_to_id(self.params.eos_token)
                 if eos is None:

@@ -5,7 +5,7 @@ Train one from ``positives`` (reference documents: a path, glob or list) against
 ``negatives`` (files, or by default as many documents of the pool as there are
 positives, a seeded random sample) with fastText's algorithm (word bigrams, softmax,
 seeded: the same inputs give the same model; ``winnow.models.fasttext_train``). The model
-is saved as fastText .bin at ``model:`` (or in the run's ``models/`` folder) and a later
+is saved as fastText .bin at ``model:`` (or in the run's ``artifacts/`` folder) and a later
 recipe scores with it by naming ``model:`` alone; any fastText classifier works, ``label``
 names its positive class (DCLM's OH-2.5 + ELI5 model: ``label: hq``). Scoring runs winnow's numpy
 fastText (``winnow.models.fasttext``).

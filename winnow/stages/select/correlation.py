@@ -132,7 +132,7 @@ class PreselectParams(CorrelationParams):
     positive_fraction: float = Field(0.1, gt=0, lt=0.5)
     """Top (positives) and bottom (negatives) share by predictive strength."""
     model: str | None = None
-    """Where to save the fastText scorer (default: the run's models/ folder)."""
+    """Where to save the fastText scorer (default: the run's artifacts/ folder)."""
 
 
 @register

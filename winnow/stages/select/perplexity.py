@@ -3,7 +3,7 @@ corpus and keep the most fluent, as CCNet (Wenzek et al. 2020) and POINTS (Liu e
 2024, lowest-perplexity band) do.
 
 The model is trained on ``target`` (5-grams, interpolated modified Kneser-Ney,
-``winnow.models.ngram_lm``) and written in ARPA at ``model:`` (or in the run's ``models/``
+``winnow.models.ngram_lm``) and written in ARPA at ``model:`` (or in the run's ``artifacts/``
 folder); ``model:`` alone loads an ARPA file (from winnow, KenLM's ``lmplz`` or SRILM).
 A document's perplexity is CCNet's: ``10 ** (-sum log10 p / tokens)`` over its lines,
 each closed by ``</s>``. Every document gets a CCNet bucket, ``head``/``middle``/``tail``,
