@@ -6,6 +6,7 @@ from winnow.stages import (  # noqa: F401
     langid,
     length,
     line_clean,
+    mix,
     normalize,
     pack,
     pii,
