@@ -21,7 +21,8 @@ def test_demo_runs_end_to_end(tmp_path):
     out = tmp_path / "demo" / "output"
     assert f"output: {out}" in proc.stdout
     stages = ("read", "unique_ids", "normalize", "line_clean", "length_filter", "langid")
-    later = ("gopher_quality", "gopher_repetition", "pii", "exact_dedup", "minhash_dedup")
+    later = ("gopher_quality", "gopher_repetition", "pii", "exact_dedup", "minhash_dedup",
+             "decontaminate", "tokenize", "pack", "portrait")  # fmt: skip
     for stage in (*stages, *later):
         assert stage in proc.stdout
     stats = json.loads((out / "stats.json").read_text())
@@ -33,6 +34,7 @@ def test_demo_runs_end_to_end(tmp_path):
     assert reasons["empty_after_line_clean"] >= 20  # pure boilerplate
     assert reasons["gopher_below_alpha_threshold"] >= 100  # code-heavy docstrings
     assert reasons["near_duplicate"] >= 50  # the edited copies (or their originals)
+    assert reasons["contaminated:benchmark"] >= 20  # the benchmark's source documents
     docs = read_output(out)
     assert len(docs) == stats["output_docs"]
     assert {d["lang"] for d in docs} == {"en"}
@@ -44,3 +46,14 @@ def test_demo_runs_end_to_end(tmp_path):
     # mojibake documents come out repaired
     moji = [d["text"] for d in docs if d["meta"].get("kind") == "mojibake"]
     assert moji and not any("â€" in t or "Ã" in t for t in moji)
+    # from documents to training tokens: packed sequences and a sketch of the output
+    art = out / "artifacts"
+    index = json.loads(next(art.glob("*-pack/index.json")).read_text())
+    assert index["tokens"] == sum(d["n_tokens"] for d in docs)
+    assert index["documents_truncated"] == sum(1 for d in docs if d["n_tokens"] > 1024)
+    assert next(art.glob("*-tokenize/tokenizer.json")).exists()
+    found = subprocess.run(
+        [sys.executable, "-m", "winnow.cli", "contains", str(out), docs[0]["text"][:500]],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert found.returncode == 0 and found.stdout.startswith("yes")

@@ -156,6 +156,18 @@ def build_corpus(folder: str | Path, seed: int = 0) -> dict[str, int]:
                 }
             fh.write(orjson.dumps({"id": f"chat-{i}", **rec}) + b"\n")
     counts["chat"] = 200
+
+    # a "benchmark" whose questions are stretches of 40 corpus documents: decontamination
+    # must find them
+    picker = random.Random(seed + 1)
+    long_docs = [doc for doc in clean if len(doc["text"].split()) >= 80]
+    with open(folder / "benchmark.jsonl", "wb") as fh:
+        for doc in picker.sample(long_docs, 40):
+            words = doc["text"].split()
+            at = picker.randrange(0, len(words) - 40)
+            item = {"question": " ".join(words[at : at + 30]), "answer": doc["id"]}
+            fh.write(orjson.dumps(item) + b"\n")
+    counts["benchmark"] = 40
     return counts
 
 
@@ -187,6 +199,10 @@ def demo_recipe(folder: str | Path) -> dict:
             {"token_count": {}},
             {"exact_dedup": {}},
             {"minhash_dedup": {}},
+            {"decontaminate": {"benchmarks": [str(folder / "input" / "benchmark.jsonl")]}},
+            {"tokenize": {"train_vocab": 8000}},
+            {"pack": {"seq_len": 1024, "strategy": "best_fit"}},
+            {"portrait": {}},
         ],
         "write": {"format": "jsonl.gz", "shard_docs": 1000},
     }

@@ -86,7 +86,9 @@ class Decontaminate(RowStage):
         names = np.array(index.names + [None], dtype=object)
         benchmark = names[found]
         spans = np.zeros(batch.num_rows, dtype=np.int64)
-        reason = np.array([None if b is None else f"contaminated:{b}" for b in benchmark])
+        reason = np.array(
+            [None if b is None else f"contaminated:{b}" for b in benchmark], dtype=object
+        )
         if p.mode == "span" and (found < len(index.names)).any():
             texts = batch.column("text").to_pylist()
             for row in np.nonzero(found < len(index.names))[0].tolist():

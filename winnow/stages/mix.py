@@ -110,6 +110,10 @@ class Mix(CorpusStage):
 def plan_mix(groups: np.ndarray, tokens: np.ndarray, p: MixParams) -> dict:
     """The stream: document index, epoch and phase at every position, and the manifest."""
     names = sorted(set(groups.tolist()))
+    if not names:  # no documents reached the stage
+        nothing = np.zeros(0, np.int64)
+        return {"doc": nothing, "epoch": nothing, "phase": nothing, "tokens": 0,
+                "sources": {}, "schedule": [], "max_epochs": p.max_epochs}  # fmt: skip
     available = {g: int(tokens[groups == g].sum()) for g in names}
     phases = [(1.0, p.weights)]
     if p.final is not None:
