@@ -1,4 +1,5 @@
-"""Command line: ``winnow run``, ``winnow stages``, ``winnow contains``, ``winnow demo``."""
+"""Command line: ``winnow run``, ``winnow stages``, ``winnow contains``, ``winnow evaluate``,
+``winnow demo``."""
 
 from __future__ import annotations
 
@@ -108,6 +109,30 @@ def _contains(args) -> int:
     return 0 if found_all else 1
 
 
+def _evaluate(args) -> int:
+    from pydantic import ValidationError
+
+    from winnow.evaluate import evaluate, load_spec
+
+    try:
+        spec = load_spec(args.spec)
+    except (OSError, ValidationError, ValueError) as err:
+        _error(f"error: {args.spec}: {err}")
+        return 2
+    report = evaluate(spec, progress=lambda m: print(m, flush=True))
+    table = Table(title=f"winnow evaluate: target loss after {spec.tokens:,} tokens")
+    names = list(next(iter(report["candidates"].values()))["loss"]) if report["candidates"] else []
+    for col in ("rank", "candidate", *names, "tokens", "seconds"):
+        table.add_column(col, justify="left" if col == "candidate" else "right")
+    for rank, name in enumerate(report["ranking"], 1):
+        r = report["candidates"][name]
+        losses = [f"{r['loss'][n]['loss']:.4f} ± {r['loss'][n]['loss_std']:.4f}" for n in names]
+        table.add_row(str(rank), name, *losses, f"{r['tokens']:,}", f"{r['seconds']:.1f}")
+    console.print(table)
+    print(f"results: {spec.output}/results.json, plot: {spec.output}/loss.svg")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="winnow", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -132,6 +157,9 @@ def parser() -> argparse.ArgumentParser:
         "--threshold", type=float, default=0.5, help="fraction of chunks found to say yes"
     )
     c.set_defaults(fn=_contains)
+    e = sub.add_parser("evaluate", help="train proxy models on candidate datasets, compare")
+    e.add_argument("spec", help="evaluation spec YAML")
+    e.set_defaults(fn=_evaluate)
     d = sub.add_parser("demo", help="build the demo corpus and run the default recipe on it")
     d.add_argument("-o", "--output", default="winnow-demo", help="folder for corpus and output")
     d.add_argument("--workers", type=int, default=None)

@@ -1,0 +1,185 @@
+"""Small proxy language models that measure what a dataset is worth: the same model, the
+same tokenizer and the same number of training tokens for every candidate, then the loss on
+a target set (DataComp / DCLM-style comparisons).
+
+- ``transformer``: a decoder-only transformer in PyTorch (pre-LayerNorm blocks, causal
+  attention, tied embeddings; a few million parameters at most), AdamW with a cosine
+  schedule, trained on random windows of the candidate's token stream; CPU unless a GPU
+  is present. Seeded, deterministic algorithms, a fixed thread count.
+- ``ngram``: a Kneser-Ney n-gram model (``winnow.models.ngram_lm``) of the candidate's first
+  ``tokens`` bytes of text, for quick screening.
+
+Tokens are UTF-8 bytes (256 symbols plus an end-of-document token): no tokenizer to train
+or download, identical for every candidate. Losses are nats per byte-token (transformer) or
+per word (n-gram).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+EOD = 256
+VOCAB = 257
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    kind: str = "transformer"
+    layers: int = 2
+    d_model: int = 128
+    heads: int = 4
+    context: int = 128
+    batch: int = 16
+    lr: float = 3e-3
+    order: int = 3
+    threads: int = 2
+    eval_points: int = 8
+
+
+def byte_stream(texts, limit: int | None = None) -> np.ndarray:
+    """The documents' UTF-8 bytes, each closed by EOD, as int64 (at most ``limit``)."""
+    parts, total = [], 0
+    for text in texts:
+        data = np.frombuffer(text.encode("utf-8"), dtype=np.uint8).astype(np.int64)
+        parts.append(np.append(data, EOD))
+        total += len(parts[-1])
+        if limit is not None and total >= limit:
+            break
+    stream = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    return stream[:limit] if limit is not None else stream
+
+
+def train_transformer(train: np.ndarray, evals: dict[str, np.ndarray], spec: ModelSpec,
+                      seed: int, tokens: int) -> dict:  # fmt: skip
+    """Train on ``tokens`` tokens of ``train``; returns per evaluation set the final loss
+    and the loss curve, plus tokens seen, parameters and seconds."""
+    import torch
+
+    torch.manual_seed(seed)
+    torch.set_num_threads(spec.threads)
+    torch.use_deterministic_algorithms(True)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = _TinyGPT(spec).to(device)
+    steps = max(1, tokens // (spec.batch * spec.context))
+    optimiser = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=0.1)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: min(1.0, (s + 1) / 20) * 0.5 * (1 + math.cos(math.pi * s / steps))
+    )
+    source = torch.from_numpy(train)
+    generator = torch.Generator().manual_seed(seed)
+    checkpoints = set(np.linspace(0, steps, spec.eval_points + 1).astype(int)[1:].tolist())
+    curve: dict[str, list[tuple[int, float]]] = {name: [] for name in evals}
+    started = time.perf_counter()
+    for step in range(1, steps + 1):
+        starts = torch.randint(0, len(source) - spec.context - 1, (spec.batch,),
+                               generator=generator)  # fmt: skip
+        window = torch.stack([source[s : s + spec.context + 1] for s in starts.tolist()])
+        window = window.to(device)
+        loss = model.loss(window[:, :-1], window[:, 1:])
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimiser.step()
+        schedule.step()
+        if step in checkpoints:
+            for name, data in evals.items():
+                curve[name].append((step * spec.batch * spec.context, evaluate(model, data, spec)))
+    return {
+        "loss": {name: points[-1][1] for name, points in curve.items()},
+        "curve": curve,
+        "tokens": steps * spec.batch * spec.context,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def evaluate(model, data: np.ndarray, spec: ModelSpec) -> float:
+    """Mean loss over non-overlapping windows of ``data``."""
+    import torch
+
+    n = (len(data) - 1) // spec.context
+    if n < 1:
+        raise ValueError("an evaluation set needs more text than one context window")
+    x = torch.from_numpy(data[: n * spec.context + 1])
+    device = next(model.parameters()).device
+    total, count = 0.0, 0
+    model.eval()
+    with torch.no_grad():
+        for i in range(0, n, 64):
+            rows = range(i, min(n, i + 64))
+            inputs = torch.stack([x[r * spec.context : (r + 1) * spec.context] for r in rows])
+            targets = torch.stack([x[r * spec.context + 1 : (r + 1) * spec.context + 1]
+                                   for r in rows])  # fmt: skip
+            loss = model.loss(inputs.to(device), targets.to(device))
+            total += float(loss) * len(rows)
+            count += len(rows)
+    model.train()
+    return total / count
+
+
+def train_ngram(train_texts: list[str], evals: dict[str, list[str]], spec: ModelSpec,
+                tokens: int) -> dict:  # fmt: skip
+    """An n-gram model of the first ``tokens`` bytes; loss = ln perplexity per word."""
+    from winnow.models.ngram_lm import NgramLM
+
+    started = time.perf_counter()
+    kept, size = [], 0
+    for text in train_texts:
+        if size >= tokens:
+            break
+        kept.append(text[: tokens - size])
+        size += len(kept[-1].encode("utf-8"))
+    lm = NgramLM.train(kept, order=spec.order)
+    loss = {}
+    for name, texts in evals.items():
+        total, count = lm.log10_probs(texts)
+        loss[name] = float(-total.sum() / max(count.sum(), 1) * math.log(10))
+    return {"loss": loss, "curve": {n: [(size, v)] for n, v in loss.items()}, "tokens": size,
+            "parameters": int(sum(len(k) for k in lm.keys)),
+            "seconds": time.perf_counter() - started}  # fmt: skip
+
+
+def _TinyGPT(spec: ModelSpec):  # noqa: N802 - a factory that keeps torch an optional import
+    import torch
+    from torch import nn
+    from torch.nn import functional as F  # noqa: N812
+
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ln1, self.ln2 = nn.LayerNorm(spec.d_model), nn.LayerNorm(spec.d_model)
+            self.qkv = nn.Linear(spec.d_model, 3 * spec.d_model)
+            self.proj = nn.Linear(spec.d_model, spec.d_model)
+            self.mlp = nn.Sequential(nn.Linear(spec.d_model, 4 * spec.d_model), nn.GELU(),
+                                     nn.Linear(4 * spec.d_model, spec.d_model))  # fmt: skip
+
+        def forward(self, x):
+            b, t, d = x.shape
+            q, k, v = self.qkv(self.ln1(x)).split(d, dim=2)
+            shape = (b, t, spec.heads, d // spec.heads)
+            q, k, v = (z.view(shape).transpose(1, 2) for z in (q, k, v))
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            x = x + self.proj(y.transpose(1, 2).reshape(b, t, d))
+            return x + self.mlp(self.ln2(x))
+
+    class TinyGPT(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Embedding(VOCAB, spec.d_model)
+            self.position = nn.Embedding(spec.context, spec.d_model)
+            self.blocks = nn.ModuleList(Block() for _ in range(spec.layers))
+            self.ln = nn.LayerNorm(spec.d_model)
+
+        def loss(self, inputs, targets):
+            positions = torch.arange(inputs.shape[1], device=inputs.device)
+            x = self.embed(inputs) + self.position(positions)
+            for block in self.blocks:
+                x = block(x)
+            logits = self.ln(x) @ self.embed.weight.T
+            return F.cross_entropy(logits.reshape(-1, VOCAB), targets.reshape(-1))
+
+    return TinyGPT()
