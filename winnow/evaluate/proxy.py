@@ -91,6 +91,7 @@ def train_transformer(train: np.ndarray, evals: dict[str, np.ndarray], spec: Mod
     return {
         "loss": {name: points[-1][1] for name, points in curve.items()},
         "curve": curve,
+        "model": model,
         "tokens": steps * spec.batch * spec.context,
         "parameters": sum(p.numel() for p in model.parameters()),
         "seconds": time.perf_counter() - started,
@@ -121,6 +122,37 @@ def evaluate(model, data: np.ndarray, spec: ModelSpec) -> float:
     return total / count
 
 
+def document_losses(model, texts: list[str], spec: ModelSpec) -> np.ndarray:
+    """Each document's mean loss over its first ``context`` + 1 bytes (NaN if shorter
+    than two): the per-document losses perplexity_correlation and preselect read."""
+    if spec.kind == "ngram":
+        total, count = model.log10_probs(texts)
+        return np.where(count > 0, -total / np.maximum(count, 1) * math.log(10), np.nan)
+    import torch
+    from torch.nn import functional as F  # noqa: N812
+
+    out = np.full(len(texts), np.nan)
+    device = next(model.parameters()).device
+    model.eval()
+    with torch.no_grad():
+        for i in range(0, len(texts), 64):
+            rows = [byte_stream([t], spec.context + 1) for t in texts[i : i + 64]]
+            width = max(len(r) for r in rows)
+            batch = np.zeros((len(rows), width), np.int64)
+            mask = np.zeros((len(rows), width - 1), bool)
+            for k, r in enumerate(rows):
+                batch[k, : len(r)] = r
+                mask[k, : len(r) - 1] = True
+            x = torch.from_numpy(batch).to(device)
+            logits = model.logits(x[:, :-1])
+            loss = F.cross_entropy(logits.transpose(1, 2), x[:, 1:], reduction="none").cpu()
+            m = torch.from_numpy(mask)
+            per_doc = (loss * m).sum(1) / m.sum(1).clamp(min=1)
+            out[i : i + len(rows)] = np.where(m.sum(1).numpy() > 0, per_doc.numpy(), np.nan)
+    model.train()
+    return out
+
+
 def train_ngram(train_texts: list[str], evals: dict[str, list[str]], spec: ModelSpec,
                 tokens: int) -> dict:  # fmt: skip
     """An n-gram model of the first ``tokens`` bytes; loss = ln perplexity per word."""
@@ -139,6 +171,7 @@ def train_ngram(train_texts: list[str], evals: dict[str, list[str]], spec: Model
         total, count = lm.log10_probs(texts)
         loss[name] = float(-total.sum() / max(count.sum(), 1) * math.log(10))
     return {"loss": loss, "curve": {n: [(size, v)] for n, v in loss.items()}, "tokens": size,
+            "model": lm,
             "parameters": int(sum(len(k) for k in lm.keys)),
             "seconds": time.perf_counter() - started}  # fmt: skip
 
@@ -174,12 +207,15 @@ def _TinyGPT(spec: ModelSpec):  # noqa: N802 - a factory that keeps torch an opt
             self.blocks = nn.ModuleList(Block() for _ in range(spec.layers))
             self.ln = nn.LayerNorm(spec.d_model)
 
-        def loss(self, inputs, targets):
+        def logits(self, inputs):
             positions = torch.arange(inputs.shape[1], device=inputs.device)
             x = self.embed(inputs) + self.position(positions)
             for block in self.blocks:
                 x = block(x)
-            logits = self.ln(x) @ self.embed.weight.T
+            return self.ln(x) @ self.embed.weight.T
+
+        def loss(self, inputs, targets):
+            logits = self.logits(inputs)
             return F.cross_entropy(logits.reshape(-1, VOCAB), targets.reshape(-1))
 
     return TinyGPT()

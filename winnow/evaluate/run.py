@@ -26,12 +26,19 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import orjson
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from winnow.evaluate.plot import loss_plot
-from winnow.evaluate.proxy import ModelSpec, byte_stream, train_ngram, train_transformer
-from winnow.stages.select.targets import target_texts
+from winnow.evaluate.proxy import (
+    ModelSpec,
+    byte_stream,
+    document_losses,
+    train_ngram,
+    train_transformer,
+)
+from winnow.stages.select.targets import target_records, target_texts
 
 
 class ModelParams(BaseModel):
@@ -59,6 +66,11 @@ class EvaluateSpec(BaseModel):
     seeds: list[int] = [0]
     model: ModelParams = ModelParams()
     output: str
+    doc_losses: str | list[str] | None = None
+    """Documents to score with each candidate's model (first seed): written to
+    ``output/doc_losses.jsonl`` (a ``loss_NAME`` field per candidate) with
+    ``output/benchmark.json`` (minus each model's target loss), the inputs of
+    ``perplexity_correlation`` and ``preselect``."""
 
 
 def load_spec(spec: str | Path | dict) -> EvaluateSpec:
@@ -90,6 +102,8 @@ def evaluate(spec: EvaluateSpec | dict | str | Path, progress=print) -> dict:
     eval_texts |= {name: list(target_texts(p)) for name, p in spec.eval_sets.items()}
     evals = {name: byte_stream(texts, spec.eval_tokens) for name, texts in eval_texts.items()}
     results: dict[str, dict] = {}
+    scored = list(target_records(spec.doc_losses)) if spec.doc_losses is not None else []
+    doc_losses: dict[str, np.ndarray] = {}
     for name, where in spec.candidates.items():
         texts = candidate_texts(name, where, output)
         runs = []
@@ -104,6 +118,8 @@ def evaluate(spec: EvaluateSpec | dict | str | Path, progress=print) -> dict:
                     progress(f"{name}: only {len(stream):,} tokens (< {spec.tokens:,})")
                 runs.append(train_transformer(stream, evals, model, seed, spec.tokens))
             progress(f"{name} seed {seed}: target loss {runs[-1]['loss']['target']:.4f}")
+        if scored:
+            doc_losses[name] = document_losses(runs[0]["model"], [t for _, t in scored], model)
         results[name] = _summary(runs)
     report = {
         "spec": json.loads(spec.model_dump_json()),
@@ -111,9 +127,24 @@ def evaluate(spec: EvaluateSpec | dict | str | Path, progress=print) -> dict:
         "ranking": sorted(results, key=lambda n: results[n]["loss"]["target"]["loss"]),
     }
     (output / "results.json").write_text(json.dumps(report, indent=2, sort_keys=True))
+    if scored:
+        _write_doc_losses(output, scored, doc_losses, results)
     curves = {n: r["curve"]["target"] for n, r in results.items()}
     (output / "loss.svg").write_text(loss_plot(curves, "target loss (nats/token)"))
     return report
+
+
+def _write_doc_losses(output: Path, scored, losses: dict[str, np.ndarray], results) -> None:
+    with open(output / "doc_losses.jsonl", "wb") as fh:
+        for row, (doc_id, text) in enumerate(scored):
+            record = {"id": doc_id, "text": text}
+            record |= {f"loss_{name}": float(values[row]) for name, values in losses.items()}
+            fh.write(orjson.dumps(record) + b"\n")
+    benchmark = {
+        "loss_columns": [f"loss_{name}" for name in losses],
+        "benchmark": [-results[name]["loss"]["target"]["loss"] for name in losses],
+    }
+    (output / "benchmark.json").write_text(json.dumps(benchmark, indent=2))
 
 
 def _summary(runs: list[dict]) -> dict:

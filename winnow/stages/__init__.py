@@ -24,6 +24,7 @@ from winnow.stages.select import (  # noqa: F401
     dsir,
     embedding,
     perplexity,
+    sample,
 )
 
 __all__ = ["REGISTRY", "CorpusStage", "RowStage", "Stage"]

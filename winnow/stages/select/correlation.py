@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pyarrow as pa
 from pydantic import Field, model_validator
 from scipy.stats import rankdata
@@ -79,11 +80,9 @@ class _LossSelector(ScoreSelector):
         """(documents x models loss matrix, benchmark per model, shard sizes)."""
         p = self.params
         if p.loss_columns is not None:
-            tables = [load(p.loss_columns) for load in shards]
-            matrix = np.concatenate(
-                [np.stack([t.column(c).to_numpy() for c in p.loss_columns], 1) for t in tables]
-            ) if tables else np.zeros((0, len(p.loss_columns)))  # fmt: skip
-            return matrix.astype(np.float64), np.array(p.benchmark), [len(t) for t in tables]
+            parts = [_loss_matrix(load(None), p.loss_columns) for load in shards]
+            matrix = np.concatenate(parts) if parts else np.zeros((0, len(p.loss_columns)))
+            return matrix, np.array(p.benchmark), [len(m) for m in parts]
         texts = [shard_texts(load, p.view) for load in shards]
         pool = [t for part in texts for t in part]
         return (*self._proxy_losses(pool), [len(part) for part in texts])
@@ -105,6 +104,29 @@ class _LossSelector(ScoreSelector):
             for i in range(0, len(pool), BATCH):
                 matrix[i : i + BATCH, m] = np.log(_finite(lm.perplexity(pool[i : i + BATCH])))
         return matrix, benchmark
+
+
+def _loss_matrix(table: pa.Table, columns: list[str]) -> np.ndarray:
+    """Documents x models: each loss column of the table, or else that field of each
+    document's ``meta`` (input fields winnow does not know, e.g. ``winnow evaluate``'s
+    doc_losses.jsonl); a missing loss is the column's mean."""
+    meta = None
+    out = np.zeros((table.num_rows, len(columns)))
+    for k, name in enumerate(columns):
+        if name in table.schema.names:
+            values = table.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
+        else:
+            if meta is None:
+                meta = [orjson.loads(m) if m else {} for m in table.column("meta").to_pylist()]
+            values = np.array([_number(m.get(name)) for m in meta], dtype=np.float64)
+        if np.isnan(values).all():
+            raise ValueError(f"no document has the loss column {name!r}")
+        out[:, k] = np.where(np.isnan(values), np.nanmean(values), values)
+    return out
+
+
+def _number(value) -> float:
+    return float(value) if isinstance(value, (int, float)) else float("nan")
 
 
 def _finite(ppl: np.ndarray) -> np.ndarray:

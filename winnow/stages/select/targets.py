@@ -19,3 +19,11 @@ def target_texts(target: str | list[str]) -> Iterator[str]:
     for batch, _ in read_shard(target_files(target)):
         if batch is not None:
             yield from (t or "" for t in batch.column("text").to_pylist())
+
+
+def target_records(target: str | list[str]) -> Iterator[tuple[str, str]]:
+    """(id, text) of every valid document."""
+    for batch, _ in read_shard(target_files(target)):
+        if batch is not None:
+            ids, texts = batch.column("id").to_pylist(), batch.column("text").to_pylist()
+            yield from zip(ids, (t or "" for t in texts))
