@@ -36,7 +36,7 @@ class ModelSpec:
     batch: int = 16
     lr: float = 3e-3
     order: int = 3
-    threads: int = 2
+    threads: int = 1
     eval_points: int = 8
 
 

@@ -51,7 +51,8 @@ class ModelParams(BaseModel):
     batch: int = Field(16, ge=1)
     lr: float = Field(3e-3, gt=0)
     order: int = Field(3, ge=1)
-    threads: int = Field(2, ge=1)
+    threads: int = Field(1, ge=1)
+    """Torch threads (one is fastest for these small models on CPU)."""
     eval_points: int = Field(8, ge=1)
 
 
