@@ -1,5 +1,5 @@
-"""Command line: ``winnow run``, ``winnow stages``, ``winnow contains``, ``winnow evaluate``,
-``winnow demo``."""
+"""Command line: ``winnow run``, ``stages``, ``contains``, ``evaluate``, ``report``,
+``explain``, ``sample``, ``demo``."""
 
 from __future__ import annotations
 
@@ -133,6 +133,76 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _report(args) -> int:
+    from pathlib import Path
+
+    from winnow.report.html import write_report
+
+    if not (Path(args.out) / "stats.json").exists():
+        _error(f"error: {args.out}: not a finished winnow run (no stats.json)")
+        return 2
+    print(f"report: {write_report(args.out)}")
+    return 0
+
+
+def _explain(args) -> int:
+    """Where a document went: the stage and reason that removed it (and what it
+    duplicates), or its scores in the output."""
+    from pathlib import Path
+
+    from winnow.report.lookup import kept_documents, ledger, original_texts
+
+    out = Path(args.out)
+    rows = ledger(out, id=args.doc_id).to_pylist()
+    if rows:
+        for row in rows:
+            print(f"{row['id']}: removed by {row['stage']} ({row['reason']})")
+            print(f"  source: {row['source']}")
+            if row.get("duplicate_of"):
+                print(f"  duplicate of {row['duplicate_of']} (cluster of {row['cluster_size']})")
+        texts = original_texts(out, [r["source"] for r in rows])
+        for row in rows:
+            print(f"  text: {texts.get(row['source'], '(input not readable now)')[:500]!r}")
+        for doc in kept_documents(out) if rows[0].get("duplicate_of") else []:
+            if doc["id"] == rows[0]["duplicate_of"]:
+                print(f"  kept {doc['id']}: {doc['text'][:500]!r}")
+                break
+        return 0
+    for doc in kept_documents(out):
+        if doc["id"] == args.doc_id:
+            print(f"{doc['id']}: kept (source {doc.get('source')})")
+            for key, value in doc.items():
+                if key not in ("id", "text", "source", "meta", "messages", "tokens"):
+                    print(f"  {key}: {value}")
+            print(f"  text: {doc['text'][:500]!r}")
+            return 0
+    _error(f"error: no document {args.doc_id!r} in {args.out} (neither kept nor in the ledger)")
+    return 1
+
+
+def _sample(args) -> int:
+    """Removed documents of a stage (and reason), a seeded sample, with their text."""
+    import random
+    from pathlib import Path
+
+    from winnow.report.lookup import ledger, original_texts
+
+    out = Path(args.out)
+    rows = ledger(out, stage=args.stage, reason=args.reason).to_pylist()
+    if not rows:
+        _error(f"error: no removed documents for stage {args.stage!r} reason {args.reason!r}")
+        return 1
+    chosen = sorted(random.Random(args.seed).sample(range(len(rows)), min(args.n, len(rows))))
+    picked = [rows[i] for i in chosen]
+    texts = original_texts(out, [r["source"] for r in picked])
+    print(f"{len(picked)} of {len(rows):,} documents removed by {args.stage} "
+          f"({args.reason or 'any reason'}):")  # fmt: skip
+    for row in picked:
+        print(f"\n--- {row['id']} ({row['reason']}) {row['source']}")
+        print(texts.get(row["source"], "(input not readable now)")[: args.chars])
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="winnow", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -160,6 +230,21 @@ def parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="train proxy models on candidate datasets, compare")
     e.add_argument("spec", help="evaluation spec YAML")
     e.set_defaults(fn=_evaluate)
+    rp = sub.add_parser("report", help="(re)write OUT/report.html, the run's data card")
+    rp.add_argument("out", help="a run's output folder")
+    rp.set_defaults(fn=_report)
+    x = sub.add_parser("explain", help="where a document went and why")
+    x.add_argument("out", help="a run's output folder")
+    x.add_argument("doc_id")
+    x.set_defaults(fn=_explain)
+    sm = sub.add_parser("sample", help="print removed documents of a stage (and reason)")
+    sm.add_argument("out", help="a run's output folder")
+    sm.add_argument("--stage", required=True)
+    sm.add_argument("--reason", default=None)
+    sm.add_argument("-n", type=int, default=10)
+    sm.add_argument("--seed", type=int, default=0)
+    sm.add_argument("--chars", type=int, default=600, help="characters of text to print")
+    sm.set_defaults(fn=_sample)
     d = sub.add_parser("demo", help="build the demo corpus and run the default recipe on it")
     d.add_argument("-o", "--output", default="winnow-demo", help="folder for corpus and output")
     d.add_argument("--workers", type=int, default=None)

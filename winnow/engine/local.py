@@ -10,6 +10,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
+import sys
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -35,6 +36,7 @@ from winnow.engine.stats import StatsBook
 from winnow.engine.write import count_rows, doc_sizes, plan_parts, write_part
 from winnow.io.inputs import InputFile, group_shards
 from winnow.recipe import recipe_yaml
+from winnow.report.html import write_report
 from winnow.schema import INVALID
 
 
@@ -182,6 +184,10 @@ def execute(
     stats["seconds"] = round(time.perf_counter() - started, 3)
     write_json_atomic(layout.out / "stats.json", stats)
     shutil.rmtree(layout.work, ignore_errors=True)
+    try:
+        write_report(layout.out)
+    except Exception as err:  # the data is written and checked; a report bug must not hide it
+        print(f"warning: report.html not written ({type(err).__name__}: {err})", file=sys.stderr)
     return RunResult(str(layout.out), stats)
 
 

@@ -74,7 +74,9 @@ class _Recorder:
         st.bytes_in += text_bytes(before)
         batch = result.batch
         reason = result.reason
-        if reason is not None and reason.null_count < len(reason):
+        has_drops = reason is not None and reason.null_count < len(reason)
+        st.observe(before, batch, reason if has_drops else None)
+        if has_drops:
             dropped = reason.is_valid()
             self.ledger.add_dropped(
                 batch, name, dropped, reason, result.duplicate_of, result.cluster_size

@@ -5,8 +5,17 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+
+def two_digits(values: np.ndarray) -> np.ndarray:
+    """Values rounded to two significant digits (mergeable histogram keys)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(values == 0, 0, np.floor(np.log10(np.abs(values))))
+    factor = 10.0 ** (1 - scale)
+    return np.round(values * factor) / factor
 
 
 def text_bytes(batch: pa.RecordBatch) -> int:
@@ -16,8 +25,19 @@ def text_bytes(batch: pa.RecordBatch) -> int:
     return int(pc.sum(pc.binary_length(batch.column("text"))).as_py() or 0)
 
 
+EXAMPLES = 3
+"""Kept and removed example documents remembered per stage (the first, in input order)."""
+EXAMPLE_CHARS = 400
+MAX_CATEGORIES = 64
+
+
 @dataclass
 class StageStats:
+    """Counters of one stage, and the aggregates the report draws: histograms (a Counter
+    per column of values rounded to two significant digits, for kept and removed documents
+    apart; ``length`` = UTF-8 bytes in and out), counts of short string columns the stage
+    added (``lang``), documents per input file, and a few examples."""
+
     name: str
     docs_in: int = 0
     docs_out: int = 0
@@ -25,6 +45,10 @@ class StageStats:
     bytes_out: int = 0
     seconds: float = 0.0
     removed: Counter = field(default_factory=Counter)
+    histograms: dict = field(default_factory=dict)  # column -> {"kept"|"removed"|"in": Counter}
+    categories: dict = field(default_factory=dict)  # column -> Counter
+    sources: Counter = field(default_factory=Counter)  # kept documents per input file
+    examples: dict = field(default_factory=lambda: {"kept": [], "removed": []})
 
     def merge(self, other: StageStats) -> None:
         self.docs_in += other.docs_in
@@ -33,6 +57,20 @@ class StageStats:
         self.bytes_out += other.bytes_out
         self.seconds += other.seconds
         self.removed.update(other.removed)
+        for column, parts in other.histograms.items():
+            mine = self.histograms.setdefault(column, {})
+            for part, counts in parts.items():
+                mine.setdefault(part, Counter()).update(counts)
+        for column, counts in other.categories.items():
+            mine = self.categories.setdefault(column, Counter())
+            if mine is None or counts is None or len(mine | counts) > MAX_CATEGORIES:
+                self.categories[column] = None
+            else:
+                mine.update(counts)
+        self.sources.update(other.sources)
+        for part in ("kept", "removed"):
+            room = EXAMPLES - len(self.examples[part])
+            self.examples[part] += other.examples[part][: max(room, 0)]
 
     def to_json(self) -> dict:
         return {
@@ -43,6 +81,16 @@ class StageStats:
             "bytes_in": self.bytes_in,
             "bytes_out": self.bytes_out,
             "seconds": round(self.seconds, 4),
+            "histograms": {
+                c: {part: sorted(counts.items()) for part, counts in sorted(parts.items())}
+                for c, parts in sorted(self.histograms.items())
+            },
+            "categories": {
+                c: dict(v.most_common()) if v is not None else None
+                for c, v in sorted(self.categories.items())
+            },
+            "sources": dict(self.sources.most_common()),
+            "examples": self.examples,
         }
 
     @classmethod
@@ -55,7 +103,74 @@ class StageStats:
             d["bytes_out"],
             d["seconds"],
             Counter(d["removed"]),
+            {
+                c: {part: Counter({float(v): n for v, n in pairs}) for part, pairs in parts.items()}
+                for c, parts in d.get("histograms", {}).items()
+            },
+            {c: Counter(v) if v is not None else None for c, v in d.get("categories", {}).items()},
+            Counter(d.get("sources", {})),
+            d.get("examples", {"kept": [], "removed": []}),
         )
+
+    def observe(self, before: pa.RecordBatch, after: pa.RecordBatch, reason) -> None:
+        """Histograms, categories, sources and examples of one batch: ``after`` is the
+        stage's output batch (all rows), ``reason`` the drop reasons (None: all kept)."""
+        kept = np.ones(after.num_rows, bool)
+        if reason is not None:
+            kept = reason.is_null().to_numpy(zero_copy_only=False)
+        lengths = pc.binary_length(pc.fill_null(after.column("text"), "")).to_numpy(
+            zero_copy_only=False
+        )
+        self._count("length", "in", pc.binary_length(pc.fill_null(before.column("text"), ""))
+                    .to_numpy(zero_copy_only=False))  # fmt: skip
+        self._count("length", "out", lengths[kept])
+        new = [f for f in after.schema if f.name not in before.schema.names]
+        for f in new:
+            if f.name.startswith("_"):
+                continue
+            column = after.column(f.name)
+            if pa.types.is_integer(f.type) or pa.types.is_floating(f.type):
+                values = column.to_numpy(zero_copy_only=False).astype(np.float64)
+                self._count(f.name, "kept", values[kept])
+                self._count(f.name, "removed", values[~kept])
+            elif pa.types.is_string(f.type) or pa.types.is_large_string(f.type):
+                self._categorise(f.name, column)
+        files = pc.replace_substring_regex(pc.filter(after.column("source"), pa.array(kept)),
+                                           r":[0-9]+$", "")  # fmt: skip
+        for row in pc.value_counts(files).to_pylist():
+            self.sources[row["values"]] += row["counts"]
+        for part, mask in (("kept", kept), ("removed", ~kept)):
+            room = EXAMPLES - len(self.examples[part])
+            if room > 0 and mask.any():
+                rows = np.nonzero(mask)[0][:room].tolist()
+                texts = after.column("text").take(pa.array(rows)).to_pylist()
+                ids = after.column("id").take(pa.array(rows)).to_pylist()
+                why = reason.take(pa.array(rows)).to_pylist() if part == "removed" else ids
+                self.examples[part] += [
+                    {"id": i, "text": (t or "")[:EXAMPLE_CHARS]}
+                    | ({"reason": r} if part == "removed" else {})
+                    for i, t, r in zip(ids, texts, why)
+                ]
+
+    def _categorise(self, name: str, column: pa.Array) -> None:
+        """Count the values of a short string column; one with too many distinct values is
+        marked None (an identifier or text, not a category), which merging keeps."""
+        if name in self.categories and self.categories[name] is None:
+            return
+        counts = self.categories.setdefault(name, Counter())
+        for row in pc.value_counts(column).to_pylist():
+            if row["values"] is not None:
+                counts[row["values"]] += row["counts"]
+        if len(counts) > MAX_CATEGORIES:
+            self.categories[name] = None
+
+    def _count(self, column: str, part: str, values: np.ndarray) -> None:
+        values = values[np.isfinite(values)]
+        if not len(values):
+            return
+        counts = self.histograms.setdefault(column, {}).setdefault(part, Counter())
+        unique, n = np.unique(two_digits(values), return_counts=True)
+        counts.update(dict(zip(unique.tolist(), n.tolist())))
 
 
 class StatsBook:
