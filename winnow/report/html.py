@@ -274,20 +274,52 @@ def _duplicates(out: Path, stages: list[dict]) -> str:
     if sizes:
         rows = "".join(f"<tr><td>{k:,}</td><td>{v:,}</td></tr>" for k, v in sorted(sizes.items()))
         body += f"<table><tr><th>cluster size</th><th>removed documents</th></tr>{rows}</table>"
+    examples = [
+        (s["name"], e)
+        for s in stages
+        if "dedup" in s["name"]
+        for e in s.get("examples", {}).get("removed", [])[:2]
+    ]
+    originals = _originals(out, [e["id"] for _, e in examples])
     pairs = []
-    for s in stages:
-        if "dedup" not in s["name"]:
-            continue
-        for example in s.get("examples", {}).get("removed", [])[:2]:
-            pairs.append(
-                f"<h3>{escape(s['name'])}: {escape(example['id'])} "
-                f"({escape(example.get('reason', ''))})</h3><div class='pair'>"
-                f"<pre>{escape(example['text'])}</pre>"
-                f"<pre class='muted'>kept: see winnow explain OUT {escape(example['id'])}</pre>"
-                "</div>"
-            )
+    for stage, example in examples:
+        kept_id, kept_text = originals.get(example["id"], (None, None))
+        right = (
+            f"<b>kept: {escape(kept_id)}</b><pre>{escape(kept_text[:400])}</pre>"
+            if kept_text is not None
+            else f"<pre class='muted'>kept: see winnow explain OUT {escape(example['id'])}</pre>"
+        )
+        pairs.append(
+            f"<h3>{escape(stage)}: {escape(example.get('reason', ''))}</h3><div class='pair'>"
+            f"<div><b>removed: {escape(example['id'])}</b><pre>{escape(example['text'])}</pre>"
+            f"</div><div>{right}</div></div>"
+        )
     body += "".join(pairs)
     return _section("duplicates", "Duplicates", body or "<p>No duplicates removed.</p>")
+
+
+def _originals(out: Path, removed_ids: list[str], limit: int = 200_000) -> dict:
+    """For each removed duplicate, (id, text) of the document it duplicates, looked up in
+    the output when the run is small enough to scan (``limit`` documents)."""
+    from winnow.report.lookup import kept_documents, ledger
+
+    if not removed_ids:
+        return {}
+    stats = orjson.loads((out / "stats.json").read_bytes())
+    if stats.get("output_docs", 0) > limit:
+        return {}
+    wanted = {}
+    for rid in removed_ids:
+        rows = ledger(out, id=rid).to_pylist()
+        if rows and rows[0].get("duplicate_of"):
+            wanted[rows[0]["duplicate_of"]] = rid
+    found = {}
+    for doc in kept_documents(out):
+        if doc["id"] in wanted:
+            found[wanted.pop(doc["id"])] = (doc["id"], doc["text"] or "")
+            if not wanted:
+                break
+    return found
 
 
 def _sources(stages: list[dict]) -> str:
