@@ -28,11 +28,13 @@ def run(
     overwrite: bool = False,
     strict: bool = False,
     progress: bool = False,
+    executor: str = "local",
+    address: str | None = None,
 ) -> RunResult:
     """Validate and run a recipe (a YAML path or a dict). Raises ``RecipeError`` for an invalid
     recipe (nothing is written) and ``RunFailed`` for a run that stopped."""
     resolved = load_recipe(recipe, output=output)
-    return execute(resolved, workers, resume, overwrite, strict, progress)
+    return execute(resolved, workers, resume, overwrite, strict, progress, executor, address)
 
 
 def make_stage(name: str, **params: Any) -> Stage:

@@ -52,7 +52,10 @@ def _summary(result: RunResult) -> None:
 
 def _run(args) -> int:
     resolved = load_recipe(args.recipe, output=args.output)
-    result = execute(resolved, args.workers, args.resume, args.overwrite, args.strict, True)
+    result = execute(
+        resolved, args.workers, args.resume, args.overwrite, args.strict, True,
+        args.executor, args.address,
+    )  # fmt: skip
     _summary(result)
     return 0
 
@@ -217,6 +220,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--strict", action="store_true", help="fail (exit 2) on any invalid input record"
     )
+    r.add_argument("--executor", choices=["local", "ray"], default="local")
+    r.add_argument("--address", default=None, help="Ray cluster address (default: start one)")
     r.set_defaults(fn=_run)
     s = sub.add_parser("stages", help="list the registered stages")
     s.set_defaults(fn=_stages)

@@ -147,8 +147,12 @@ def execute(
     overwrite: bool = False,
     strict: bool = False,
     progress: bool = True,
+    executor: str = "local",
+    address: str | None = None,
 ) -> RunResult:
-    """Run a resolved recipe (see ``winnow.recipe.load_recipe``) on this machine."""
+    """Run a resolved recipe (see ``winnow.recipe.load_recipe``) on this machine's worker
+    processes, or as Ray tasks (``executor="ray"``, on the cluster at ``address`` or a
+    local one)."""
     layout = Layout(resolved["output"])
     fp = fingerprint(resolved)
     if _prepare_output(layout, fp, resume, overwrite):
@@ -163,7 +167,14 @@ def execute(
         batch_docs=resolved["read"]["batch_docs"],
         batch_bytes=int(resolved["read"]["batch_mb"] * (1 << 20)),
     )
-    runner = _Runner(workers or os.cpu_count() or 1, progress)
+    if executor == "ray":
+        from winnow.engine.ray_runner import RayRunner
+
+        runner = RayRunner(address, workers)
+    elif executor == "local":
+        runner = _Runner(workers or os.cpu_count() or 1, progress)
+    else:
+        raise RunFailed(f"unknown executor {executor!r} (local or ray)", 2)
     started = time.perf_counter()
     try:
         stats = _run_phases(spec, layout, shards, resolved, runner, strict)

@@ -156,7 +156,7 @@ class FastTextModel:
         self.projected = len(self.output) < dim
         if self.projected:  # linear until the loss: project each row once
             rows = np.concatenate(
-                [rows[i : i + 65536] @ self.output.T for i in range(0, len(rows), 65536)]
+                [_dot(rows[i : i + 65536], self.output.T) for i in range(0, len(rows), 65536)]
             )
         self.rows = np.ascontiguousarray(rows, dtype=np.float32)
         self.width = self.rows.shape[1]
@@ -248,7 +248,7 @@ class FastTextModel:
         return ids
 
     def _label_log_probs(self, hidden: np.ndarray) -> np.ndarray:
-        logits = hidden if self.projected else hidden @ self.output.T
+        logits = hidden if self.projected else _dot(hidden, self.output.T)
         if self.loss == "softmax":
             logits -= logits.max(axis=1, keepdims=True)
             probs = np.exp(logits)
@@ -256,7 +256,7 @@ class FastTextModel:
         right, left = self.paths
         with np.errstate(over="ignore"):
             f = 1.0 / (1.0 + np.exp(-logits[:, : right.shape[0]]))
-        return np.log(f + 1e-5) @ right + np.log(1.0 - f + 1e-5) @ left
+        return _dot(np.log(f + 1e-5), right) + _dot(np.log(1.0 - f + 1e-5), left)
 
     def _add_tokens(self, tokens: list[str]) -> None:
         """Sum the rows of new tokens: the word's own row when it is in the vocabulary,
@@ -412,6 +412,12 @@ def word_hashes(tokens: list[str]) -> np.ndarray:
     out = _fnv1a(signed, offsets[:-1], np.diff(offsets)).view(np.int32).astype(np.int64)
     out[(np.diff(offsets) == 0) | pc.starts_with(array, LABEL).to_numpy(False)] = NO_WORD
     return out
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` without BLAS, whose result can change in the last bits with its thread
+    count (Ray workers run one thread): the same scores on every executor."""
+    return np.einsum("ij,jk->ik", a, b, optimize=False)
 
 
 def _segment_sum(owner: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:

@@ -1,0 +1,39 @@
+"""The Ray executor: the local executor's phase functions (read + row stages + corpus-stage
+map per shard, apply per shard, write per part, verify) run as Ray tasks instead of local
+processes; each corpus stage's reduce runs on the driver, as locally. The tasks write the
+same checkpoint files (temporary name, then rename), so a task Ray retries after a worker
+dies writes the same bytes, and results are identical to the local executor's.
+
+Every task reads and writes the run's folders, so workers on other machines need the same
+paths (a shared filesystem). ``pip install 'winnow[ray]'``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+
+class RayRunner:
+    def __init__(self, address: str | None, workers: int | None) -> None:
+        try:
+            import ray
+        except ImportError as err:
+            from winnow.engine.local import RunFailed
+
+            raise RunFailed("the Ray executor needs Ray: pip install 'winnow[ray]'", 2) from err
+        self.ray = ray
+        self.owns = not ray.is_initialized()
+        if self.owns:
+            options = {"num_cpus": workers} if address is None and workers else {}
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, **options)
+        self.remote: dict[Callable, object] = {}
+
+    def map(self, label: str, fn: Callable, calls: Iterable[tuple]) -> list:
+        if fn not in self.remote:  # a task Ray retries if its worker dies
+            self.remote[fn] = self.ray.remote(max_retries=4)(fn)
+        task = self.remote[fn]
+        return self.ray.get([task.remote(*args) for args in calls])
+
+    def close(self, wait_for: bool = True) -> None:
+        if self.owns:
+            self.ray.shutdown()
