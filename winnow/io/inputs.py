@@ -51,6 +51,16 @@ def detect_format(path: str) -> str | None:
     return EXTENSIONS.get(Path(strip_compression(path)).suffix.lower())
 
 
+def data_name(path: str) -> str:
+    """A data file's name without its format and compression suffixes
+    (``web.jsonl.gz`` → ``web``): how stages name a source or a benchmark file."""
+    name = Path(path).name
+    for suffix in (".gz", ".zst", ".zstd", ".jsonl", ".json", ".parquet", ".csv", ".txt",
+                   ".arrow"):  # fmt: skip
+        name = name.removesuffix(suffix)
+    return name
+
+
 def _files_under(folder: str) -> list[str]:
     found = []
     for root, dirs, files in os.walk(folder):

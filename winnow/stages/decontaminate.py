@@ -31,7 +31,7 @@ import pyarrow as pa
 import xxhash
 from pydantic import Field, model_validator
 
-from winnow.io.inputs import InputError, InputFile
+from winnow.io.inputs import InputError, InputFile, data_name
 from winnow.io.read import READERS
 from winnow.schema import InvalidRecord
 from winnow.stages.base import Params, RowResult, RowStage, register, with_text
@@ -184,7 +184,7 @@ def benchmark_index(
 ) -> BenchmarkIndex:
     """The index of these benchmark files, from the cache folder when it is there."""
     files = target_files(list(benchmarks))
-    names = [_name(f.path) for f in files]
+    names = [data_name(f.path) for f in files]
     digest = hashlib.sha256(repr((n, fields, min_words, names)).encode())
     for f in files:
         digest.update(Path(f.path).read_bytes() if os.path.isfile(f.path) else f.path.encode())
@@ -231,13 +231,6 @@ def _item_texts(f: InputFile, fields: tuple[str, ...]) -> list[str]:
             elif isinstance(value, list):
                 out += [v for v in value if isinstance(v, str)]
     return out
-
-
-def _name(path: str) -> str:
-    name = Path(path).name
-    for suffix in (".gz", ".zst", ".jsonl", ".json", ".parquet", ".csv", ".txt"):
-        name = name.removesuffix(suffix)
-    return name
 
 
 def _cache_dir() -> Path:

@@ -34,9 +34,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
+from winnow.io.inputs import data_name
 from winnow.stages.base import DROPS_SCHEMA, CorpusStage, Params, ShardColumns, register
-
-_SUFFIXES = (".gz", ".zst", ".jsonl", ".json", ".parquet", ".csv", ".txt", ".arrow")
 
 
 class FinalPhase(BaseModel):
@@ -70,7 +69,7 @@ class Mix(CorpusStage):
     def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
         if self.params.by == "source":
             files = pc.replace_substring_regex(batch.column("source"), r":[0-9]+$", "")
-            groups = [_file_name(f) for f in files.to_pylist()]
+            groups = [data_name(f) for f in files.to_pylist()]
         else:
             groups = [_field(m, self.params.by) for m in batch.column("meta").to_pylist()]
         if "n_tokens" in batch.schema.names:
@@ -218,13 +217,6 @@ def _write_stream(folder: Path, shards, groups: np.ndarray, plan: dict, per_file
             "phase": plan["phase"][start : start + len(doc)], "text": chunk.column("text"),
         })  # fmt: skip
         pq.write_table(table, folder / f"stream-{part:05d}.parquet")
-
-
-def _file_name(path: str) -> str:
-    name = Path(path).name
-    for suffix in _SUFFIXES:
-        name = name.removesuffix(suffix)
-    return name
 
 
 def _field(meta: str | None, field: str) -> str:
