@@ -31,7 +31,7 @@ import pyarrow as pa
 import xxhash
 from pydantic import Field, model_validator
 
-from winnow.io.inputs import InputError, InputFile, data_name
+from winnow.io.inputs import InputFile, data_name
 from winnow.io.read import READERS
 from winnow.schema import InvalidRecord
 from winnow.stages.base import Params, RowResult, RowStage, register, with_text
@@ -42,7 +42,7 @@ from winnow.stages.dedup.shingles import (
     shingles_of_words,
     word_hashes,
 )
-from winnow.stages.select.targets import target_files
+from winnow.stages.select.targets import require_files, target_files
 
 FIELDS = ("question", "answer", "text", "prompt", "completion", "input", "output",
           "context", "passage", "choices")  # fmt: skip
@@ -63,10 +63,7 @@ class DecontaminateParams(Params):
 
     @model_validator(mode="after")
     def _benchmarks_exist(self) -> DecontaminateParams:
-        try:
-            target_files(self.benchmarks)
-        except InputError as err:
-            raise ValueError(f"benchmarks: {err}") from err
+        require_files("benchmarks", self.benchmarks)
         return self
 
 

@@ -11,10 +11,9 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, model_validator
 
-from winnow.io.inputs import InputError
 from winnow.schema import text_view
 from winnow.stages.base import CorpusStage, Params, RowResult, ShardColumns
-from winnow.stages.select.targets import target_files
+from winnow.stages.select.targets import require_files
 
 DECISIONS = pa.schema([("score", pa.float64()), ("reason", pa.string())])
 
@@ -46,10 +45,7 @@ class TargetParams(SelectParams):
 
     @model_validator(mode="after")
     def _target_exists(self) -> TargetParams:
-        try:
-            target_files(self.target)  # a missing target fails before any work
-        except InputError as err:
-            raise ValueError(f"target: {err}") from err
+        require_files("target", self.target)
         return self
 
 

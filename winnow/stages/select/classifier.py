@@ -21,12 +21,11 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, model_validator
 
-from winnow.io.inputs import InputError
 from winnow.models.fasttext import FastTextModel
 from winnow.models.fasttext_train import POSITIVE, train_classifier
 from winnow.stages.base import ShardColumns, register
 from winnow.stages.select.base import ScoreSelector, SelectParams, shard_texts
-from winnow.stages.select.targets import target_files, target_texts
+from winnow.stages.select.targets import require_files, target_texts
 
 BATCH = 8192
 
@@ -56,10 +55,7 @@ class ClassifierParams(SelectParams):
             raise ValueError(f"model: no such file {self.model!r}")
         for name in ("positives", "negatives"):
             if getattr(self, name) is not None:
-                try:
-                    target_files(getattr(self, name))
-                except InputError as err:
-                    raise ValueError(f"{name}: {err}") from err
+                require_files(name, getattr(self, name))
         return self
 
 

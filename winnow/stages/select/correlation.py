@@ -32,7 +32,6 @@ import pyarrow as pa
 from pydantic import Field, model_validator
 from scipy.stats import rankdata
 
-from winnow.io.inputs import InputError
 from winnow.models.clustering import kmeans
 from winnow.models.embeddings import embedder
 from winnow.models.fasttext import FastTextModel
@@ -40,7 +39,7 @@ from winnow.models.fasttext_train import train_classifier
 from winnow.models.ngram_lm import NgramLM
 from winnow.stages.base import ShardColumns, register
 from winnow.stages.select.base import ScoreSelector, SelectParams, shard_texts
-from winnow.stages.select.targets import target_files, target_texts
+from winnow.stages.select.targets import require_files, target_texts
 
 BATCH = 4096
 
@@ -65,10 +64,7 @@ class CorrelationParams(SelectParams):
             if len(self.loss_columns) < 3:
                 raise ValueError("a correlation needs the losses of at least 3 models")
         else:
-            try:
-                target_files(self.target)
-            except InputError as err:
-                raise ValueError(f"target: {err}") from err
+            require_files("target", self.target)
         return self
 
 

@@ -22,11 +22,10 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, model_validator
 
-from winnow.io.inputs import InputError
 from winnow.models.ngram_lm import NgramLM
 from winnow.stages.base import ShardColumns, register
 from winnow.stages.select.base import ScoreSelector, SelectParams, shard_texts, top
-from winnow.stages.select.targets import target_files, target_texts
+from winnow.stages.select.targets import require_files, target_texts
 
 BUCKETS = ("head", "middle", "tail")
 BATCH = 4096
@@ -57,10 +56,7 @@ class PerplexityParams(SelectParams):
         if self.target is None and not Path(self.model).is_file():
             raise ValueError(f"model: no such file {self.model!r}")
         if self.target is not None:
-            try:
-                target_files(self.target)
-            except InputError as err:
-                raise ValueError(f"target: {err}") from err
+            require_files("target", self.target)
         return self
 
 
