@@ -100,3 +100,20 @@ def test_same_removals_whatever_workers_and_shards(tmp_path):
     outputs = run_two_ways(tmp_path, files, [{"minhash_dedup": {}}])
     results = [sorted((r["id"], r["duplicate_of"]) for r in read_ledger(o)) for o in outputs]
     assert results[0] == results[1] and len(results[0]) > 300
+
+
+def test_same_removals_whatever_shuffle_partitions_and_verify_slices(labelled, monkeypatch):
+    """The reduce's tasks (one per key partition, one per slice of components) may be cut
+    any way: ~100 partitions and 5-document slices give the default's removals."""
+    from winnow.stages.dedup import components, shuffle
+
+    data, removed = labelled
+    monkeypatch.setattr(shuffle, "PARTITION_KEYS", 200)
+    monkeypatch.setattr(components, "VERIFY_DOCS", 5)
+    table = pa.table({"id": data.ids, "text": data.texts})
+    assert _removed(winnow.apply_stage("minhash_dedup", table)) == removed
+    assert len(removed) > 300
+    exact = winnow.apply_stage("exact_dedup", table)
+    assert not all(exact.column("keep").to_pylist())  # 137 exact copies among them
+    monkeypatch.setattr(shuffle, "PARTITION_KEYS", 4_000_000)
+    assert exact.equals(winnow.apply_stage("exact_dedup", table))

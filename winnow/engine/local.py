@@ -27,6 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from winnow.engine.layout import Layout, read_json, tmp_path, write_json_atomic
 from winnow.engine.segment import (
     READ_INDEX,
+    ShardFile,
     TaskSpec,
     load_columns,
     run_segment,
@@ -61,7 +62,7 @@ def fingerprint(resolved: dict) -> str:
 
 class _Runner:
     def __init__(self, workers: int, show_progress: bool) -> None:
-        self.workers = workers
+        self.count = workers
         self.pool: ProcessPoolExecutor | None = None
         if workers > 1:
             ctx = multiprocessing.get_context("forkserver")
@@ -217,7 +218,7 @@ def _run_phases(spec, layout, shards, resolved, runner, strict) -> dict:
 
     for seg in segments:
         if seg.applies is not None:
-            reduce_seconds[seg.applies[0]] = _reduce(spec, layout, seg.index, n_shards)
+            reduce_seconds[seg.applies[0]] = _reduce(spec, layout, seg.index, n_shards, runner)
             if seg.index == 1 and strict:
                 _check_strict(layout, n_shards)
             lap(f"reduce {seg.applies[1].name}")
@@ -248,17 +249,16 @@ def _run_phases(spec, layout, shards, resolved, runner, strict) -> dict:
     return stats
 
 
-def _reduce(spec: TaskSpec, layout: Layout, seg: int, n_shards: int) -> float:
+def _reduce(spec: TaskSpec, layout: Layout, seg: int, n_shards: int, runner) -> float:
     done = layout.reduce_done(seg)
     if done.exists():
         return read_json(done)["seconds"]
     _, stage = segments_of(spec)[seg].applies
     stage.artifacts = layout.out / "artifacts" / f"{seg:02d}-{stage.name}"
+    stage.workers = runner
+    stage.scratch = layout.drops(seg, 0).parent / "scratch"
     t0 = time.perf_counter()
-    loaders = [
-        (lambda cols, s=s: load_columns(layout.segment_docs(seg - 1, s), cols))
-        for s in range(n_shards)
-    ]
+    loaders = [ShardFile(str(layout.segment_docs(seg - 1, s))) for s in range(n_shards)]
     try:
         drops = stage.reduce(loaders)
     except (ValueError, OSError) as err:  # a bad model or reference file: say which stage

@@ -1,8 +1,10 @@
 """The Ray executor: the local executor's phase functions (read + row stages + corpus-stage
 map per shard, apply per shard, write per part, verify) run as Ray tasks instead of local
-processes; each corpus stage's reduce runs on the driver, as locally. The tasks write the
-same checkpoint files (temporary name, then rename), so a task Ray retries after a worker
-dies writes the same bytes, and results are identical to the local executor's.
+processes. Each corpus stage's reduce is driven from the driver, as locally, and runs the
+tasks it splits into (key shuffle, collisions, verification, scoring) as Ray tasks too.
+Tasks write the same checkpoint files (temporary name, then rename), so a task Ray retries
+after a worker dies writes the same bytes, and results are identical to the local
+executor's.
 
 Every task reads and writes the run's folders, so workers on other machines need the same
 paths (a shared filesystem). ``pip install 'winnow[ray]'``.
@@ -27,6 +29,7 @@ class RayRunner:
             options = {"num_cpus": workers} if address is None and workers else {}
             ray.init(address=address, include_dashboard=False, log_to_driver=False, **options)
         self.remote: dict[Callable, object] = {}
+        self.count = max(1, int(ray.cluster_resources().get("CPU", 1)))
 
     def map(self, label: str, fn: Callable, calls: Iterable[tuple]) -> list:
         if fn not in self.remote:  # a task Ray retries if its worker dies

@@ -51,6 +51,16 @@ def load_columns(path: os.PathLike, columns) -> pa.Table:
     return table.select(list(columns)) if columns is not None else table
 
 
+@dataclass(frozen=True)
+class ShardFile:
+    """A shard's intermediate documents as a picklable ``ShardColumns`` loader."""
+
+    path: str
+
+    def __call__(self, columns) -> pa.Table:
+        return load_columns(self.path, columns)
+
+
 def _iter_intermediate(path: os.PathLike) -> Iterator[pa.RecordBatch]:
     with pa.memory_map(str(path)) as source:
         reader = pa.ipc.open_file(source)

@@ -12,10 +12,10 @@ drop) and ``apply`` (per batch: keep mask, reason and ``duplicate_of``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -79,7 +79,26 @@ class RowStage(Stage):
 
 
 ShardColumns = Callable[[Sequence[str]], pa.Table]
-"""Loads the named columns of one shard's documents (memory-mapped, in row order)."""
+"""Loads the named columns of one shard's documents (memory-mapped, in row order). The
+engine's loaders are picklable, so a reduce may hand them to its tasks."""
+
+
+class Workers(Protocol):
+    """Where a reduce runs its own tasks: the executor's process pool or Ray cluster.
+    ``fn`` is a module-level function, ``calls`` its argument tuples; results in order."""
+
+    count: int
+
+    def map(self, label: str, fn: Callable, calls: Iterable[tuple]) -> list: ...
+
+
+class InProcess:
+    """Tasks run one after another in this process (a stage used outside a run)."""
+
+    count = 1
+
+    def map(self, label: str, fn: Callable, calls: Iterable[tuple]) -> list:
+        return [fn(*args) for args in calls]
 
 
 class CorpusStage(Stage):
@@ -90,6 +109,11 @@ class CorpusStage(Stage):
     """The run's ``artifacts/NN-stage/`` folder for what ``reduce`` makes besides
     decisions (a trained model, a sketch, token sequences); the engine sets it, None
     outside a run."""
+    workers: Workers = InProcess()
+    """Runs the tasks a ``reduce`` splits its work into (the engine sets it)."""
+    scratch: Path | None = None
+    """A private folder for a reduce's intermediate files (the engine sets it, inside the
+    run's work folder; None: the reduce makes a temporary one)."""
 
     def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
         """Signature columns for a batch (named as in ``signature_columns``)."""

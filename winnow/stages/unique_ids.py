@@ -26,4 +26,4 @@ class UniqueIds(CorpusStage):
         return {"_id_hi": pa.array(hi), "_id_lo": pa.array(lo)}
 
     def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
-        return first_occurrence(shards, "_id_hi", "_id_lo", f"{INVALID}:duplicate_id")
+        return first_occurrence(self, shards, "_id_hi", "_id_lo", f"{INVALID}:duplicate_id")

@@ -1,16 +1,19 @@
 """From LSH bucket collisions to removals: connected components, keep order, verification.
 
-Documents are numbered globally in input order (shard by shard). Collisions in a band are
-found by sorting that band's keys, one band at a time, so memory grows with the number of
-documents, not with the number of bands times documents; components come from
-``scipy.sparse.csgraph.connected_components``. Verification loads the shingles of the
-documents of a slice of components at a time, so it is bounded too.
+Documents are numbered globally in input order (shard by shard). Band keys are shuffled
+into partitions (``shuffle.py``) and one task per partition sorts its keys: documents next
+to each other with the same (band, key) are an edge. Components of the edges come from
+``scipy.sparse.csgraph.connected_components`` on the driver, which holds two numbers per
+document plus the edges. Verification splits the components into slices, one task each;
+a task loads the shingles and band keys of its slice's documents only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -18,8 +21,9 @@ import pyarrow.compute as pc
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from winnow.stages.base import ShardColumns
+from winnow.stages.base import CorpusStage, ShardColumns
 from winnow.stages.dedup.drops import drops_tables
+from winnow.stages.dedup.shuffle import concat, read_partition, scratch_of, shuffle
 
 MAX_KEPT_COMPARED = 100
 """A document is compared with at most this many kept documents that share a band with it
@@ -27,8 +31,16 @@ MAX_KEPT_COMPARED = 100
 VERIFY_DOCS = 200_000
 """Documents whose shingles are held at once during verification."""
 
-Loader = Callable[[dict[int, np.ndarray]], dict[tuple[int, int], np.ndarray]]
-Verifier = tuple[Loader, Callable[[frozenset, frozenset], bool]]
+
+class Verifier(Protocol):
+    """Confirms candidate pairs; picklable, so verification tasks can run anywhere."""
+
+    def load(
+        self, shards: Sequence[ShardColumns], wanted: dict[int, np.ndarray]
+    ) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
+        """(shard, row) -> (the document's set members, its band keys)."""
+
+    def similar(self, a: frozenset, b: frozenset) -> bool: ...
 
 
 @dataclass
@@ -38,38 +50,26 @@ class Candidates:
     offsets: np.ndarray
     labels: np.ndarray
     rank: np.ndarray
-    keys: np.ndarray
-    """Band keys (documents x bands): verification compares a document with the kept
-    documents it shares a band with."""
 
     @classmethod
     def from_band_keys(
-        cls, shards: Sequence[ShardColumns], bands: Sequence[str], present: str
+        cls,
+        stage: CorpusStage,
+        shards: Sequence[ShardColumns],
+        bands: Sequence[str],
+        present: str,
     ) -> Candidates:
-        sizes = [load([present]).num_rows for load in shards]
-        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        total = int(offsets[-1])
-        has = np.concatenate(
-            [load([present]).column(present).to_numpy() > 0 for load in shards] or [[]]
-        ).astype(bool)
-        usable = np.nonzero(has)[0]
-        u_parts, v_parts = [], []
-        all_keys = np.zeros((total, len(bands)), dtype=np.uint64)
-        for b, band in enumerate(bands):
-            all_keys[:, b] = np.concatenate(
-                [load([band]).column(band).to_numpy() for load in shards] or [[]]
-            )
-            keys = all_keys[usable, b]
-            order = np.argsort(keys, kind="stable")
-            same = keys[order[1:]] == keys[order[:-1]]
-            u_parts.append(usable[order[:-1][same]])
-            v_parts.append(usable[order[1:][same]])
-        u = np.concatenate(u_parts) if u_parts else np.zeros(0, np.int64)
-        v = np.concatenate(v_parts) if v_parts else np.zeros(0, np.int64)
-        graph = coo_matrix((np.ones(len(u), np.int8), (u, v)), shape=(total, total))
+        """Documents (with ``present`` > 0) that share a key in any band are connected."""
+        with scratch_of(stage) as folder:
+            keys = shuffle(stage, shards, [(b,) for b in bands], folder, present=present)
+            calls = [(keys.paths, p) for p in range(keys.parts)]
+            edges = stage.workers.map("collisions", collisions_in_partition, calls)
+        u, v = (concat([e[i] for e in edges]) for i in range(2))
+        total = int(keys.offsets[-1])
+        graph = coo_matrix((np.ones(len(u), np.float32), (u, v)), shape=(total, total))
         _, labels = connected_components(graph, directed=False)
         rank = np.arange(total, dtype=np.int64)
-        return cls(offsets, labels.astype(np.int64), rank, all_keys)
+        return cls(keys.offsets, labels.astype(np.int64), rank)
 
     def rank_by(self, shards: Sequence[ShardColumns], column: str) -> None:
         """Keep the highest ``column`` first; ties and missing values in input order."""
@@ -82,16 +82,21 @@ class Candidates:
         self.rank = np.empty_like(order)
         self.rank[order] = np.arange(len(order))
 
-    def locate(self, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(shard, row) of global document numbers."""
-        shard = np.searchsorted(self.offsets, docs, side="right") - 1
-        return shard, docs - self.offsets[shard]
+
+def collisions_in_partition(paths: Sequence[str], part: int) -> tuple[np.ndarray, np.ndarray]:
+    """Edges between documents next to each other in (band, key, document) order."""
+    band, key, doc = read_partition(paths, part)
+    order = np.lexsort((doc, key, band))
+    band, key, doc = band[order], key[order], doc[order]
+    same = (band[1:] == band[:-1]) & (key[1:] == key[:-1])
+    return doc[:-1][same], doc[1:][same]
 
 
 def near_duplicate_drops(
+    stage: CorpusStage,
     candidates: Candidates,
     shards: Sequence[ShardColumns],
-    similar: Verifier | None,
+    verifier: Verifier | None,
     reason: str,
 ) -> list[pa.Table]:
     """One drops table per shard: every removed document and the document it duplicates."""
@@ -102,21 +107,24 @@ def near_duplicate_drops(
     members = members[order]  # grouped by component, best to keep first
     group_start = np.nonzero(np.diff(labels[members], prepend=-1))[0]
     bounds = np.append(group_start, len(members))
-    removed: list[np.ndarray] = []
-    kept_for: list[np.ndarray] = []
-    if similar is None:
+    if verifier is None:
         first = np.repeat(members[bounds[:-1]], np.diff(bounds))
         dup = members != first
-        removed.append(members[dup])
-        kept_for.append(first[dup])
-    else:
-        for lo, hi in _slices(bounds, VERIFY_DOCS):
-            chunk = members[bounds[lo] : bounds[hi]]
-            r, k = _verify(candidates, chunk, bounds[lo : hi + 1] - bounds[lo], similar)
-            removed.append(r)
-            kept_for.append(k)
-    removed_all = np.concatenate(removed) if removed else np.zeros(0, np.int64)
-    kept_all = np.concatenate(kept_for) if kept_for else np.zeros(0, np.int64)
+        removed_all, kept_all = members[dup], first[dup]
+    else:  # slices of whole components, several per worker
+        limit = min(VERIFY_DOCS, max(1_000, math.ceil(len(members) / (4 * stage.workers.count))))
+        calls = [
+            (
+                shards,
+                candidates.offsets,
+                members[bounds[lo] : bounds[hi]],
+                bounds[lo : hi + 1] - bounds[lo],
+                verifier,
+            )
+            for lo, hi in _slices(bounds, limit)
+        ]
+        found = stage.workers.map("verify", verify_components, calls)
+        removed_all, kept_all = (concat([f[i] for f in found]) for i in range(2))
     cluster = np.bincount(kept_all, minlength=len(labels))[kept_all] + 1  # kept one included
     reasons = [reason] * len(removed_all)
     return drops_tables(shards, candidates.offsets, removed_all, reasons, kept_all, cluster)
@@ -133,23 +141,31 @@ def _slices(bounds: np.ndarray, limit: int):
         lo = hi
 
 
-def _verify(candidates, chunk, bounds, similar: Verifier) -> tuple[np.ndarray, np.ndarray]:
-    load, is_similar = similar
-    shard, row = candidates.locate(chunk)
+def verify_components(
+    shards: Sequence[ShardColumns],
+    offsets: np.ndarray,
+    chunk: np.ndarray,
+    bounds: np.ndarray,
+    verifier: Verifier,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Within each component (``chunk[bounds[g]:bounds[g + 1]]``, in keep order), keep a
+    document unless it is similar to a kept one it shares a band with."""
+    shard = np.searchsorted(offsets, chunk, side="right") - 1
+    row = chunk - offsets[shard]
     wanted = {int(s): np.sort(row[shard == s]) for s in np.unique(shard)}
-    shingles = load(wanted)
+    loaded = verifier.load(shards, wanted)
     removed, kept_for = [], []
-    band_keys = candidates.keys[chunk].tolist()
     for g in range(len(bounds) - 1):
         kept: list[tuple[int, frozenset]] = []
         sharing: dict[tuple[int, int], list[int]] = {}  # (band, key) -> kept positions
         for i in range(bounds[g], bounds[g + 1]):
             doc = int(chunk[i])
-            mine = frozenset(shingles[(int(shard[i]), int(row[i]))].tolist())
-            bands = list(enumerate(band_keys[i]))
+            members, keys = loaded[(int(shard[i]), int(row[i]))]
+            mine = frozenset(members.tolist())
+            bands = list(enumerate(keys.tolist()))
             near = sorted({k for band in bands for k in sharing.get(band, ())})
             for k in near[:MAX_KEPT_COMPARED]:
-                if is_similar(mine, kept[k][1]):
+                if verifier.similar(mine, kept[k][1]):
                     removed.append(doc)
                     kept_for.append(kept[k][0])
                     break

@@ -41,4 +41,4 @@ class ExactDedup(CorpusStage):
         return {"_exact_hi": pa.array(hi), "_exact_lo": pa.array(lo)}
 
     def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
-        return first_occurrence(shards, "_exact_hi", "_exact_lo", "exact_duplicate")
+        return first_occurrence(self, shards, "_exact_hi", "_exact_lo", "exact_duplicate")

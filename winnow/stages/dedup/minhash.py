@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -125,35 +126,34 @@ class MinHashDedup(CorpusStage):
 
     def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
         p = self.params
-        columns = self.signature_columns
-        candidates = Candidates.from_band_keys(shards, columns[:-1], present=columns[-1])
+        bands = self.signature_columns[:-1]
+        candidates = Candidates.from_band_keys(self, shards, bands, present="_mh_shingles")
         if p.keep_highest is not None:
             candidates.rank_by(shards, p.keep_highest)
-        return near_duplicate_drops(
-            candidates,
-            shards,
-            similar=self._verifier(shards) if p.verify else None,
-            reason="near_duplicate",
-        )
+        verifier = JaccardVerifier(p.ngram, p.threshold, bands) if p.verify else None
+        return near_duplicate_drops(self, candidates, shards, verifier, reason="near_duplicate")
 
-    def _verifier(self, shards: Sequence[ShardColumns]):
-        """Shingle sets of the documents a decision needs, loaded shard by shard."""
-        ngram = self.params.ngram
-        threshold = self.params.threshold
 
-        def load(wanted: dict[int, np.ndarray]) -> dict[tuple[int, int], np.ndarray]:
-            found = {}
-            for shard, rows in wanted.items():
-                text = shards[shard](["text"]).column("text").take(pa.array(rows))
-                shingles = shingle_hashes(text.combine_chunks(), ngram)
-                for i, row in enumerate(rows.tolist()):
-                    found[(shard, row)] = shingles.of(i)
-            return found
+@dataclass(frozen=True)
+class JaccardVerifier:
+    """True Jaccard similarity of shingle sets, loaded shard by shard for a slice."""
 
-        def similar(a: frozenset, b: frozenset) -> bool:
-            if not a or not b:
-                return False
-            common = len(a & b)
-            return common >= threshold * (len(a) + len(b) - common)
+    ngram: int
+    threshold: float
+    bands: tuple[str, ...]
 
-        return load, similar
+    def load(self, shards: Sequence[ShardColumns], wanted: dict[int, np.ndarray]):
+        found = {}
+        for shard, rows in wanted.items():
+            table = shards[shard](["text", *self.bands]).take(pa.array(rows))
+            shingles = shingle_hashes(table.column("text").combine_chunks(), self.ngram)
+            keys = np.stack([table.column(b).to_numpy() for b in self.bands], axis=1)
+            for i, row in enumerate(rows.tolist()):
+                found[(shard, row)] = (shingles.of(i), keys[i])
+        return found
+
+    def similar(self, a: frozenset, b: frozenset) -> bool:
+        if not a or not b:
+            return False
+        common = len(a & b)
+        return common >= self.threshold * (len(a) + len(b) - common)

@@ -180,29 +180,17 @@ class Dsir(ScoreSelector):
 
     def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
         p = self.params
-        lists = [load(["_dsir_buckets"]).column(0).combine_chunks() for load in shards]
-        pool = np.zeros(p.num_buckets, dtype=np.int64)
-        for buckets in lists:
-            pool += np.bincount(pc.list_flatten(buckets).to_numpy(), minlength=p.num_buckets)
+        calls = [(load, p.num_buckets) for load in shards]
+        counts = self.workers.map("dsir features", bucket_counts, calls)
+        pool = np.sum(counts, axis=0) if counts else np.zeros(p.num_buckets, np.int64)
         log_pool = np.log(pool / max(pool.sum(), 1) + 1e-8)
         sets = [p.target] if p.target_weights is None else list(p.target)
         log_diffs = np.stack([self._log_target(t) - log_pool for t in sets], axis=1)
-        scores, sizes, eligible = [], [], []
-        for buckets in lists:
-            flat = pc.list_flatten(buckets).to_numpy()
-            owner = pc.list_parent_indices(buckets).to_numpy()
-            scores.append(
-                np.stack(
-                    [
-                        np.bincount(owner, weights=d[flat], minlength=len(buckets))
-                        for d in log_diffs.T
-                    ],
-                    axis=1,
-                )
-            )
-            count = pc.list_value_length(buckets).to_numpy(zero_copy_only=False)
-            eligible.append((count + 1) // 2 >= p.min_tokens)  # tokens: (uni + bi + 1) / 2
-            sizes.append(len(buckets))
+        calls = [(load, log_diffs, p.min_tokens) for load in shards]
+        found = self.workers.map("dsir weights", log_weights, calls)
+        scores = [f[0] for f in found]
+        eligible = [f[1] for f in found]
+        sizes = [len(f[1]) for f in found]
         score = np.concatenate(scores) if scores else np.zeros((0, len(sets)))
         eligible_all = np.concatenate(eligible) if eligible else np.zeros(0, bool)
         rng = np.random.Generator(np.random.PCG64(p.seed))
@@ -232,6 +220,26 @@ class Dsir(ScoreSelector):
             grams, _ = self._ngrams.batch(texts[i : i + 4096])
             counts += np.bincount(grams, minlength=self.params.num_buckets)
         return np.log(counts / max(counts.sum(), 1) + 1e-8)
+
+
+def bucket_counts(load: ShardColumns, num_buckets: int) -> np.ndarray:
+    """How often each feature bucket occurs in one shard."""
+    buckets = load(["_dsir_buckets"]).column(0).combine_chunks()
+    return np.bincount(pc.list_flatten(buckets).to_numpy(), minlength=num_buckets)
+
+
+def log_weights(
+    load: ShardColumns, log_diffs: np.ndarray, min_tokens: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """One shard's log importance weights (documents x target sets) and which documents
+    are long enough to be selected."""
+    buckets = load(["_dsir_buckets"]).column(0).combine_chunks()
+    flat = pc.list_flatten(buckets).to_numpy()
+    owner = pc.list_parent_indices(buckets).to_numpy()
+    weights = [np.bincount(owner, weights=d[flat], minlength=len(buckets)) for d in log_diffs.T]
+    count = pc.list_value_length(buckets).to_numpy(zero_copy_only=False)
+    eligible = (count + 1) // 2 >= min_tokens  # tokens: (unigrams + bigrams + 1) / 2
+    return np.stack(weights, axis=1), eligible
 
 
 def _quotas(weights: list[float], total: int) -> list[int]:
