@@ -211,7 +211,9 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run a recipe")
     r.add_argument("recipe", help="recipe YAML file")
-    r.add_argument("-o", "--output", help="output folder (overrides the recipe's 'output')")
+    r.add_argument(
+        "-o", "--output", help="output folder or URL, e.g. s3://… (overrides the recipe's 'output')"
+    )
     r.add_argument(
         "--workers", type=int, default=None, help="worker processes (default: all cores)"
     )

@@ -24,7 +24,9 @@ import xxhash
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from winnow.engine.errors import RunFailed
 from winnow.engine.layout import Layout, read_json, tmp_path, write_json_atomic
+from winnow.engine.publish import check_url_output, publish
 from winnow.engine.segment import (
     READ_INDEX,
     ShardFile,
@@ -36,17 +38,10 @@ from winnow.engine.segment import (
 from winnow.engine.stats import StatsBook
 from winnow.engine.write import count_rows, doc_sizes, plan_parts, write_part
 from winnow.io.inputs import InputFile, group_shards
+from winnow.io.remote import is_url, staging_folder
 from winnow.recipe import recipe_yaml
 from winnow.report.html import write_report
 from winnow.schema import INVALID
-
-
-class RunFailed(Exception):
-    """A run that stopped; ``exit_code`` is what the CLI returns."""
-
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 @dataclass
@@ -153,11 +148,21 @@ def execute(
 ) -> RunResult:
     """Run a resolved recipe (see ``winnow.recipe.load_recipe``) on this machine's worker
     processes, or as Ray tasks (``executor="ray"``, on the cluster at ``address`` or a
-    local one)."""
-    layout = Layout(resolved["output"])
+    local one). An output URL is written through a local staging folder."""
     fp = fingerprint(resolved)
-    if _prepare_output(layout, fp, resume, overwrite):
-        return RunResult(str(layout.out), read_json(layout.out / "stats.json"))
+    url = resolved["output"] if is_url(resolved["output"]) else None
+    if url is not None:
+        finished = check_url_output(url, fp, resume, overwrite)
+        if finished is not None:
+            return RunResult(url, finished)
+        layout = Layout(staging_folder(url))
+        if _prepare_output(layout, fp, resume, overwrite=True):
+            publish(layout.out, url)
+            return RunResult(url, read_json(layout.out / "stats.json"))
+    else:
+        layout = Layout(resolved["output"])
+        if _prepare_output(layout, fp, resume, overwrite):
+            return RunResult(str(layout.out), read_json(layout.out / "stats.json"))
     (layout.out / "recipe.yaml").write_text(recipe_yaml(resolved), encoding="utf-8")
     files = [InputFile(**f) for f in resolved["files"]]
     shards = group_shards(files, int(resolved["read"]["shard_mb"] * (1 << 20)))
@@ -200,6 +205,9 @@ def execute(
         write_report(layout.out)
     except Exception as err:  # the data is written and checked; a report bug must not hide it
         print(f"warning: report.html not written ({type(err).__name__}: {err})", file=sys.stderr)
+    if url is not None:
+        publish(layout.out, url)
+        return RunResult(url, stats)
     return RunResult(str(layout.out), stats)
 
 

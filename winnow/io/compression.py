@@ -12,6 +12,8 @@ from typing import BinaryIO
 
 import zstandard
 
+from winnow.io.remote import is_url, open_url
+
 GZIP_LEVEL = 6
 ZSTD_LEVEL = 3
 COMPRESSED_SUFFIXES = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"}
@@ -70,8 +72,12 @@ class _Decoded(io.RawIOBase):
 
 
 def open_binary(path: str | Path) -> BinaryIO:
-    """Open ``path`` for reading, decompressing by its extension."""
+    """Open ``path`` (a local path or an fsspec URL) for reading, decompressing by its
+    extension."""
     kind = compression_of(path)
+    if is_url(path):
+        raw = open_url(str(path))
+        return raw if kind is None else io.BufferedReader(_Decoded(raw, kind), 1 << 20)
     if kind is None:
         return open(path, "rb", buffering=1 << 20)
     return io.BufferedReader(_Decoded(open(path, "rb"), kind), buffer_size=1 << 20)

@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from winnow.io import remote
 from winnow.io.compression import compression_of, strip_compression
 
 EXTENSIONS = {
@@ -43,7 +44,7 @@ class InputFile:
 
 def detect_format(path: str) -> str | None:
     """The format implied by a file or folder name; None if unknown."""
-    if os.path.isdir(path):
+    if not remote.is_url(path) and os.path.isdir(path):
         is_hf = any(
             os.path.exists(os.path.join(path, f)) for f in ("state.json", "dataset_dict.json")
         )
@@ -61,6 +62,10 @@ def data_name(path: str) -> str:
     return name
 
 
+def _is_data_file(path: str) -> bool:
+    return not Path(path).name.startswith((".", "_")) and detect_format(path) is not None
+
+
 def _files_under(folder: str) -> list[str]:
     found = []
     for root, dirs, files in os.walk(folder):
@@ -70,7 +75,10 @@ def _files_under(folder: str) -> list[str]:
 
 
 def expand(path: str, fmt: str | None = None, **options) -> list[InputFile]:
-    """Expand one input entry (a file, folder or glob) into its files, in sorted order."""
+    """Expand one input entry (a file, folder or glob, local or a URL) into its files, in
+    sorted order."""
+    if remote.is_url(path):
+        return _expand_url(path, fmt, **options)
     matches = sorted(glob.glob(path, recursive=True)) if glob.has_magic(path) else [path]
     if not matches or not all(os.path.exists(m) for m in matches):
         raise InputError(f"{path}: no such file, folder or glob match")
@@ -88,6 +96,40 @@ def expand(path: str, fmt: str | None = None, **options) -> list[InputFile]:
                 f"{match}: cannot tell the format from the name; set 'format' to one of {FORMATS}"
             )
         out.append(InputFile(match, kind, **_size_mtime(match), **options))
+    return out
+
+
+def _expand_url(url: str, fmt: str | None, **options) -> list[InputFile]:
+    try:
+        fs, path = remote.filesystem(url)
+        if glob.has_magic(path):
+            found = fs.glob(path, detail=True)
+        else:
+            found = {path: fs.info(path)} if fs.exists(path) else {}
+        files: dict[str, dict] = {}
+        for name, info in sorted(found.items()):
+            if info.get("type") == "directory":
+                inner = sorted(fs.find(name, detail=True).items())
+                files.update((n, i) for n, i in inner if _is_data_file(n))
+            else:
+                files[name] = info
+    except remote.RemoteError as err:
+        raise InputError(str(err)) from err
+    except OSError as err:
+        raise InputError(f"{url}: cannot be listed ({err})") from err
+    if not files:
+        raise InputError(f"{url}: no such file, folder or glob match")
+    out = []
+    for name, info in sorted(files.items()):
+        full = fs.unstrip_protocol(name)
+        kind = fmt or detect_format(name)
+        if kind is None or kind == "hf_disk":
+            raise InputError(
+                f"{full}: cannot tell the format from the name; set 'format' to one of "
+                f"{tuple(f for f in FORMATS if f != 'hf_disk')} (hf_disk folders must be local)"
+            )
+        stamp = {"size": int(info.get("size") or 0), "mtime_ns": remote.modified_ns(info)}
+        out.append(InputFile(full, kind, **stamp, **options))
     return out
 
 

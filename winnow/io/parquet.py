@@ -8,12 +8,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from winnow.io.inputs import InputError, InputFile
+from winnow.io.remote import is_url, open_url
 from winnow.io.tabular import iter_table_records
 
 
 def iter_records(f: InputFile) -> Iterator:
     try:
-        reader = pq.ParquetFile(f.path)
+        reader = pq.ParquetFile(open_url(f.path) if is_url(f.path) else f.path)
     except (OSError, pa.ArrowInvalid) as exc:
         raise InputError(f"{f.path}: not a readable Parquet file ({exc})") from exc
     yield from iter_table_records(f.path, reader.iter_batches(batch_size=4096))

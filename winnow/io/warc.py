@@ -14,12 +14,13 @@ from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 
 from winnow.io.inputs import InputFile
+from winnow.io.remote import is_url, open_url
 from winnow.schema import InvalidRecord
 
 
 def iter_records(f: InputFile) -> Iterator:
     records = ArchiveIterator(
-        f.path,
+        open_url(f.path) if is_url(f.path) else f.path,
         record_types=WarcRecordType.response | WarcRecordType.conversion,
         parse_http=True,
         stream_detect=True,
