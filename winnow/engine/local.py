@@ -62,7 +62,12 @@ class _Runner:
         if workers > 1:
             ctx = multiprocessing.get_context("forkserver")
             ctx.set_forkserver_preload(["winnow.engine.preload"])
-            self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+            self.pool = ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=ctx,
+                initializer=_set_environment,
+                initargs=(dict(os.environ),),
+            )
         self.console = Console(stderr=True)
         self.show = show_progress and self.console.is_terminal
 
@@ -101,6 +106,12 @@ class _Runner:
     def close(self, wait_for: bool = True) -> None:
         if self.pool is not None:
             self.pool.shutdown(wait=wait_for, cancel_futures=True)
+
+
+def _set_environment(env: dict[str, str]) -> None:
+    """Give a worker this run's environment (credentials set since the forkserver, which
+    outlives runs, started)."""
+    os.environ.update(env)
 
 
 def _prepare_output(layout: Layout, fp: str, resume: bool, overwrite: bool) -> bool:
