@@ -3,8 +3,8 @@ hand, not a test): python bench/ray_executor.py [--docs 20000] [--runs 3]
 
 Documents: man pages (first 3,000 characters), split over 8 files. Recipe: normalize,
 gopher_quality, gopher_repetition, exact_dedup, minhash_dedup. Prints docs/s of each
-(median of ``runs``), Ray's overhead, and the time of the reduce phases (on the driver in
-both executors).
+(median of ``runs``), Ray's overhead, the time of each reduce phase (its tasks on the pool or
+the cluster), and the bytes each key shuffle wrote per document, scaled to 10^9 documents.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ def main() -> None:
     recipe = {"inputs": [str(work / "in-*.jsonl")], "stages": stages}
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     times = {"local": [], "ray": []}
-    reduce = {"local": [], "ray": []}
+    reduce: dict[str, dict[str, list[float]]] = {"local": {}, "ray": {}}
+    shuffled: dict[str, int] = {}
     for _ in range(args.runs):
         for executor in ("local", "ray"):
             out = work / executor
@@ -51,16 +52,31 @@ def main() -> None:
             t0 = time.perf_counter()
             result = winnow.run({**recipe, "output": str(out)}, workers=2, executor=executor)
             times[executor].append(time.perf_counter() - t0)
-            phases = result.stats.get("phase_seconds", {})
-            reduce[executor].append(sum(v for k, v in phases.items() if k.startswith("reduce")))
+            for phase, seconds in result.stats["phase_seconds"].items():
+                if phase.startswith("reduce"):
+                    reduce[executor].setdefault(phase, []).append(seconds)
+            shuffled = result.stats["shuffled_bytes"]
+            docs = result.stats["input_docs"]
+            stage_docs = {f"{i - 1:02d}-{st['name']}": st["docs_in"]
+                          for i, st in enumerate(result.stats["stages"])}  # fmt: skip
     ray.shutdown()
-    n = len(records)
     for executor in ("local", "ray"):
         t = statistics.median(times[executor])
-        print(f"{executor:<6} {n / t:>9,.0f} docs/s  ({t:.2f} s; reduce phases "
-              f"{statistics.median(reduce[executor]):.2f} s)")  # fmt: skip
+        print(f"{executor:<6} {docs / t:>9,.0f} docs/s  ({t:.2f} s)")
     ratio = statistics.median(b / a for a, b in zip(times["local"], times["ray"]))
-    print(f"Ray / local time: {ratio:.2f} (median of paired runs; a cluster already running)")
+    print(f"Ray / local time: {ratio:.2f} (median of paired runs; a cluster already running,")
+    print("whose worker processes, and their token caches, outlive each run)")
+    print("reduce phases (median s, local / ray):")
+    for phase in reduce["local"]:
+        a, b = (statistics.median(reduce[e][phase]) for e in ("local", "ray"))
+        print(f"  {phase:<24} {a:6.2f} / {b:6.2f}")
+    print("key shuffle (bytes per document entering the stage), and scaled to 10^9 documents")
+    print("on 100 nodes:")
+    for stage, size in shuffled.items():
+        per_doc = size / stage_docs[stage]
+        total = per_doc * 1e9
+        print(f"  {stage:<18} {per_doc:6.1f} bytes/doc  -> {total / 1e9:6.1f} GB in all, "
+              f"{total / 100 / 1e9:5.2f} GB per node")  # fmt: skip
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -226,6 +226,7 @@ def _run_phases(spec, layout, shards, resolved, runner, strict) -> dict:
     n_shards = len(shards)
     segments = segments_of(spec)
     reduce_seconds: dict[int, float] = {}
+    shuffled: dict[str, int] = {}
     skipped = 0
     phases: dict[str, float] = {}
     clock = time.perf_counter()
@@ -237,7 +238,10 @@ def _run_phases(spec, layout, shards, resolved, runner, strict) -> dict:
 
     for seg in segments:
         if seg.applies is not None:
-            reduce_seconds[seg.applies[0]] = _reduce(spec, layout, seg.index, n_shards, runner)
+            done = _reduce(spec, layout, seg.index, n_shards, runner)
+            reduce_seconds[seg.applies[0]] = done["seconds"]
+            if done.get("shuffled_bytes"):
+                shuffled[f"{seg.applies[0]:02d}-{seg.applies[1].name}"] = done["shuffled_bytes"]
             if seg.index == 1 and strict:
                 _check_strict(layout, n_shards)
             lap(f"reduce {seg.applies[1].name}")
@@ -264,18 +268,21 @@ def _run_phases(spec, layout, shards, resolved, runner, strict) -> dict:
     stats = _summarise(layout, segments, n_shards, reduce_seconds, len(parts), in_parts)
     lap("verify")
     stats["tasks_resumed"] = skipped
+    stats["shuffled_bytes"] = shuffled
     stats["phase_seconds"] = phases
     return stats
 
 
-def _reduce(spec: TaskSpec, layout: Layout, seg: int, n_shards: int, runner) -> float:
+def _reduce(spec: TaskSpec, layout: Layout, seg: int, n_shards: int, runner) -> dict:
+    """Run a corpus stage's reduce (once: a resumed run reads what it recorded)."""
     done = layout.reduce_done(seg)
     if done.exists():
-        return read_json(done)["seconds"]
+        return read_json(done)
     _, stage = segments_of(spec)[seg].applies
     stage.artifacts = layout.out / "artifacts" / f"{seg:02d}-{stage.name}"
     stage.workers = runner
     stage.scratch = layout.drops(seg, 0).parent / "scratch"
+    stage.shuffled_bytes = 0
     t0 = time.perf_counter()
     loaders = [ShardFile(str(layout.segment_docs(seg - 1, s))) for s in range(n_shards)]
     try:
@@ -289,9 +296,13 @@ def _reduce(spec: TaskSpec, layout: Layout, seg: int, n_shards: int, runner) -> 
         with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
             w.write_table(table)
         os.replace(tmp, path)
-    seconds = time.perf_counter() - t0
-    write_json_atomic(done, {"seconds": seconds, "dropped": sum(t.num_rows for t in drops)})
-    return seconds
+    record = {
+        "seconds": time.perf_counter() - t0,
+        "dropped": sum(t.num_rows for t in drops),
+        "shuffled_bytes": stage.shuffled_bytes,
+    }
+    write_json_atomic(done, record)
+    return record
 
 
 def _check_strict(layout: Layout, n_shards: int) -> None:

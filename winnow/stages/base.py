@@ -114,6 +114,8 @@ class CorpusStage(Stage):
     scratch: Path | None = None
     """A private folder for a reduce's intermediate files (the engine sets it, inside the
     run's work folder; None: the reduce makes a temporary one)."""
+    shuffled_bytes: int = 0
+    """Bytes the reduce's key shuffle wrote (``stats.json``: ``shuffled_bytes``)."""
 
     def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
         """Signature columns for a batch (named as in ``signature_columns``)."""

@@ -45,9 +45,11 @@ class Verifier(Protocol):
 
 @dataclass
 class Candidates:
-    """Component label and keep rank of every document (global input order)."""
+    """The documents that collide with another (global numbers, ascending), their component
+    and their keep rank (lower is kept first). Nothing is held for the other documents."""
 
     offsets: np.ndarray
+    docs: np.ndarray
     labels: np.ndarray
     rank: np.ndarray
 
@@ -65,20 +67,22 @@ class Candidates:
             calls = [(keys.paths, p) for p in range(keys.parts)]
             edges = stage.workers.map("collisions", collisions_in_partition, calls)
         u, v = (concat([e[i] for e in edges]) for i in range(2))
-        total = int(keys.offsets[-1])
-        graph = coo_matrix((np.ones(len(u), np.float32), (u, v)), shape=(total, total))
+        docs, ends = np.unique(np.concatenate([u, v]), return_inverse=True)
+        n = len(docs)
+        graph = coo_matrix((np.ones(len(u), np.float32), (ends[: len(u)], ends[len(u) :])), (n, n))
         _, labels = connected_components(graph, directed=False)
-        rank = np.arange(total, dtype=np.int64)
-        return cls(keys.offsets, labels.astype(np.int64), rank)
+        return cls(keys.offsets, docs, labels.astype(np.int64), np.arange(n, dtype=np.int64))
 
     def rank_by(self, shards: Sequence[ShardColumns], column: str) -> None:
         """Keep the highest ``column`` first; ties and missing values in input order."""
-        values = []
-        for load in shards:
-            col = load([column]).column(column)
-            values.append(pc.fill_null(pc.cast(col, pa.float64()), -np.inf).to_numpy())
-        score = np.concatenate(values) if values else np.zeros(0)
-        order = np.lexsort((np.arange(len(score)), -score))
+        score = np.full(len(self.docs), -np.inf)
+        shard = np.searchsorted(self.offsets, self.docs, side="right") - 1
+        for s in np.unique(shard):
+            mine = shard == s
+            rows = pa.array(self.docs[mine] - self.offsets[s])
+            col = shards[int(s)]([column]).column(column).take(rows)
+            score[mine] = pc.fill_null(pc.cast(col, pa.float64()), -np.inf).to_numpy()
+        order = np.lexsort((self.docs, -score))
         self.rank = np.empty_like(order)
         self.rank[order] = np.arange(len(order))
 
@@ -100,12 +104,9 @@ def near_duplicate_drops(
     reason: str,
 ) -> list[pa.Table]:
     """One drops table per shard: every removed document and the document it duplicates."""
-    labels = candidates.labels
-    sizes = np.bincount(labels) if len(labels) else np.zeros(0, np.int64)
-    members = np.nonzero(sizes[labels] > 1)[0]
-    order = np.lexsort((candidates.rank[members], labels[members]))
-    members = members[order]  # grouped by component, best to keep first
-    group_start = np.nonzero(np.diff(labels[members], prepend=-1))[0]
+    order = np.lexsort((candidates.rank, candidates.labels))
+    members = candidates.docs[order]  # grouped by component, best to keep first
+    group_start = np.nonzero(np.diff(candidates.labels[order], prepend=-1))[0]
     bounds = np.append(group_start, len(members))
     if verifier is None:
         first = np.repeat(members[bounds[:-1]], np.diff(bounds))
@@ -125,7 +126,8 @@ def near_duplicate_drops(
         ]
         found = stage.workers.map("verify", verify_components, calls)
         removed_all, kept_all = (concat([f[i] for f in found]) for i in range(2))
-    cluster = np.bincount(kept_all, minlength=len(labels))[kept_all] + 1  # kept one included
+    _, which, counts = np.unique(kept_all, return_inverse=True, return_counts=True)
+    cluster = counts[which] + 1  # the kept one included
     reasons = [reason] * len(removed_all)
     return drops_tables(shards, candidates.offsets, removed_all, reasons, kept_all, cluster)
 

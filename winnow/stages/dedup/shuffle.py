@@ -72,6 +72,7 @@ def shuffle(
     ]
     if parts:
         stage.workers.map("shuffle", partition_shard, calls)
+        stage.shuffled_bytes += sum(os.path.getsize(p) for p in paths)
     return Shuffled(offsets, paths, parts)
 
 
