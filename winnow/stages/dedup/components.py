@@ -4,8 +4,9 @@ Documents are numbered globally in input order (shard by shard). Band keys are s
 into partitions (``shuffle.py``) and one task per partition sorts its keys: documents next
 to each other with the same (band, key) are an edge. Components of the edges come from
 ``scipy.sparse.csgraph.connected_components`` on the driver, which holds three numbers per
-colliding document plus the edges (nothing for the others). Verification splits the components into slices, one task each;
-a task loads the shingles and band keys of its slice's documents only.
+colliding document plus the edges (nothing for the others). Verification splits the
+components into slices, one task each; a task loads the shingles and band keys of its
+slice's documents only.
 """
 
 from __future__ import annotations
