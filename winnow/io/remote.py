@@ -67,15 +67,15 @@ def modified_ns(info: dict) -> int:
         if isinstance(value, (int, float)):
             return int(value * 1e9)
         if isinstance(value, str) and value:
-            return xxhash.xxh3_64_intdigest(value) >> 1
+            return xxhash.xxh3_64_intdigest(value.encode()) >> 1
     tag = info.get("ETag") or info.get("etag") or ""
-    return xxhash.xxh3_64_intdigest(str(tag)) >> 1
+    return xxhash.xxh3_64_intdigest(str(tag).encode()) >> 1
 
 
 def staging_folder(url: str) -> Path:
     """The local folder where a run for an output URL works (``WINNOW_CACHE``)."""
     cache = Path(os.environ.get("WINNOW_CACHE", Path.home() / ".cache" / "winnow"))
-    return cache / "runs" / xxhash.xxh3_64_hexdigest(url.rstrip("/"))
+    return cache / "runs" / xxhash.xxh3_64_hexdigest(url.rstrip("/").encode())
 
 
 def holds_files(url: str) -> bool:
