@@ -63,6 +63,7 @@ def data_name(path: str) -> str:
 
 
 def _is_data_file(path: str) -> bool:
+    """Not hidden (``.``) or private (``_``), and of a known format."""
     return not Path(path).name.startswith((".", "_")) and detect_format(path) is not None
 
 
@@ -70,8 +71,8 @@ def _files_under(folder: str) -> list[str]:
     found = []
     for root, dirs, files in os.walk(folder):
         dirs.sort()
-        found += [os.path.join(root, f) for f in sorted(files) if not f.startswith((".", "_"))]
-    return [f for f in found if detect_format(f)]
+        found += [os.path.join(root, f) for f in sorted(files)]
+    return [f for f in found if _is_data_file(f)]
 
 
 def expand(path: str, fmt: str | None = None, **options) -> list[InputFile]:
