@@ -11,11 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pyarrow as pa
 
+from winnow.chat.edits import dumps, follow
+from winnow.chat.formats import read_chat, write_chat
+from winnow.chat.view import render
 from winnow.engine.local import RunResult, execute
 from winnow.recipe import load_recipe
-from winnow.schema import DOC_SCHEMA, chat_text, stable_id
+from winnow.schema import DOC_SCHEMA, stable_id
 from winnow.stages import REGISTRY
 from winnow.stages.base import CorpusStage, Stage
 
@@ -45,14 +49,35 @@ def make_stage(name: str, **params: Any) -> Stage:
     return cls(cls.ParamsModel(**params))
 
 
-def _as_documents(table: pa.Table) -> pa.Table:
-    """Fill in the document columns a plain table lacks (ids, source, meta, messages)."""
+def _chat_columns(table: pa.Table) -> tuple[list, list[str]]:
+    """Each row's ``(format, turns)`` (None for plain rows) and the columns they came from."""
+    chats, used = [], set()
+    for record in table.to_pylist():
+        chat = read_chat(record)
+        if chat is not None:
+            used |= chat[2]
+        chats.append(chat[:2] if chat is not None else None)
+    return chats, [c for c in table.column_names if c in used]
+
+
+def _as_documents(table: pa.Table) -> tuple[pa.Table, list[pa.Field]]:
+    """The table as documents: the columns a plain table lacks filled in (ids, source, meta),
+    chat columns (``messages``, ``conversations``, ...) read into turns (their text view in
+    ``text``: the turns win) and removed. Returns the chat fields, to be written back."""
     n = table.num_rows
+    chats, chat_names = _chat_columns(table)
+    chat_fields = [table.schema.field(c) for c in chat_names]
+    table = table.drop_columns(chat_names)
     cols = {}
-    if "text" not in table.column_names:
-        if "messages" not in table.column_names:
-            raise ValueError("the table needs a 'text' (or 'messages') column")
-        cols["text"] = pa.array([chat_text(m) for m in table.column("messages").to_pylist()])
+    if chat_names:
+        texts = table.column("text").to_pylist() if "text" in table.column_names else [None] * n
+        cols["text"] = pa.array(
+            [render(c[1]) if c else t for c, t in zip(chats, texts)], pa.large_string()
+        )
+        cols["messages"] = pa.array([dumps(c[1]) if c else None for c in chats], pa.large_string())
+        cols["chat_format"] = pa.array([c[0] if c else None for c in chats], pa.string())
+    elif "text" not in table.column_names:
+        raise ValueError("the table needs a 'text' column or chat columns such as 'messages'")
     if "source" not in table.column_names:
         cols["source"] = pa.array([f"table:{i}" for i in range(n)], pa.string())
     if "id" not in table.column_names:
@@ -60,18 +85,40 @@ def _as_documents(table: pa.Table) -> pa.Table:
         cols["id"] = pa.array([stable_id(s) for s in src.to_pylist()], pa.string())
     if "meta" not in table.column_names:
         cols["meta"] = pa.array(["{}"] * n, pa.string())
-    if "messages" not in table.column_names:
-        cols["messages"] = pa.nulls(n, DOC_SCHEMA.field("messages").type)
+    for name in ("messages", "chat_format"):
+        if name not in cols:
+            cols[name] = pa.nulls(n, DOC_SCHEMA.field(name).type)
     for name, col in cols.items():
+        if name in table.column_names:
+            table = table.drop_columns([name])
         table = table.append_column(name, col)
-    return table.cast(
-        pa.schema(
-            [
-                DOC_SCHEMA.field(c) if c in DOC_SCHEMA.names else table.schema.field(c)
-                for c in table.column_names
-            ]
-        )
+    schema = pa.schema(
+        [
+            DOC_SCHEMA.field(c) if c in DOC_SCHEMA.names else table.schema.field(c)
+            for c in table.column_names
+        ]
     )
+    return table.cast(schema), chat_fields
+
+
+def _with_chat_fields(table: pa.Table, fields: list[pa.Field]) -> pa.Table:
+    """Write the (edited) turns back into the chat columns the input had, in their format."""
+    if not fields:
+        return table
+    rows = [
+        write_chat(orjson.loads(m), f) if m is not None else {}
+        for m, f in zip(
+            table.column("messages").to_pylist(), table.column("chat_format").to_pylist()
+        )
+    ]
+    for f in fields:
+        values = [row.get(f.name) for row in rows]
+        try:
+            column = pa.array(values, f.type)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            column = pa.array([None if v is None else orjson.dumps(v).decode() for v in values])
+        table = table.append_column(f.name, column)
+    return table.drop_columns(["messages", "chat_format"])
 
 
 def apply_stage(stage: str | Stage, data, drop: bool = False, **params: Any):
@@ -79,13 +126,16 @@ def apply_stage(stage: str | Stage, data, drop: bool = False, **params: Any):
 
     Returns the same kind of object with the stage's columns added plus ``keep`` (bool) and
     ``drop_reason`` (null where kept; ``duplicate_of`` too for corpus stages). With
-    ``drop=True`` the dropped rows are removed instead."""
+    ``drop=True`` the dropped rows are removed instead. Chat columns (``messages``,
+    ``conversations``, ``instruction``/``output``, ...) come back in their format with every
+    edit of the stage applied inside the turns."""
     stage = make_stage(stage, **params) if isinstance(stage, str) else stage
     dataset_type = None
     if not isinstance(data, pa.Table):
         dataset_type = type(data)
         data = data.data.table if hasattr(data, "data") else pa.table(data)
-    table = _as_documents(data).combine_chunks()
+    table, chat_fields = _as_documents(data)
+    table = table.combine_chunks()
     batch = (
         table.to_batches()[0] if table.num_rows else pa.RecordBatch.from_pylist([], table.schema)
     )
@@ -103,7 +153,7 @@ def apply_stage(stage: str | Stage, data, drop: bool = False, **params: Any):
             size = pa.nulls(batch.num_rows, pa.int64())
     else:
         result = stage.process(batch)
-    out = pa.Table.from_batches([result.batch])
+    out = _with_chat_fields(pa.Table.from_batches([follow(batch, result.batch)]), chat_fields)
     n = out.num_rows
     keep = result.keep if result.keep is not None else pa.array([True] * n)
     reason = result.reason if result.reason is not None else pa.nulls(n, pa.string())

@@ -1,6 +1,7 @@
 """The ledger: one row per removed document (``id, source, stage, reason, duplicate_of,
-cluster_size``; the last two for duplicates: the kept document and how many documents its
-group holds)."""
+cluster_size, detail``; ``duplicate_of`` and ``cluster_size`` for duplicates: the kept
+document and how many documents its group holds; ``detail``, where set, what exactly is wrong,
+for example which turn of a chat record is malformed)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,16 @@ class Ledger:
         self._rows: list[tuple] = []
         self._count = 0
 
-    def add(self, doc_id: str, source: str, stage: str, reason: str, dup: str | None = None):
-        self._rows.append((doc_id, source, stage, reason, dup, None))
+    def add(
+        self,
+        doc_id: str,
+        source: str,
+        stage: str,
+        reason: str,
+        dup: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        self._rows.append((doc_id, source, stage, reason, dup, None, detail))
         self._count += 1
 
     def add_dropped(
@@ -51,6 +60,7 @@ class Ledger:
                     pc.filter(cluster_size, dropped).cast(pa.int64())
                     if cluster_size is not None
                     else pa.nulls(n, pa.int64()),
+                    pa.nulls(n, pa.string()),
                 ],
                 schema=LEDGER_SCHEMA,
             )

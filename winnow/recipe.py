@@ -42,6 +42,8 @@ class WriteConfig(_Model):
     format: Literal[WRITE_FORMATS] = "jsonl.gz"  # type: ignore[valid-type]
     shard_docs: int | None = Field(100_000, ge=1)
     shard_bytes: int | None = Field(None, ge=1024)
+    chat_format: Literal["same", "openai"] = "same"
+    """Chat records: each in its input format (JSON Lines), or all as OpenAI ``messages``."""
 
 
 class ReadConfig(_Model):

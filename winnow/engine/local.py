@@ -259,7 +259,10 @@ def _run_phases(spec, layout, shards, resolved, runner, strict) -> dict:
     sizes = [doc_sizes(layout, last, s) for s in range(n_shards)]
     parts = plan_parts(sizes, write["shard_docs"], write["shard_bytes"])
     fmt = write["format"]
-    todo = [(spec.out, last, fmt, p) for p in parts if not layout.part(p.number, fmt).exists()]
+    chat = write["chat_format"]
+    todo = [
+        (spec.out, last, fmt, p, chat) for p in parts if not layout.part(p.number, fmt).exists()
+    ]
     skipped += len(parts) - len(todo)
     runner.map("write", write_part, todo)
     lap("write")

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from winnow.chat.edits import follow
 from winnow.engine.layout import Layout, tmp_path, write_json_atomic
 from winnow.engine.plan import Segment, build_stages, plan_segments
 from winnow.engine.stats import StatsBook, text_bytes
@@ -73,13 +74,15 @@ def _private_columns(batch: pa.RecordBatch) -> list[str]:
 
 
 class _Recorder:
-    """Applies a stage's verdict: counts, ledger rows, and the surviving rows."""
+    """Applies a stage's verdict: text edits carried into chat turns (``winnow.chat.edits``),
+    counts, ledger rows, and the surviving rows."""
 
     def __init__(self, book: StatsBook, ledger: Ledger) -> None:
         self.book, self.ledger = book, ledger
 
     def apply(self, index: int, name: str, before: pa.RecordBatch, result: RowResult, t0: float):
         st = self.book.get(index, name)
+        result.batch = follow(before, result.batch)
         st.docs_in += before.num_rows
         st.bytes_in += text_bytes(before)
         batch = result.batch

@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from winnow.chat.output import openai_messages
 from winnow.engine.layout import Layout, tmp_path
 from winnow.engine.segment import load_columns
 from winnow.io import jsonl, parquet
@@ -57,8 +58,12 @@ def doc_sizes(layout: Layout, seg: int, shard: int) -> np.ndarray:
     return pc.binary_length(text).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def write_part(out: str, seg: int, fmt: str, part: PartSpec, batch_rows: int = 2048) -> int:
-    """Stream one part from the final segment's shard files; returns its document count."""
+def write_part(
+    out: str, seg: int, fmt: str, part: PartSpec, chat_format: str = "same", batch_rows: int = 2048
+) -> int:
+    """Stream one part from the final segment's shard files; returns its document count.
+    Chat records are written as their turns (``chat_format``: each in its input format, or
+    OpenAI ``messages``; Parquet always holds OpenAI ``messages`` as JSON), not their view."""
     layout = Layout(out)
     first = load_columns(layout.segment_docs(seg, part.slices[0][0]), None)
     public = [c for c in first.column_names if not c.startswith("_")]
@@ -71,9 +76,10 @@ def write_part(out: str, seg: int, fmt: str, part: PartSpec, batch_rows: int = 2
     path = layout.part(part.number, fmt)
     tmp = tmp_path(path)
     if fmt == "parquet":
-        count = parquet.write(str(tmp), batches(), first.select(public).schema)
+        chat_rows = (openai_messages(b) for b in batches())
+        count = parquet.write(str(tmp), chat_rows, first.select(public).schema)
     else:
-        count = jsonl.write(str(tmp), batches(), compression_of(path))
+        count = jsonl.write(str(tmp), batches(), compression_of(path), chat_format)
     os.replace(tmp, path)
     return count
 

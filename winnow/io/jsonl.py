@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
+from winnow.chat.output import CHAT_COLUMNS, chat_fields
 from winnow.io.compression import CompressedWriter, compression_of, open_binary
 from winnow.io.inputs import InputError, InputFile
 from winnow.schema import InvalidRecord
@@ -39,19 +40,32 @@ def iter_records(f: InputFile) -> Iterator[Record]:
             yield InvalidRecord("truncated_file", str(exc)), f"{f.path}:{lineno + 1}"
 
 
-def write(path: str, batches: Iterable[pa.RecordBatch], compression: str | None = None) -> int:
+def write(
+    path: str,
+    batches: Iterable[pa.RecordBatch],
+    compression: str | None = None,
+    chat_format: str = "same",
+) -> int:
     """Stream documents to JSON Lines; ``meta`` is embedded as an object, null fields omitted.
-    ``compression`` ('gzip', 'zstd' or None) defaults to what the file name implies.
-    Returns the number of documents written."""
+    A chat record is written as its turns (``chat_format``: ``same`` or ``openai``) instead of
+    its ``text`` view. ``compression`` ('gzip', 'zstd' or None) defaults to what the file name
+    implies. Returns the number of documents written."""
     count = 0
     with CompressedWriter(path, compression or compression_of(path)) as out:
         for batch in batches:
             columns = {name: batch.column(name).to_pylist() for name in batch.schema.names}
             metas = columns.pop("meta", None)
+            chats = [None] * batch.num_rows
+            if "messages" in columns and batch.column("messages").null_count < batch.num_rows:
+                chats = chat_fields(columns["messages"], columns["chat_format"], chat_format)
             names = list(columns)
             lines = []
             for i in range(batch.num_rows):
                 row = {n: columns[n][i] for n in names if columns[n][i] is not None}
+                if chats[i] is not None:
+                    for name in CHAT_COLUMNS:
+                        row.pop(name, None)
+                    row.update(chats[i])
                 if metas is not None:
                     row["meta"] = orjson.Fragment(metas[i])
                 lines.append(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))

@@ -9,9 +9,10 @@ from collections.abc import Iterator
 import pyarrow as pa
 
 from winnow.io import csv, hf_disk, jsonl, parquet, text, warc
+from winnow.io.documents import DocumentBuilder
 from winnow.io.inputs import InputError, InputFile
 from winnow.ledger import Ledger
-from winnow.schema import INVALID, DocumentBuilder, InvalidRecord, stable_id
+from winnow.schema import INVALID, InvalidRecord, stable_id
 
 READERS = {
     "jsonl": jsonl.iter_records,
@@ -46,13 +47,21 @@ def read_shard(
             for record, source in records:
                 seen += 1
                 if isinstance(record, InvalidRecord):
-                    invalid.add(stable_id(source), source, READ_STAGE, f"{INVALID}:{record.reason}")
+                    invalid.add(
+                        stable_id(source),
+                        source,
+                        READ_STAGE,
+                        f"{INVALID}:{record.reason}",
+                        detail=record.detail,
+                    )
                     continue
                 try:
                     builder.add(record, source)
                 except InvalidRecord as bad:
                     doc_id = _record_id(record, f.id_field, source)
-                    invalid.add(doc_id, source, READ_STAGE, f"{INVALID}:{bad.reason}")
+                    invalid.add(
+                        doc_id, source, READ_STAGE, f"{INVALID}:{bad.reason}", detail=bad.detail
+                    )
                 if len(builder) >= batch_docs or builder.text_bytes >= batch_bytes:
                     yield builder.flush(), invalid
                     invalid = Ledger()

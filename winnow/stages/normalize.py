@@ -10,6 +10,7 @@ import ftfy
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from winnow.chat.edits import map_slots
 from winnow.stages.base import Params, RowResult, RowStage, register
 from winnow.stages.textops import MOJIBAKE_RE2, nfc_suspect_re2, rewrite_rows
 
@@ -85,20 +86,7 @@ class Normalize(RowStage):
     def process(self, batch: pa.RecordBatch) -> RowResult:
         i = batch.schema.get_field_index("text")
         batch = batch.set_column(i, "text", self.normalize(batch.column(i)))
-        messages = batch.column("messages")
-        if messages.null_count < len(messages):
-            batch = batch.set_column(
-                batch.schema.get_field_index("messages"),
-                "messages",
-                self._normalize_turns(messages),
-            )
+        j = batch.schema.get_field_index("messages")
+        if j >= 0:  # chat turns: each slot normalised on its own (the view follows)
+            batch = batch.set_column(j, "messages", map_slots(batch.column(j), self.normalize))
         return RowResult(batch=batch)
-
-    def _normalize_turns(self, messages: pa.ListArray) -> pa.ListArray:
-        turns = messages.flatten()
-        content = self.normalize(turns.field("content"))
-        fixed = pa.StructArray.from_arrays([turns.field("role"), content], fields=list(turns.type))
-        offsets = messages.offsets
-        if messages.offset:
-            offsets = pc.subtract(offsets, offsets[0])
-        return pa.ListArray.from_arrays(offsets, fixed, type=messages.type, mask=messages.is_null())

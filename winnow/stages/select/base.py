@@ -5,13 +5,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 from pydantic import Field, model_validator
 
-from winnow.schema import text_view
+from winnow.chat.view import View, text_view
 from winnow.stages.base import CorpusStage, Params, RowResult, ShardColumns
 from winnow.stages.select.targets import require_files
 
@@ -19,7 +18,7 @@ DECISIONS = pa.schema([("score", pa.float64()), ("reason", pa.string())])
 
 
 class SelectParams(Params):
-    view: Literal["text", "prompt", "response"] = "text"
+    view: View = "text"
     """For chat records: score the whole text, only the prompt side or only the responses."""
     keep_fraction: float | None = Field(None, gt=0, le=1)
     keep_top_k: int | None = Field(None, ge=1)

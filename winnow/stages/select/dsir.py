@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
-from winnow.schema import text_view
+from winnow.chat.view import text_view
 from winnow.stages.base import ShardColumns, register
 from winnow.stages.select.base import ScoreSelector, TargetParams, top
 from winnow.stages.select.targets import target_texts

@@ -18,9 +18,9 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
+from winnow.chat.view import text_view
 from winnow.models.clustering import kmeans
 from winnow.models.embeddings import embedder, embedding_column, embedding_matrix
-from winnow.schema import text_view
 from winnow.stages.base import ShardColumns, register
 from winnow.stages.select.base import ScoreSelector, SelectParams, TargetParams, top
 from winnow.stages.select.targets import target_texts
