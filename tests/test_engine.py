@@ -56,10 +56,16 @@ def test_stats_and_layout(tmp_path):
     assert not (out / "_work").exists()
     resolved = yaml.safe_load((out / "recipe.yaml").read_text())
     assert resolved["stages"][1] == {
-        "length_filter": {"min_chars": 0, "max_chars": None, "min_words": 50, "max_words": None}
+        "length_filter": {
+            "min_chars": 0,
+            "max_chars": None,
+            "min_words": 50,
+            "max_words": None,
+            "view": "text",
+        }
     }
     for part in (out / "ledger").glob("*.parquet"):
-        names = ["id", "source", "stage", "reason", "duplicate_of", "cluster_size"]
+        names = ["id", "source", "stage", "reason", "duplicate_of", "cluster_size", "detail"]
         assert pq.read_schema(part).names == names
     # the four partial translations under 50 words... and no more
     short = [r for r in read_ledger(out) if r["reason"] == "too_short_words"]

@@ -182,6 +182,18 @@ CHAT = [
 ]
 
 
+CHAT_KEYS = ("messages", "prompt", "response", "instruction", "input", "output")
+
+
+def _data(doc: dict) -> dict:
+    """A written document's data: its text, or the fields of its turns (Parquet holds
+    OpenAI messages as JSON text)."""
+    out = {k: doc[k] for k in ("text", *CHAT_KEYS) if doc.get(k) is not None}
+    if isinstance(out.get("messages"), str):
+        out["messages"] = orjson.loads(out["messages"])
+    return out
+
+
 @pytest.mark.parametrize("fmt", ["jsonl", "jsonl.gz", "jsonl.zst", "parquet"])
 def test_writers_round_trip_through_the_readers(tmp_path, fmt):
     src = write_jsonl(tmp_path / "in.jsonl", DOCS + CHAT)
@@ -190,16 +202,24 @@ def test_writers_round_trip_through_the_readers(tmp_path, fmt):
     assert len(parts) == 5 and all(p.name.endswith(fmt) for p in parts)
     second, _ = _run(tmp_path, [str(tmp_path / "first" / "data")], name="second")
     # the first run's source becomes provenance in the second run's meta
-    assert [(d["id"], d["text"], d["meta"]) for d in second] == [
-        (d["id"], d["text"], {**d["meta"], "source": d["source"]}) for d in first
+    assert [(d["id"], _data(d), d["meta"]) for d in second] == [
+        (d["id"], _data(d), {**d["meta"], "source": d["source"]}) for d in first
     ]
     assert [d["id"] for d in first] == [r["id"] for r in DOCS + CHAT]
     chat = {d["id"]: d for d in second}
     assert chat["m1"]["messages"] == CHAT[0]["messages"]
-    assert (
-        chat["m1"]["text"]
-        == "user: What is exact dedup?\n\nassistant: Dropping identical documents."
-    )
-    assert chat["p1"]["messages"][1] == {"role": "assistant", "content": CHAT[1]["response"]}
-    assert chat["i1"]["messages"][0]["content"] == "Summarise.\n\nLong text here."
+    assert "text" not in chat["m1"]  # the turns are the data, not their view
+    if fmt == "parquet":  # Parquet holds every conversation as OpenAI messages
+        assert chat["p1"]["messages"][1] == {"role": "assistant", "content": CHAT[1]["response"]}
+        assert [p["text"] for p in chat["i1"]["messages"][0]["content"]] == [
+            "Summarise.",
+            "Long text here.",
+        ]
+    else:  # JSON Lines keeps each record's format
+        assert {k: chat["p1"][k] for k in ("prompt", "response")} == {
+            k: CHAT[1][k] for k in ("prompt", "response")
+        }
+        assert {k: chat["i1"][k] for k in ("instruction", "input", "output")} == {
+            k: CHAT[2][k] for k in ("instruction", "input", "output")
+        }
     assert chat["i1"]["meta"] == {"source_dataset": "alpaca-like", "source": f"{src}:33"}

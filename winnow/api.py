@@ -111,6 +111,7 @@ def _with_chat_fields(table: pa.Table, fields: list[pa.Field]) -> pa.Table:
             table.column("messages").to_pylist(), table.column("chat_format").to_pylist()
         )
     ]
+    table = table.drop_columns(["messages", "chat_format"])
     for f in fields:
         values = [row.get(f.name) for row in rows]
         try:
@@ -118,7 +119,7 @@ def _with_chat_fields(table: pa.Table, fields: list[pa.Field]) -> pa.Table:
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             column = pa.array([None if v is None else orjson.dumps(v).decode() for v in values])
         table = table.append_column(f.name, column)
-    return table.drop_columns(["messages", "chat_format"])
+    return table
 
 
 def apply_stage(stage: str | Stage, data, drop: bool = False, **params: Any):

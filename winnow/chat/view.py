@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import orjson
+import pyarrow as pa
 
 Turn = dict[str, Any]
 Slot = tuple
@@ -125,3 +126,11 @@ def text_view(batch, view: str) -> list[str]:
     for text, raw in zip(texts, batch.column("messages").to_pylist()):
         out.append(text if raw is None else view_of(orjson.loads(raw), view))
     return out
+
+
+def view_array(batch, view: str):
+    """The chosen view as an Arrow string array (``text`` itself, uncopied, for ``text``)."""
+    if view == "text" or "messages" not in batch.schema.names:
+        column = batch.column("text")
+        return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    return pa.array(text_view(batch, view), pa.large_string())

@@ -52,14 +52,14 @@ class DocumentBuilder:
         if chat is not None:
             fmt, turns, used = chat
             text, messages = render(turns), dumps(turns)
-            skip = {self.id_field, self.text_field, *used}
+            skip = {self.id_field, self.text_field, "chat_format", *used}
         else:
             if self.text_field not in record or record[self.text_field] is None:
                 raise InvalidRecord("missing_text", f"no '{self.text_field}' field")
             text, fmt, messages = record[self.text_field], None, None
             if not isinstance(text, str):
                 raise InvalidRecord("text_not_string", f"'{self.text_field}' is not a string")
-            skip = {self.id_field, self.text_field}
+            skip = {self.id_field, self.text_field, "messages", "chat_format"}
         raw_id = record.get(self.id_field)
         doc_id = (
             str(raw_id) if isinstance(raw_id, (str, int)) and raw_id != "" else stable_id(source)

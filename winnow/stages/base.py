@@ -60,15 +60,35 @@ def with_text(batch: pa.RecordBatch, texts: list[str]) -> pa.RecordBatch:
     return batch.set_column(i, "text", pa.array(texts, batch.schema.field(i).type))
 
 
+@dataclass(frozen=True)
+class ExampleFiles:
+    """Files a stage's example parameters may name; the tests over every stage write them.
+    ``benchmark``: JSON Lines benchmark items (``question``); ``target``: JSON Lines documents
+    of a target domain (``text``)."""
+
+    benchmark: str
+    target: str
+
+
 class Stage:
     name: ClassVar[str]
     kind: ClassVar[str]
     ParamsModel: ClassVar[type[Params]] = Params
     summary: ClassVar[str] = ""
     origin: ClassVar[str] = ""
+    example_before: ClassVar[tuple[tuple[str, dict], ...]] = ()
+    """Stages (name, parameters) that must run before this one in its examples (``pack``
+    needs ``tokenize``'s tokens)."""
 
     def __init__(self, params: Params | None = None) -> None:
         self.params = params if params is not None else self.ParamsModel()
+
+    @classmethod
+    def examples(cls, files: ExampleFiles) -> list[dict]:
+        """Parameter sets the tests over every registered stage run this stage with (on chat
+        records with planted PII, boilerplate, repeats and benchmark text). A stage whose
+        parameters have no defaults must override this."""
+        return [{}]
 
 
 class RowStage(Stage):

@@ -6,6 +6,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
+from winnow.chat.view import View, view_array
 from winnow.stages.base import Params, RowResult, RowStage, register
 from winnow.stages.textops import word_counts
 
@@ -16,6 +17,8 @@ class LengthParams(Params):
     min_words: int = Field(0, ge=0)
     """Gopher (Rae et al. 2021) keeps 50 to 100,000 words."""
     max_words: int | None = Field(None, ge=1)
+    view: View = "text"
+    """What to measure: ``text``, or a view of chat records (``response``: assistant turns)."""
 
 
 @register
@@ -29,7 +32,7 @@ class LengthFilter(RowStage):
 
     def process(self, batch: pa.RecordBatch) -> RowResult:
         p = self.params
-        text = batch.column("text")
+        text = view_array(batch, p.view)
         chars = pc.utf8_length(text)
         words = pa.array(word_counts(text))
         reason = pa.nulls(len(text), pa.string())

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from winnow.chat.view import View, view_array
 from winnow.stages.base import CorpusStage, Params, ShardColumns, register
 from winnow.stages.dedup.first_occurrence import first_occurrence
 from winnow.stages.textops import collapse_whitespace, hash128
@@ -17,6 +18,9 @@ class ExactDedupParams(Params):
     """Compare case-insensitively."""
     collapse_whitespace: bool = True
     """Treat any run of whitespace as one space and ignore leading/trailing whitespace."""
+    view: View = "text"
+    """What to compare: ``text``, or a view of chat records (``prompt``: the same instruction
+    asked twice, whatever the answers)."""
 
 
 @register
@@ -37,7 +41,7 @@ class ExactDedup(CorpusStage):
         return text
 
     def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
-        hi, lo = hash128(self.canonical(batch.column("text")))
+        hi, lo = hash128(self.canonical(view_array(batch, self.params.view)))
         return {"_exact_hi": pa.array(hi), "_exact_lo": pa.array(lo)}
 
     def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:

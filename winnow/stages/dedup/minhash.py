@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, model_validator
 
+from winnow.chat.view import View, view_array
 from winnow.stages.base import CorpusStage, Params, ShardColumns, register
 from winnow.stages.dedup.components import Candidates, near_duplicate_drops
 from winnow.stages.dedup.shingles import mix64, shingle_hashes
@@ -42,6 +43,8 @@ class MinHashParams(Params):
     """Confirm each removal by the true Jaccard similarity of the shingle sets."""
     threshold: float = Field(0.7, gt=0, le=1)
     """Jaccard similarity at which a verified candidate is a duplicate."""
+    view: View = "text"
+    """What to compare: ``text``, or a view of chat records (``prompt``, ``response``, ...)."""
     keep_highest: str | None = None
     """Keep the document with the highest value of this column in each cluster (ties and
     missing values: first in input order); by default the first in input order."""
@@ -117,7 +120,7 @@ class MinHashDedup(CorpusStage):
         self._a, self._b = permutations(p.bands * p.rows, p.seed)
 
     def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
-        shingles = shingle_hashes(batch.column("text"), self.params.ngram)
+        shingles = shingle_hashes(view_array(batch, self.params.view), self.params.ngram)
         signature = signatures(shingles.hashes, shingles.offsets, self._a, self._b)
         keys = band_keys(signature, self.params.bands, self.params.rows)
         out = {f"_mh_band{i}": pa.array(keys[:, i]) for i in range(self.params.bands)}
@@ -130,7 +133,7 @@ class MinHashDedup(CorpusStage):
         candidates = Candidates.from_band_keys(self, shards, bands, present="_mh_shingles")
         if p.keep_highest is not None:
             candidates.rank_by(shards, p.keep_highest)
-        verifier = JaccardVerifier(p.ngram, p.threshold, bands) if p.verify else None
+        verifier = JaccardVerifier(p.ngram, p.threshold, bands, p.view) if p.verify else None
         return near_duplicate_drops(self, candidates, shards, verifier, reason="near_duplicate")
 
 
@@ -141,12 +144,14 @@ class JaccardVerifier:
     ngram: int
     threshold: float
     bands: tuple[str, ...]
+    view: str = "text"
 
     def load(self, shards: Sequence[ShardColumns], wanted: dict[int, np.ndarray]):
         found = {}
         for shard, rows in wanted.items():
-            table = shards[shard](["text", *self.bands]).take(pa.array(rows))
-            shingles = shingle_hashes(table.column("text").combine_chunks(), self.ngram)
+            columns = ["text", "messages"] if self.view != "text" else ["text"]
+            table = shards[shard]([*columns, *self.bands]).take(pa.array(rows))
+            shingles = shingle_hashes(view_array(table, self.view), self.ngram)
             keys = np.stack([table.column(b).to_numpy() for b in self.bands], axis=1)
             for i, row in enumerate(rows.tolist()):
                 found[(shard, row)] = (shingles.of(i), keys[i])
