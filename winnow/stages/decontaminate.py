@@ -34,7 +34,7 @@ from pydantic import Field, model_validator
 from winnow.io.inputs import InputFile, data_name
 from winnow.io.read import READERS
 from winnow.schema import InvalidRecord
-from winnow.stages.base import Params, RowResult, RowStage, register, with_text
+from winnow.stages.base import ExampleFiles, Params, RowResult, RowStage, register, with_text
 from winnow.stages.dedup.shingles import (
     NGRAM_PRIME,
     mix64,
@@ -75,6 +75,13 @@ class Decontaminate(RowStage):
     ParamsModel = DecontaminateParams
     summary = "word 13-gram overlap with benchmark items: drop the document or cut the span"
     origin = "GPT-3 (Brown et al. 2020) 13-gram decontamination"
+
+    @classmethod
+    def examples(cls, files: ExampleFiles) -> list[dict]:
+        return [
+            {"benchmarks": [files.benchmark], "mode": "span"},
+            {"benchmarks": [files.benchmark], "mode": "document"},
+        ]
 
     def process(self, batch: pa.RecordBatch) -> RowResult:
         p = self.params

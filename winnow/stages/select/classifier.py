@@ -23,7 +23,7 @@ from pydantic import Field, model_validator
 
 from winnow.models.fasttext import FastTextModel
 from winnow.models.fasttext_train import POSITIVE, train_classifier
-from winnow.stages.base import ShardColumns, register
+from winnow.stages.base import ExampleFiles, ShardColumns, register
 from winnow.stages.select.base import ScoreSelector, SelectParams, shard_texts
 from winnow.stages.select.targets import require_files, target_texts
 
@@ -67,6 +67,10 @@ class QualityClassifier(ScoreSelector):
     ParamsModel = ClassifierParams
     summary = "fastText classifier P(positive), trained on reference vs pool documents"
     origin = "DCLM fastText filter (Li et al. 2024); FineWeb-Edu-style classifier filtering"
+
+    @classmethod
+    def examples(cls, files: ExampleFiles) -> list[dict]:
+        return [{"positives": files.target, "keep_fraction": 0.5}]
 
     def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
         return {}  # reduce reads the text itself

@@ -37,7 +37,7 @@ from winnow.models.embeddings import embedder
 from winnow.models.fasttext import FastTextModel
 from winnow.models.fasttext_train import train_classifier
 from winnow.models.ngram_lm import NgramLM
-from winnow.stages.base import ShardColumns, register
+from winnow.stages.base import ExampleFiles, ShardColumns, register
 from winnow.stages.select.base import ScoreSelector, SelectParams, shard_texts
 from winnow.stages.select.targets import require_files, target_texts
 
@@ -140,6 +140,10 @@ class PerplexityCorrelation(_LossSelector):
     summary = "rank correlation across models between document loss and benchmark score"
     origin = "Thrush et al. 2024, Improving Pretraining Data Using Perplexity Correlations"
 
+    @classmethod
+    def examples(cls, files: ExampleFiles) -> list[dict]:
+        return [{"target": files.target, "proxies": 3, "proxy_docs": 10, "keep_fraction": 0.5}]
+
     def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
         matrix, benchmark, sizes = self.losses(shards)
         score = spearman(-matrix, benchmark)
@@ -162,6 +166,10 @@ class Preselect(_LossSelector):
     ParamsModel = PreselectParams
     summary = "fastText scorer trained on documents by predictive strength of their loss"
     origin = "PreSelect (Shum et al. 2025, Predictive Data Selection)"
+
+    @classmethod
+    def examples(cls, files: ExampleFiles) -> list[dict]:
+        return [{"target": files.target, "proxies": 3, "proxy_docs": 10, "keep_fraction": 0.5}]
 
     def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
         p = self.params

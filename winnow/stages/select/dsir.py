@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
 from winnow.chat.view import text_view
-from winnow.stages.base import ShardColumns, register
+from winnow.stages.base import ExampleFiles, ShardColumns, register
 from winnow.stages.select.base import ScoreSelector, TargetParams, top
 from winnow.stages.select.targets import target_texts
 from winnow.text.runs import expand_runs, runs_of
@@ -168,6 +168,10 @@ class Dsir(ScoreSelector):
     decision_schema = pa.schema(
         [("score", pa.float64()), ("target", pa.int32()), ("reason", pa.string())]
     )
+
+    @classmethod
+    def examples(cls, files: ExampleFiles) -> list[dict]:
+        return [{"target": files.target, "keep_fraction": 0.5}]
 
     def __init__(self, params=None) -> None:
         super().__init__(params)

@@ -21,7 +21,7 @@ from pydantic import Field
 from winnow.chat.view import text_view
 from winnow.models.clustering import kmeans
 from winnow.models.embeddings import embedder, embedding_column, embedding_matrix
-from winnow.stages.base import ShardColumns, register
+from winnow.stages.base import ExampleFiles, ShardColumns, register
 from winnow.stages.select.base import ScoreSelector, SelectParams, TargetParams, top
 from winnow.stages.select.targets import target_texts
 
@@ -55,6 +55,10 @@ class EmbeddingSimilarity(_Embedded):
     summary = "cosine similarity to the target centroid or k nearest target documents"
     origin = "BETR (Mizrahi et al. 2025); CiT (Xu et al. 2023)"
 
+    @classmethod
+    def examples(cls, files: ExampleFiles) -> list[dict]:
+        return [{"target": files.target, "keep_fraction": 0.5}]
+
     def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
         p = self.params
         vectors, sizes = self._load(shards)
@@ -87,6 +91,10 @@ class Diversity(_Embedded):
     ParamsModel = DiversityParams
     summary = "k-means clusters, the same cap for each, seeded choice within a cluster"
     origin = "MetaCLIP balancing (Xu et al. 2024); Diversify and Conquer (Yu et al. 2024)"
+
+    @classmethod
+    def examples(cls, files: ExampleFiles) -> list[dict]:
+        return [{"keep_fraction": 0.5}]
 
     def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
         p = self.params

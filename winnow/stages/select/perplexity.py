@@ -23,7 +23,7 @@ import pyarrow as pa
 from pydantic import Field, model_validator
 
 from winnow.models.ngram_lm import NgramLM
-from winnow.stages.base import ShardColumns, register
+from winnow.stages.base import ExampleFiles, ShardColumns, register
 from winnow.stages.select.base import ScoreSelector, SelectParams, shard_texts, top
 from winnow.stages.select.targets import require_files, target_texts
 
@@ -71,6 +71,10 @@ class Perplexity(ScoreSelector):
     decision_schema = pa.schema(
         [("score", pa.float64()), ("bucket", pa.string()), ("reason", pa.string())]
     )
+
+    @classmethod
+    def examples(cls, files: ExampleFiles) -> list[dict]:
+        return [{"target": files.target, "keep_fraction": 0.5}]
 
     def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
         return {}  # reduce reads the text itself

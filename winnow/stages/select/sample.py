@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
-from winnow.stages.base import ShardColumns, register
+from winnow.stages.base import ExampleFiles, ShardColumns, register
 from winnow.stages.select.base import ScoreSelector, SelectParams
 
 
@@ -19,6 +19,10 @@ class Sample(ScoreSelector):
     ParamsModel = SelectParams
     summary = "seeded uniform random sample (the baseline for selectors)"
     origin = "random selection baseline (DataComp, DCLM)"
+
+    @classmethod
+    def examples(cls, files: ExampleFiles) -> list[dict]:
+        return [{"keep_fraction": 0.5}]
 
     def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
         return {}
