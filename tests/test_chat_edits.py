@@ -218,3 +218,32 @@ def test_replacements_land_inside_tool_call_string_values():
     out = winnow.apply_stage("pii", pa.table({"messages": [turns]}))
     args = out.column("messages").to_pylist()[0][0]["tool_calls"][0]["function"]["arguments"]
     assert orjson.loads(args) == {"to": ["<EMAIL>"], "n": 1}
+
+
+@pytest.mark.parametrize("cells", [1 << 27, 64, 1])
+def test_the_diff_rebuilds_the_new_view_in_any_memory_bound(monkeypatch, cells):
+    """Line-level and whole-hunk fallbacks (for views too long to diff by characters) still
+    describe the edit exactly."""
+    import random
+
+    from winnow.chat import edits
+
+    monkeypatch.setattr(edits, "MAX_CELLS", cells)
+    rng = random.Random(cells)
+    for _ in range(300):
+        old = "".join(rng.choice("ab\nc ") for _ in range(rng.randint(0, 80)))
+        new = list(old)
+        for _ in range(rng.randint(0, 6)):
+            if new and rng.random() < 0.5:
+                del new[rng.randrange(len(new))]
+            else:
+                new.insert(rng.randint(0, len(new)), rng.choice("xy\n"))
+        new = "".join(new)
+        at, rebuilt = 0, []
+        for tag, i1, i2, j1, j2 in edits.opcodes(old, new):
+            assert i1 == at
+            at = i2
+            if tag == "equal":
+                assert old[i1:i2] == new[j1:j2]
+            rebuilt.append(new[j1:j2])
+        assert at == len(old) and "".join(rebuilt) == new

@@ -2,8 +2,11 @@
 
 A stage edits the ``text`` view as it does for any document. ``follow`` (run by the engine
 and by ``apply_stage`` after every stage, so no stage can forget it) diffs each chat row's
-view before and after the stage (rapidfuzz's Indel opcodes: insertions and deletions over
-the longest common subsequence) and replays the edit inside the slots it touched: a span
+view before and after the stage and replays the edit inside the slots it touched. The diff
+is rapidfuzz's Indel opcodes (insertions and deletions over the longest common subsequence)
+in bounded memory: the common prefix and suffix are cut off, the rest is diffed by lines,
+and each changed run of lines by characters (a run too large for that is replaced whole).
+The edit lands as follows: a span
 that crosses a turn boundary is cut in each turn, role labels and other fixed text stay, text
 inserted in fixed text goes to the nearest slot, and tool-call arguments are re-serialised
 from their edited string values (valid JSON). The view is then rendered again from the turns.
@@ -80,13 +83,64 @@ def set_slots(turns: list[Turn], where: list[Slot], values: list[str]) -> list[T
     return out
 
 
+MAX_CELLS = 1 << 27
+"""Largest ``len(a) * len(b)`` diffed at once (the LCS bit matrix: 16 MB)."""
+
+
+def _line_starts(lines: list[str], base: int) -> list[int]:
+    starts = [base]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+    return starts
+
+
+def _common(same: Callable[[int], bool], limit: int) -> int:
+    """The largest ``k <= limit`` with ``same(k)`` (a common prefix or suffix length)."""
+    lo, hi = 0, limit
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if same(mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def opcodes(old: str, new: str) -> list[tuple[str, int, int, int, int]]:
+    """``(tag, i1, i2, j1, j2)`` turning ``old`` into ``new``, in bounded memory."""
+    n = min(len(old), len(new))
+    pre = _common(lambda k: old[:k] == new[:k], n)
+    post = _common(lambda k: old[len(old) - k :] == new[len(new) - k :], n - pre)
+    a, b = old[pre : len(old) - post], new[pre : len(new) - post]
+    out = [("equal", 0, pre, 0, pre)] if pre else []
+    if len(a) * len(b) <= MAX_CELLS:
+        hunks = [("replace", pre, pre + len(a), pre, pre + len(b))]
+    else:
+        la, lb = a.splitlines(keepends=True), b.splitlines(keepends=True)
+        if len(la) * len(lb) > MAX_CELLS:
+            la, lb = [a], [b]
+        sa, sb = _line_starts(la, pre), _line_starts(lb, pre)
+        hunks = [
+            (tag, sa[i1], sa[i2], sb[j1], sb[j2]) for tag, i1, i2, j1, j2 in Indel.opcodes(la, lb)
+        ]
+    for tag, i1, i2, j1, j2 in hunks:
+        if tag == "equal" or (i2 - i1) * (j2 - j1) > MAX_CELLS or i1 == i2 or j1 == j2:
+            out.append((tag, i1, i2, j1, j2))
+            continue
+        for t, x1, x2, y1, y2 in Indel.opcodes(old[i1:i2], new[j1:j2]):
+            out.append((t, i1 + x1, i1 + x2, j1 + y1, j1 + y2))
+    if post:
+        out.append(("equal", len(old) - post, len(old), len(new) - post, len(new)))
+    return out
+
+
 def project(turns: list[Turn], new_view: str) -> list[Turn]:
     """The turns with the edit that turned their view into ``new_view`` applied inside them."""
     starts, ends, where, old_texts, old_view = _slots(turns)
     if not where or new_view == old_view:
         return turns
     out: list[list[str]] = [[] for _ in where]
-    for tag, i1, i2, j1, j2 in Indel.opcodes(old_view, new_view):
+    for tag, i1, i2, j1, j2 in opcodes(old_view, new_view):
         if tag == "equal":
             k = max(bisect.bisect_right(starts, i1) - 1, 0)
             while k < len(starts) and starts[k] < i2:

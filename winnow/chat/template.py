@@ -7,9 +7,11 @@ Two kinds:
   ``<|im_start|>ROLE\\nBODY<|im_end|>\\n``. BODY is the turn's text (a string content, or its
   text content parts joined by a blank line; other parts left out); an assistant's tool
   calls follow its text (after a newline), each as
-  ``<tool_call>\\n{"name": NAME, "arguments": ARGUMENTS}\\n</tool_call>`` (Hermes/Qwen style,
-  ARGUMENTS the call's JSON string as it is), one per line. Trained spans: each assistant
-  turn's BODY and its ``<|im_end|>``, never the role header or the newline after the turn.
+  ``<tool_call>\\n{"name": NAME, "arguments": ARGUMENTS}\\n</tool_call>`` (Hermes/Qwen style;
+  name and arguments written as a template's ``tojson`` writes them), one per line. Other
+  roles (``developer``, ``tool``, ``function``) keep their name in the header. Trained spans:
+  each assistant turn's BODY and its ``<|im_end|>``, never the role header or the newline
+  after the turn. ``CHATML_JINJA`` is the same as a Hugging Face template.
 - a Hugging Face Jinja template (``chat_template`` of a ``tokenizer_config.json``, or a
   ``chat_template.jinja`` beside it), rendered as ``transformers`` renders it: a sandboxed
   ``jinja2`` environment (``ImmutableSandboxedEnvironment``, ``trim_blocks``,
@@ -32,7 +34,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime

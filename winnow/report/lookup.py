@@ -12,6 +12,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 
+from winnow.chat.formats import read_chat
+from winnow.chat.view import render
 from winnow.io.compression import open_binary
 from winnow.io.inputs import InputError, expand
 from winnow.io.read import READERS
@@ -31,15 +33,32 @@ def ledger(out: Path, **equal: str | None) -> pa.Table:
     return pa.concat_tables(tables) if tables else pa.table({"id": pa.array([], pa.string())})
 
 
+def _text_of(record: dict, text_field: str = "text") -> str | None:
+    """A record's text: the view of its turns for a chat record, else its text field."""
+    try:
+        chat = read_chat(record, text_field)
+    except InvalidRecord:
+        chat = None
+    if chat is not None:
+        return render(chat[1])
+    value = record.get(text_field)
+    return value if value is None or isinstance(value, str) else str(value)
+
+
 def kept_documents(out: Path) -> Iterator[dict]:
-    """Every document of ``data/`` as a dict (meta decoded)."""
+    """Every document of ``data/`` as a dict (meta decoded; ``text``, for a chat record the
+    view of its turns)."""
     for part in sorted((out / "data").glob("part-*")):
         if part.suffix == ".parquet":
-            for row in pq.read_table(part).to_pylist():
-                yield {**row, "meta": orjson.loads(row["meta"]) if row.get("meta") else {}}
+            rows = (
+                {**row, "meta": orjson.loads(row["meta"]) if row.get("meta") else {}}
+                for row in pq.read_table(part).to_pylist()
+            )
         else:
             with open_binary(part) as fh:
-                yield from (orjson.loads(line) for line in fh)
+                rows = [orjson.loads(line) for line in fh]
+        for row in rows:
+            yield {**row, "text": _text_of(row)}
 
 
 def original_texts(out: Path, sources: list[str]) -> dict[str, str]:
@@ -58,6 +77,6 @@ def original_texts(out: Path, sources: list[str]) -> dict[str, str]:
                 continue
             for record, source in READERS[f.format](f):
                 if source in wanted and not isinstance(record, InvalidRecord):
-                    value = record.get(f.text_field) if isinstance(record, dict) else record
-                    found[source] = value if isinstance(value, str) else str(value)
+                    text = _text_of(record, f.text_field) if isinstance(record, dict) else None
+                    found[source] = text if text is not None else str(record)
     return found

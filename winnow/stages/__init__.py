@@ -2,6 +2,7 @@
 
 from winnow.stages import (  # noqa: F401
     badwords,
+    chat_quality,
     decontaminate,
     langid,
     length,

@@ -19,6 +19,13 @@ Every token of every document is in exactly one sequence. Written to the run's
 statistics) and ``pieces.parquet`` (sequence, offset, length, document id, token start of
 the piece in its document), from which every document can be rebuilt. No document is
 removed.
+
+Loss masks: when the documents have a ``loss_mask`` (``tokenize`` with ``chat_template``:
+true on assistant tokens of chat rows, on every token of plain rows), each ``tokens-{W}.bin``
+gets a ``mask-{W}.bin`` of the same shape (uint8: 1 where the token is trained, 0 elsewhere
+and on padding), each token's bit at its token's place; ``index.json`` lists them under
+``loss_mask`` (``dtype``, ``files`` by width, ``tokens``: trained tokens), so fine-tuning
+code reads assistant-only loss beside the tokens.
 """
 
 from __future__ import annotations
@@ -36,7 +43,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from winnow.stages.base import DROPS_SCHEMA, CorpusStage, Params, ShardColumns, register
+from winnow.stages.base import (
+    DROPS_SCHEMA,
+    CorpusStage,
+    ExampleFiles,
+    Params,
+    ShardColumns,
+    register,
+)
 
 
 class PackParams(Params):
@@ -55,6 +69,11 @@ class Pack(CorpusStage):
     ParamsModel = PackParams
     summary = "token sequences of seq_len: best-fit decreasing, concat-and-chunk or buckets"
     origin = "Ding et al. 2024 (best-fit packing); Pouransari et al. 2024 (buckets)"
+    example_before = (("tokenize", {"train_vocab": 300, "chat_template": "chatml"}),)
+
+    @classmethod
+    def examples(cls, files: ExampleFiles) -> list[dict]:
+        return [{"seq_len": 64, "strategy": s} for s in ("best_fit", "concat", "buckets")]
 
     def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
         if "tokens" not in batch.schema.names:
@@ -63,14 +82,23 @@ class Pack(CorpusStage):
 
     def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
         p = self.params
-        tables = [load(["id", "tokens"]) for load in shards]
+        masked = bool(shards) and all("loss_mask" in load(None).schema.names for load in shards)
+        columns = ["id", "tokens", "loss_mask"] if masked else ["id", "tokens"]
+        tables = [load(columns) for load in shards]
         ids = pa.concat_arrays([t.column("id").combine_chunks() for t in tables])
         tokens = pa.concat_arrays([t.column("tokens").combine_chunks() for t in tables])
         lengths = pc.list_value_length(tokens).to_numpy(zero_copy_only=False).astype(np.int64)
         flat = pc.list_flatten(tokens).to_numpy(zero_copy_only=False)
+        mask = None
+        if masked:
+            column = pa.concat_arrays([t.column("loss_mask").combine_chunks() for t in tables])
+            counts = pc.list_value_length(column).fill_null(0).to_numpy(zero_copy_only=False)
+            if not np.array_equal(counts, lengths):
+                raise ValueError("loss_mask and tokens differ in length (re-run tokenize)")
+            mask = pc.list_flatten(column).to_numpy(zero_copy_only=False).astype(np.uint8)
         pieces = PLANS[p.strategy](lengths, p.seq_len)
         folder = Path(p.path) if p.path is not None else self.artifacts
-        self.result = write_sequences(folder, pieces, flat, lengths, ids, p)
+        self.result = write_sequences(folder, pieces, flat, lengths, ids, p, mask)
         return [DROPS_SCHEMA.empty_table() for _ in tables]
 
 
@@ -160,11 +188,12 @@ def plan_buckets(lengths: np.ndarray, seq_len: int) -> dict[int, np.ndarray]:
 PLANS = {"concat": plan_concat, "best_fit": plan_best_fit, "buckets": plan_buckets}
 
 
-def write_sequences(folder, plans, flat, lengths, ids, p: PackParams) -> dict:
-    """Fill and write one memmap per plan; returns the statistics (also in index.json)."""
+def write_sequences(folder, plans, flat, lengths, ids, p: PackParams, mask=None) -> dict:
+    """Fill and write one memmap per plan (and one of ``mask``, the flat uint8 loss mask of
+    the tokens, when given); returns the statistics (also in index.json)."""
     dtype = np.uint16 if (flat.max(initial=0) < 65535 and p.pad_id < 65535) else np.uint32
     doc_start = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    arrays, tables = {}, []
+    arrays, masks, tables = {}, {}, []
     for width, plan in plans.items():
         rows = int(plan[:, 0].max()) + 1 if len(plan) else 0
         out = np.full((rows, width), p.pad_id, dtype=dtype)
@@ -176,6 +205,10 @@ def write_sequences(folder, plans, flat, lengths, ids, p: PackParams) -> dict:
         target_col = np.repeat(offset, size) + within
         out[target_row, target_col] = flat[source]
         arrays[width] = out
+        if mask is not None:  # each token's bit, by the same index
+            bits = np.zeros((rows, width), dtype=np.uint8)
+            bits[target_row, target_col] = mask[source]
+            masks[width] = bits
         tables.append(pa.table({
             "width": np.full(len(plan), width), "sequence": row, "offset": offset,
             "length": size, "id": ids.take(pa.array(doc)), "start": start,
@@ -195,15 +228,25 @@ def write_sequences(folder, plans, flat, lengths, ids, p: PackParams) -> dict:
         "documents_truncated": int((split > 1).sum()),
         "padding_fraction": round(1 - tokens / used, 6) if used else 0.0,
     }
+    if mask is not None:
+        stats["loss_mask"] = {
+            "dtype": "uint8",
+            "files": {str(w): f"mask-{w}.bin" for w in masks},
+            "tokens": int(mask.sum()),
+        }
     if folder is not None:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         for width, array in arrays.items():
             _write_array(folder / f"tokens-{width}.bin", array)
+        for width, bits in masks.items():
+            _write_array(folder / f"mask-{width}.bin", bits)
         if pieces is not None:
             pq.write_table(pieces, folder / "pieces.parquet")
         (folder / "index.json").write_text(json.dumps(stats, indent=2, sort_keys=True))
     stats["arrays"], stats["pieces"] = arrays, pieces
+    if mask is not None:
+        stats["masks"] = masks
     return stats
 
 

@@ -3,26 +3,73 @@ a ``tokenizer.json`` (``tokenizer:``) or a byte-level BPE trained on the documen
 themselves (``train_vocab:``, so nothing is downloaded). Adds ``tokens`` (list<uint32>,
 closed by the end-of-text token unless ``add_eos: false``) and ``n_tokens``.
 
+Chat records, training-ready (``chat_template:``; default null: every row's tokens are those
+of its ``text``, chat rows included, as before):
+
+- ``chat_template: chatml``: chat rows are tokenized as their ChatML rendering
+  (``<|im_start|>ROLE\n...<|im_end|>\n`` per turn, tool calls as ``<tool_call>`` JSON;
+  ``winnow.chat.template``). A trained BPE gets ``<|im_start|>`` and ``<|im_end|>`` as
+  special tokens; a given ``tokenizer.json`` must already have each as one token.
+- ``chat_template: tokenizer``: the Hugging Face Jinja ``chat_template`` of
+  ``tokenizer_config:`` (default: the ``tokenizer_config.json`` beside ``tokenizer:``), with
+  its special tokens (``bos_token``, ``eos_token``, ...), rendered in a sandboxed ``jinja2``
+  environment as ``transformers`` does. A trained BPE gets every special token the config
+  names. Templates often close assistant turns with their own end token: set ``add_eos``
+  and ``eos_token`` to match.
+
+With a template the stage also writes ``loss_mask`` (list<bool>, one per token): true on the
+tokens of assistant turns (their text, tool calls and end-of-turn marker), false on role
+headers, system, user and tool turns. The rendered string is encoded once and each token is
+trained when its characters (the tokenizer's offsets) overlap an assistant span, so the mask
+follows BPE merges across a span's edge (a token that merges a header's newline with the
+answer's first character is trained). Plain rows are tokenized as today and trained on
+every token; the end-of-text token is trained on plain rows and, on chat rows, when the last
+turn is the assistant's. A template that refuses a conversation stops the stage, naming the
+row.
+
 A corpus stage: reduce loads or trains the tokenizer (trained on up to ``train_docs``
 documents spread evenly over the corpus), saves it as ``tokenizer.json`` with the run
-(``artifacts/``) and hands it to every worker in the decision table's metadata.
+(``artifacts/``; with a template, also a ``tokenizer_config.json`` holding it, so the saved
+tokenizer renders conversations the same way) and hands tokenizer and template to every
+worker in the decision table's metadata.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 from pydantic import Field, model_validator
 
-from winnow.stages.base import DROPS_SCHEMA, CorpusStage, Params, RowResult, ShardColumns, register
+from winnow.chat.edits import loads
+from winnow.chat.template import (
+    CHATML_JINJA,
+    CHATML_TOKENS,
+    JinjaTemplate,
+    config_special_tokens,
+    read_tokenizer_config,
+    render_chatml,
+    token_mask,
+)
+from winnow.stages.base import (
+    DROPS_SCHEMA,
+    CorpusStage,
+    ExampleFiles,
+    Params,
+    RowResult,
+    ShardColumns,
+    register,
+)
 from winnow.stages.select.base import shard_texts
 
 EOT = "<|endoftext|>"
 _KEY = b"winnow.tokenizer"
+_TEMPLATE_KEY = b"winnow.chat_template"
 
 
 class TokenizeParams(Params):
@@ -33,6 +80,12 @@ class TokenizeParams(Params):
     train_docs: int = Field(100_000, ge=1)
     add_eos: bool = True
     eos_token: str = EOT
+    chat_template: Literal["chatml", "tokenizer"] | None = None
+    """Tokenize chat rows as a templated conversation and add ``loss_mask``: ``chatml``, or
+    ``tokenizer`` (the Jinja ``chat_template`` of ``tokenizer_config``). Null: ``text``."""
+    tokenizer_config: str | None = None
+    """The tokenizer_config.json of ``chat_template: tokenizer`` (default: the one beside
+    ``tokenizer``)."""
 
     @model_validator(mode="after")
     def _one_source(self) -> TokenizeParams:
@@ -40,7 +93,23 @@ class TokenizeParams(Params):
             raise ValueError("give tokenizer (a tokenizer.json) or train_vocab, not both")
         if self.tokenizer is not None and not Path(self.tokenizer).is_file():
             raise ValueError(f"tokenizer: no such file {self.tokenizer!r}")
+        if self.tokenizer_config is not None and self.chat_template != "tokenizer":
+            raise ValueError("tokenizer_config is read only with chat_template: tokenizer")
+        if self.chat_template == "tokenizer":
+            config = self.config_path
+            if config is None:
+                raise ValueError("chat_template: tokenizer with train_vocab needs tokenizer_config")
+            if not config.is_file():
+                raise ValueError(f"chat_template: tokenizer: no such file {str(config)!r}")
         return self
+
+    @property
+    def config_path(self) -> Path | None:
+        if self.tokenizer_config is not None:
+            return Path(self.tokenizer_config)
+        if self.tokenizer is not None:
+            return Path(self.tokenizer).parent / "tokenizer_config.json"
+        return None
 
 
 @register
@@ -52,39 +121,117 @@ class Tokenize(CorpusStage):
     summary = "token ids with a tokenizer.json, or a byte-level BPE trained on the data"
     origin = "Hugging Face tokenizers; byte-level BPE (Radford et al. 2019)"
 
+    @classmethod
+    def examples(cls, files: ExampleFiles) -> list[dict]:
+        return [{"train_vocab": 300}, {"train_vocab": 300, "chat_template": "chatml"}]
+
     def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
         return {}
 
     def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
         p = self.params
+        template = _template_spec(p)
         if p.tokenizer is not None:
             text = Path(p.tokenizer).read_text(encoding="utf-8")
-            _tokenizer(text)  # fails here, once, if the file is not a tokenizer
+            tokenizer = _tokenizer(text)  # fails here, once, if the file is not a tokenizer
+            if p.chat_template == "chatml":
+                for marker in CHATML_TOKENS:
+                    if len(tokenizer.encode(marker, add_special_tokens=False).ids) != 1:
+                        raise ValueError(f"chat_template: chatml: the tokenizer has no token "
+                                         f"{marker!r} (train_vocab adds it)")  # fmt: skip
         else:
-            text = train_bpe(_sample_texts(shards, p.train_docs), p.train_vocab, p.eos_token)
+            special = [p.eos_token, *template["special_tokens"]]
+            text = train_bpe(_sample_texts(shards, p.train_docs), p.train_vocab, special)
+        _renderer(json.dumps(template))  # a template that does not compile fails here
         if self.artifacts is not None:
             self.artifacts.mkdir(parents=True, exist_ok=True)
             (self.artifacts / "tokenizer.json").write_text(text, encoding="utf-8")
-        schema = DROPS_SCHEMA.with_metadata({_KEY: text.encode("utf-8")})
+            if p.chat_template == "tokenizer":  # the config the template came from
+                config = p.config_path.read_text(encoding="utf-8")
+            elif p.chat_template == "chatml":  # loads with transformers' AutoTokenizer
+                config = json.dumps({"tokenizer_class": "PreTrainedTokenizerFast",
+                                     "eos_token": p.eos_token, "chat_template": CHATML_JINJA},
+                                    indent=2)  # fmt: skip
+            if p.chat_template is not None:
+                (self.artifacts / "tokenizer_config.json").write_text(config, encoding="utf-8")
+        metadata = {_KEY: text.encode("utf-8")}
+        if p.chat_template is not None:
+            metadata[_TEMPLATE_KEY] = json.dumps(template).encode("utf-8")
+        schema = DROPS_SCHEMA.with_metadata(metadata)
         return [schema.empty_table() for _ in shards]
 
     def apply(self, batch: pa.RecordBatch, offset: int, decisions: pa.Table) -> RowResult:
+        p = self.params
         ids: list[list[int]] = []
+        masks: list[np.ndarray] = []
         if batch.num_rows:
-            tokenizer = _tokenizer(decisions.schema.metadata[_KEY].decode("utf-8"))
+            metadata = decisions.schema.metadata
+            tokenizer = _tokenizer(metadata[_KEY].decode("utf-8"))
             texts = [t or "" for t in batch.column("text").to_pylist()]
+            chats: list[str | None] = [None] * len(texts)
+            if p.chat_template is not None and "messages" in batch.schema.names:
+                chats = batch.column("messages").to_pylist()
+            plain = [i for i, c in enumerate(chats) if c is None]
+            ids = [[] for _ in texts]
+            masks = [np.zeros(0, bool) for _ in texts]
+            ends = np.ones(len(texts), dtype=bool)  # the end-of-text token is trained
             encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
-            ids = [e.ids for e in encode(texts, add_special_tokens=False)]
-            if self.params.add_eos:
-                eos = tokenizer.token_to_id(self.params.eos_token)
+            for i, e in zip(plain, encode([texts[i] for i in plain], add_special_tokens=False)):
+                ids[i] = e.ids
+                masks[i] = np.ones(len(e.ids), dtype=bool)
+            chat = [i for i, c in enumerate(chats) if c is not None]
+            if chat:
+                render = _renderer(metadata[_TEMPLATE_KEY].decode("utf-8"))
+                rendered = []
+                row_ids = batch.column("id").to_pylist() if "id" in batch.schema.names else None
+                for i in chat:
+                    try:
+                        rendered.append(render(loads(chats[i])))
+                    except Exception as err:  # jinja2's TemplateError, a malformed turn
+                        row = row_ids[i] if row_ids else offset + i
+                        raise ValueError(f"chat_template cannot render {row!r}: {err}") from err
+                encoded = tokenizer.encode_batch([r.text for r in rendered],
+                                                 add_special_tokens=False)  # fmt: skip
+                for i, r, e in zip(chat, rendered, encoded):
+                    ids[i] = e.ids
+                    masks[i] = token_mask(e.offsets, r.spans, len(r.text))
+                    ends[i] = r.ends_trained
+            if p.add_eos:
+                eos = tokenizer.token_to_id(p.eos_token)
                 if eos is None:
-                    raise ValueError(f"the tokenizer has no token {self.params.eos_token!r}")
+                    raise ValueError(f"the tokenizer has no token {p.eos_token!r}")
                 ids = [row + [eos] for row in ids]
+                masks = [np.append(m, end) for m, end in zip(masks, ends)]
         lengths = np.fromiter(map(len, ids), np.int64, len(ids))
         offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
         flat = pa.array(np.fromiter((i for row in ids for i in row), np.uint32), pa.uint32())
         batch = batch.append_column("tokens", pa.LargeListArray.from_arrays(offsets, flat))
-        return RowResult(batch=batch.append_column("n_tokens", pa.array(lengths)))
+        batch = batch.append_column("n_tokens", pa.array(lengths))
+        if p.chat_template is not None:
+            bits = pa.array(np.concatenate([np.zeros(0, bool), *masks]), pa.bool_())
+            batch = batch.append_column("loss_mask", pa.LargeListArray.from_arrays(offsets, bits))
+        return RowResult(batch=batch)
+
+
+def _template_spec(p: TokenizeParams) -> dict:
+    """What a worker needs to render conversations (JSON-able, so it travels in metadata)."""
+    if p.chat_template == "chatml":
+        return {"kind": "chatml", "source": CHATML_JINJA, "special_tokens": list(CHATML_TOKENS)}
+    if p.chat_template == "tokenizer":
+        source, special = read_tokenizer_config(p.config_path)
+        return {"kind": "jinja", "source": source, "special": special,
+                "special_tokens": config_special_tokens(p.config_path)}  # fmt: skip
+    return {"kind": None, "special_tokens": []}
+
+
+@lru_cache(maxsize=4)
+def _renderer(spec: str):
+    template = json.loads(spec)
+    if template["kind"] == "chatml":
+        return render_chatml
+    if template["kind"] == "jinja":
+        return JinjaTemplate(template["source"], template["special"]).render
+    return None
 
 
 @lru_cache(maxsize=4)
@@ -97,8 +244,9 @@ def _tokenizer(text: str):
         raise ValueError(f"not a Hugging Face tokenizer.json ({err})") from err
 
 
-def train_bpe(texts: Iterator[str], vocab_size: int, eos: str = EOT) -> str:
-    """A byte-level BPE tokenizer (GPT-2 style) trained on ``texts``, as tokenizer.json."""
+def train_bpe(texts: Iterator[str], vocab_size: int, eos: str | Sequence[str] = EOT) -> str:
+    """A byte-level BPE tokenizer (GPT-2 style) trained on ``texts``, as tokenizer.json;
+    ``eos``: the end-of-text token, or a list of special tokens (ids 0, 1, ... in order)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tokenizer = Tokenizer(models.BPE())
@@ -106,7 +254,7 @@ def train_bpe(texts: Iterator[str], vocab_size: int, eos: str = EOT) -> str:
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=[eos],
+        special_tokens=[eos] if isinstance(eos, str) else list(dict.fromkeys(eos)),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
