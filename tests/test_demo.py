@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections import Counter
 
+from tests.chat_records import strings
 from tests.conftest import read_ledger, read_output
 
 
@@ -42,7 +44,23 @@ def test_demo_runs_end_to_end(tmp_path):
     assert kinds["clean"] > 300 and kinds["near_dup"] > 20 and "other_language" not in kinds
     pii = [d["text"] for d in docs if d["meta"].get("kind") == "pii"]
     assert pii and all("<EMAIL>" in text for text in pii)
-    assert any(d.get("messages") for d in docs)
+    assert any(d.get("messages") for d in docs) and any(d.get("conversations") for d in docs)
+    # the leak fixed: what pii replaced in a chat view is gone from the turns and tool calls
+    planted = set()
+    for line in (tmp_path / "demo" / "input" / "chat.jsonl").read_bytes().splitlines():
+        record = json.loads(line)
+        if record.get("kind") == "chat_pii":
+            planted |= set(re.findall(r"[\w.+-]+@[\w-]+\.[\w.]+|\d+\.\d+\.\d+\.\d+", line.decode()))
+    agents = [d for d in docs if d["meta"].get("kind") == "chat_pii"]
+    assert len(planted) > 50 and len(agents) > 20
+    replaced = 0
+    for d in agents:
+        found = strings(d)
+        assert not any(p in s for p in planted for s in found), d["id"]
+        replaced += any("<EMAIL>" in s for s in found) and any("<IP_ADDRESS>" in s for s in found)
+        assert "text" not in d  # the turns are the data
+    assert replaced >= len(agents) // 2  # (line_clean cut some planted lines whole)
+    assert reasons["chat_refusal"] >= 3
     # mojibake documents come out repaired
     moji = [d["text"] for d in docs if d["meta"].get("kind") == "mojibake"]
     assert moji and not any("â€" in t or "Ã" in t for t in moji)

@@ -50,5 +50,3 @@ class InvalidRecord(Exception):
         super().__init__(detail or reason)
         self.reason = reason
         self.detail = detail or None
-
-

@@ -155,7 +155,9 @@ def build_corpus(folder: str | Path, seed: int = 0) -> dict[str, int]:
                     "output": doc,
                 }
             fh.write(orjson.dumps({"id": f"chat-{i}", **rec}) + b"\n")
-    counts["chat"] = 200
+        for i, record in enumerate(_agent_records(docstrings, rng, fake["en_US"])):
+            fh.write(orjson.dumps({"id": f"agent-{i}", **record}) + b"\n")
+    counts["chat"] = 200 + 60
 
     # a "benchmark" whose questions are stretches of 40 corpus documents: decontamination
     # must find them
@@ -169,6 +171,44 @@ def build_corpus(folder: str | Path, seed: int = 0) -> dict[str, int]:
             fh.write(orjson.dumps(item) + b"\n")
     counts["benchmark"] = 40
     return counts
+
+
+def _agent_records(docstrings, rng: random.Random, fake) -> list[dict]:
+    """Tool-calling (OpenAI) and ShareGPT conversations whose turns and tool-call arguments
+    hold e-mail and IP addresses (``kind: chat_pii``), and a few refused answers. The answers
+    are Faker prose: the docstrings hold too much code for the Gopher rules once a tool call
+    is added to the view."""
+    out = []
+    for i, (name, _) in enumerate(rng.sample(docstrings, 60)):
+        doc = " ".join(fake.sentence(nb_words=24) for _ in range(10))
+        email, ip = fake.email(), fake.ipv4_public()
+        question = f"I am {email}, connecting from {ip}. What does {name} do in Python?"
+        answer = doc if i % 10 else f"I'm sorry, but I can't help with that. {doc}"
+        if i % 2:
+            call = {"name": "lookup_docs", "arguments": {"symbol": name, "requester": email}}
+            rec = {
+                "conversations": [
+                    {"from": "human", "value": question},
+                    {"from": "function_call", "value": orjson.dumps(call).decode()},
+                    {"from": "observation", "value": f"found {name} (served to {ip})"},
+                    {"from": "gpt", "value": answer},
+                ]
+            }
+        else:
+            args = orjson.dumps({"symbol": name, "notify": email, "client_ip": ip}).decode()
+            call = {"id": f"call-{i}", "type": "function"}
+            call["function"] = {"name": "lookup_docs", "arguments": args}
+            rec = {
+                "messages": [
+                    {"role": "system", "content": "You answer questions about Python."},
+                    {"role": "user", "content": question},
+                    {"role": "assistant", "content": None, "tool_calls": [call]},
+                    {"role": "tool", "tool_call_id": f"call-{i}", "content": f"found {name}"},
+                    {"role": "assistant", "content": answer},
+                ]
+            }
+        out.append({**rec, "kind": "chat_pii"})
+    return out
 
 
 def demo_recipe(folder: str | Path) -> dict:
@@ -195,6 +235,7 @@ def demo_recipe(folder: str | Path) -> dict:
             {"gopher_quality": {}},
             {"gopher_repetition": {}},
             {"pii": {}},
+            {"chat_quality": {}},
             {"toxicity": {}},
             {"token_count": {}},
             {"exact_dedup": {}},
