@@ -90,7 +90,12 @@ def test_output_flag_overrides_and_resolved_recipe_is_recorded(tmp_path):
         {"normalize": {"fix_mojibake": True, "nfc": True, "whitespace": True}},
         {"exact_dedup": {"lowercase": True, "collapse_whitespace": True, "view": "text"}},
     ]
-    assert resolved["write"] == {"format": "jsonl.gz", "shard_docs": 100000, "shard_bytes": None}
+    assert resolved["write"] == {
+        "format": "jsonl.gz",
+        "shard_docs": 100000,
+        "shard_bytes": None,
+        "chat_format": "same",
+    }
     assert "778 documents in, 687 kept, 91 in the ledger" in proc.stdout
 
 
