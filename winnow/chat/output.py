@@ -21,9 +21,9 @@ def chat_fields(messages: list, formats: list, chat_format: str) -> list[dict | 
     ]
 
 
-def openai_messages(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """For Parquet: ``messages`` as OpenAI JSON (winnow's private keys dropped) and no
-    ``text`` view on chat rows."""
+def openai_messages(batch: pa.RecordBatch | pa.Table) -> pa.RecordBatch | pa.Table:
+    """For Parquet (output parts, the mix stream): ``messages`` as OpenAI JSON (winnow's
+    private keys dropped) and no ``text`` view on chat rows."""
     if "messages" not in batch.schema.names:
         return batch
     messages = batch.column("messages")

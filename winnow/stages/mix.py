@@ -17,7 +17,8 @@ Token counts are ``n_tokens`` (from ``tokenize``) when present, else UTF-8 bytes
 Output: documents used at least once stay (once) in the run's data; the others go to the
 ledger as ``not_mixed``. The ordered stream, with repeats, is written to the run's
 ``artifacts/NN-mix/`` folder as ``stream-*.parquet`` (position, id, source, epoch, phase,
-text) with ``manifest.json``: per source, tokens available and used, epochs, target and
+text; for chat records ``messages`` as OpenAI JSON instead of the text view) with
+``manifest.json``: per source, tokens available and used, epochs, target and
 actual share per phase.
 """
 
@@ -34,6 +35,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
+from winnow.chat.output import openai_messages
 from winnow.io.inputs import data_name
 from winnow.stages.base import DROPS_SCHEMA, CorpusStage, Params, ShardColumns, register
 
@@ -205,16 +207,17 @@ def _passes(docs: np.ndarray, tokens: np.ndarray, target: float, rng):
 
 def _write_stream(folder: Path, shards, groups: np.ndarray, plan: dict, per_file: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    tables = [load(["id", "text"]) for load in shards]
+    tables = [load(["id", "text", "messages"]) for load in shards]
     whole = pa.concat_tables(tables) if tables else None
     for part, start in enumerate(range(0, len(plan["doc"]), per_file)):
         doc = plan["doc"][start : start + per_file]
-        chunk = whole.take(pa.array(doc)) if whole is not None else None
+        chunk = openai_messages(whole.take(pa.array(doc))) if whole is not None else None
         table = pa.table({
             "position": np.arange(start, start + len(doc)),
             "id": chunk.column("id"), "source": pa.array(groups[doc].tolist(), pa.string()),
             "epoch": plan["epoch"][start : start + len(doc)],
             "phase": plan["phase"][start : start + len(doc)], "text": chunk.column("text"),
+            "messages": chunk.column("messages"),
         })  # fmt: skip
         pq.write_table(table, folder / f"stream-{part:05d}.parquet")
 
