@@ -17,7 +17,6 @@ rendered from them.
 from __future__ import annotations
 
 import bisect
-import copy
 from collections.abc import Callable
 
 import numpy as np
@@ -59,7 +58,7 @@ def set_slots(turns: list[Turn], where: list[Slot], values: list[str]) -> list[T
     for slot, value in zip(where, values):
         i = slot[0]
         if out[i] is turns[i]:
-            out[i] = copy.deepcopy(turns[i])
+            out[i] = orjson.loads(orjson.dumps(turns[i]))  # a deep copy, several times faster
             out[i].pop("_raw", None)
         turn = out[i]
         if slot[1] == "content":
