@@ -182,7 +182,10 @@ def test_the_view_is_rendered_from_the_turns():
     assert [text for text, slot in pieces(TURNS) if slot is not None] == [
         "Find the paper. It is old.",
         "Searching now.",
+        "search",  # tool names, argument keys and string values are text too
+        "q",
         "old paper",
+        "limit",
         "One result.",
     ]
 
@@ -198,14 +201,48 @@ def test_a_span_across_a_turn_boundary_is_cut_in_each_turn():
 
 def test_role_labels_and_json_punctuation_are_never_cut():
     view = render(TURNS)
-    gutted = view.replace("user: ", "").replace('{"q": "old ', "").replace('", "limit": 5}', "")
+    gutted = view.replace("user: ", "").replace('": "old ', "").replace(', "limit"', "")
     turns = project(TURNS, gutted)
     assert [t["role"] for t in turns] == ["user", "assistant", "tool"]
+    # the punctuation stays, the text cut goes: part of a value, a whole key
     assert orjson.loads(turns[1]["tool_calls"][0]["function"]["arguments"]) == {
         "q": "paper",
-        "limit": 5,
+        "": 5,
     }
     assert TURNS[1]["tool_calls"][0]["function"]["arguments"] == '{"q": "old paper", "limit": 5}'
+
+
+def test_text_added_at_the_end_of_a_turn_stays_in_that_turn():
+    turns = [{"role": "user", "content": "hello"}, {"role": "assistant", "content": "x"}]
+    out = project(turns, "user: hello\n[truncated]\n\nassistant: x")
+    assert [t["content"] for t in out] == ["hello\n[truncated]", "x"]
+
+
+def test_keys_and_tool_names_are_edited_like_any_text():
+    args = '{"bob@example.com": "profile", "n": 1}'
+    turns = [
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"function": {"name": "mail_bob@example.com", "arguments": args}}],
+        }
+    ]
+    out = winnow.apply_stage("pii", pa.table({"messages": [turns]}))
+    fn = out.column("messages").to_pylist()[0][0]["tool_calls"][0]["function"]
+    assert fn["name"] == "<EMAIL>"  # (an underscore is part of an address)
+    assert orjson.loads(fn["arguments"]) == {"<EMAIL>": "profile", "n": 1}
+
+
+def test_long_views_keep_every_turn_in_its_place():
+    lines = [f"line {k} of the manual" for k in range(12_000)]
+    turns = [
+        {"role": "user", "content": "\n".join(["mail a@example.com", *lines])},
+        {"role": "assistant", "content": "\n".join([*lines, "or b@example.org"])},
+    ]
+    out = winnow.apply_stage("pii", pa.table({"messages": [turns]}))
+    user, assistant = (t["content"] for t in out.column("messages").to_pylist()[0])
+    assert user.startswith("mail <EMAIL>\nline 0") and "assistant: " not in user
+    assert assistant.endswith("manual\nor <EMAIL>") and assistant.startswith("line 0")
 
 
 def test_replacements_land_inside_tool_call_string_values():

@@ -1,23 +1,29 @@
 """One way for every edit to reach the turns: the turns are the data, the view follows.
 
 A stage edits the ``text`` view as it does for any document. ``follow`` (run by the engine
-and by ``apply_stage`` after every stage, so no stage can forget it) diffs each chat row's
-view before and after the stage and replays the edit inside the slots it touched. The diff
-is rapidfuzz's Indel opcodes (insertions and deletions over the longest common subsequence)
-in bounded memory: the common prefix and suffix are cut off, the rest is diffed by lines,
-and each changed run of lines by characters (a run too large for that is replaced whole).
-The edit lands as follows: a span
-that crosses a turn boundary is cut in each turn, role labels and other fixed text stay, text
-inserted in fixed text goes to the nearest slot, and tool-call arguments are re-serialised
-from their edited string values (valid JSON). The view is then rendered again from the turns.
-A stage that edits the turns itself (``normalize``, through ``map_slots``) gets its view
-rendered from them.
+and by ``apply_stage`` after every stage, so no stage can forget it) finds, for each chat row
+whose view changed, the new text of every slot, and writes it into the turns:
+
+- when every fixed run of the view (role labels, separators, JSON punctuation) survived the
+  edit, the new view is cut at those runs (the new turns then render to exactly the view the
+  stage produced);
+- otherwise (the edit cut into fixed text) a diff decides: rapidfuzz's Indel opcodes
+  (insertions and deletions over the longest common subsequence), in bounded memory (the
+  common prefix and suffix cut off, the rest diffed by lines, each changed run of lines by
+  characters, a run too large for that replaced whole). Deleted fixed text stays (role labels
+  are never cut), a span crossing a turn boundary is cut in each turn, text inserted in fixed
+  text goes to the nearest slot.
+
+Tool-call arguments are re-serialised from their edited keys and string values (valid JSON),
+and the view is rendered again from the turns. A stage that edits the turns itself
+(``normalize``, through ``map_slots``) gets its view rendered from them.
 """
 
 from __future__ import annotations
 
 import bisect
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import orjson
@@ -28,18 +34,52 @@ from rapidfuzz.distance import Indel
 from winnow.chat.view import Slot, Turn, pieces, render
 
 
-def _slots(turns: list[Turn]) -> tuple[list[int], list[int], list[Slot], list[str], str]:
-    starts, ends, where, texts, view = [], [], [], [], []
-    at = 0
+@dataclass
+class _Layout:
+    """A view's slots: where each starts and ends, where its text lives, its text, and the
+    fixed text before each slot (``runs[k]``) and after the last (``runs[-1]``)."""
+
+    starts: list[int]
+    ends: list[int]
+    where: list[Slot]
+    texts: list[str]
+    runs: list[str]
+    view: str
+
+
+def _slots(turns: list[Turn]) -> _Layout:
+    layout = _Layout([], [], [], [], [""], "")
+    view, at = [], 0
     for text, slot in pieces(turns):
-        if slot is not None:
-            starts.append(at)
-            ends.append(at + len(text))
-            where.append(slot)
-            texts.append(text)
+        if slot is None:
+            layout.runs[-1] += text
+        else:
+            layout.starts.append(at)
+            layout.ends.append(at + len(text))
+            layout.where.append(slot)
+            layout.texts.append(text)
+            layout.runs.append("")
         view.append(text)
         at += len(text)
-    return starts, ends, where, texts, "".join(view)
+    layout.view = "".join(view)
+    return layout
+
+
+def _split(runs: list[str], view: str) -> list[str] | None:
+    """The slot texts of ``view``, cut at the fixed runs found in order (each the first
+    occurrence after the previous); None when a run is missing or the cut is ambiguous."""
+    if not view.startswith(runs[0]) or not view.endswith(runs[-1]):
+        return None
+    at, end, out = len(runs[0]), len(view) - len(runs[-1]), []
+    for run in runs[1:-1]:
+        j = view.find(run, at, end) if run else -1
+        if j < 0:
+            return None
+        out.append(view[at:j])
+        at = j + len(run)
+    if at > end:
+        return None
+    return [*out, view[at:end]]
 
 
 def _owner(starts: list[int], ends: list[int], at: int) -> int:
@@ -51,32 +91,47 @@ def _owner(starts: list[int], ends: list[int], at: int) -> int:
     return min(k + 1, len(starts) - 1)
 
 
+def _rename(args: object, path: tuple, new: str) -> object:
+    """The arguments with the key at ``path`` renamed (order kept)."""
+    if len(path) == 1:
+        return {(new if k == path[0] else k): v for k, v in args.items()}
+    args[path[0]] = _rename(args[path[0]], path[1:], new)
+    return args
+
+
 def set_slots(turns: list[Turn], where: list[Slot], values: list[str]) -> list[Turn]:
     """A copy of the turns with each slot given its new text (only changed turns copied)."""
     out = list(turns)
     args: dict[tuple[int, int], object] = {}
+    renames: list[tuple[tuple[int, int], tuple, str]] = []
     for slot, value in zip(where, values):
-        i = slot[0]
+        i, kind = slot[0], slot[1]
         if out[i] is turns[i]:
             out[i] = orjson.loads(orjson.dumps(turns[i]))  # a deep copy, several times faster
             out[i].pop("_raw", None)
         turn = out[i]
-        if slot[1] == "content":
+        if kind == "content":
             turn["content"] = value
-        elif slot[1] == "part":
+        elif kind == "part":
             turn["content"][slot[2]]["text"] = value
+        elif kind == "name":
+            turn["tool_calls"][slot[2]]["function"]["name"] = value
         else:
-            key = (i, slot[2])
-            if key not in args:
-                args[key] = orjson.loads(turn["tool_calls"][slot[2]]["function"]["arguments"])
+            call = (i, slot[2])
+            if call not in args:
+                args[call] = orjson.loads(turn["tool_calls"][slot[2]]["function"]["arguments"])
             path = slot[3]
-            if not path:
-                args[key] = value
-                continue
-            target = args[key]
-            for step in path[:-1]:
-                target = target[step]
-            target[path[-1]] = value
+            if kind == "key":
+                renames.append((call, path, value))
+            elif not path:
+                args[call] = value
+            else:
+                target = args[call]
+                for step in path[:-1]:
+                    target = target[step]
+                target[path[-1]] = value
+    for call, path, value in sorted(renames, key=lambda r: -len(r[1])):  # inner keys first
+        args[call] = _rename(args[call], path, value)
     for (i, c), value in args.items():
         out[i]["tool_calls"][c]["function"]["arguments"] = orjson.dumps(value).decode()
     return out
@@ -133,12 +188,32 @@ def opcodes(old: str, new: str) -> list[tuple[str, int, int, int, int]]:
     return out
 
 
-def project(turns: list[Turn], new_view: str) -> list[Turn]:
-    """The turns with the edit that turned their view into ``new_view`` applied inside them."""
-    starts, ends, where, old_texts, old_view = _slots(turns)
-    if not where or new_view == old_view:
-        return turns
-    out: list[list[str]] = [[] for _ in where]
+def _slide(view: str, layout: _Layout, at: int, text: str) -> tuple[int, str]:
+    """An insertion at a fixed-text position moved, along characters it repeats, onto the
+    end of the slot before it or the start of the slot after (the same edit: a diff may put
+    ``hello`` + ``\n[cut]`` as ``hello\n`` + ``[cut]\n``)."""
+    k = bisect.bisect_right(layout.starts, at) - 1
+    if k >= 0 and at <= layout.ends[k]:
+        return at, text  # inside or at the end of a slot already
+    left, moved = at, text
+    while moved and left > 0 and view[left - 1] == moved[-1]:
+        left, moved = left - 1, view[left - 1] + moved[:-1]
+        if k >= 0 and left == layout.ends[k]:
+            return left, moved
+    right, moved = at, text
+    nxt = layout.starts[k + 1] if k + 1 < len(layout.starts) else None
+    while moved and right < len(view) and view[right] == moved[0]:
+        right, moved = right + 1, moved[1:] + view[right]
+        if right == nxt:
+            return right, moved
+    return at, text
+
+
+def _diffed(layout: _Layout, new_view: str) -> list[str]:
+    """The slot texts of ``new_view`` by a character diff against the old view."""
+    old_view = layout.view
+    starts, ends = layout.starts, layout.ends
+    out: list[list[str]] = [[] for _ in starts]
     for tag, i1, i2, j1, j2 in opcodes(old_view, new_view):
         if tag == "equal":
             k = max(bisect.bisect_right(starts, i1) - 1, 0)
@@ -148,12 +223,33 @@ def project(turns: list[Turn], new_view: str) -> list[Turn]:
                     out[k].append(old_view[lo:hi])
                 k += 1
         elif j2 > j1:  # insert or replace: the new text goes to the slot at i1
-            out[_owner(starts, ends, i1)].append(new_view[j1:j2])
-    values = ["".join(parts) for parts in out]
-    changed = [k for k, (a, b) in enumerate(zip(old_texts, values)) if a != b]
+            at, text = i1, new_view[j1:j2]
+            if i1 == i2:
+                at, text = _slide(old_view, layout, i1, text)
+            out[_owner(starts, ends, at)].append(text)
+    return ["".join(parts) for parts in out]
+
+
+def project(turns: list[Turn], new_view: str) -> list[Turn]:
+    """The turns with the edit that turned their view into ``new_view`` applied inside them.
+
+    Where every fixed run of the view survived the edit, and cutting the old view at those
+    runs gives back its own slots (no slot text holds the run after it), the new slot texts
+    are the new view cut at the same runs: the view rendered from the new turns is exactly
+    ``new_view``. Otherwise (the edit cut into role labels or other fixed text) the diff
+    decides where each change lands."""
+    layout = _slots(turns)
+    if not layout.where or new_view == layout.view:
+        return turns
+    values = None
+    if _split(layout.runs, layout.view) == layout.texts:
+        values = _split(layout.runs, new_view)
+    if values is None:
+        values = _diffed(layout, new_view)
+    changed = [k for k, (a, b) in enumerate(zip(layout.texts, values)) if a != b]
     if not changed:
         return turns
-    return set_slots(turns, [where[k] for k in changed], [values[k] for k in changed])
+    return set_slots(turns, [layout.where[k] for k in changed], [values[k] for k in changed])
 
 
 def loads(value: str | None) -> list[Turn] | None:
@@ -216,7 +312,8 @@ def map_slots(messages: pa.Array, fn: Callable[[pa.Array], pa.Array]) -> pa.Arra
     parsed, slots, texts = [], [], []
     for row in rows:
         turns = loads(messages[row].as_py())
-        _, _, where, slot_texts, _ = _slots(turns)
+        layout = _slots(turns)
+        where, slot_texts = layout.where, layout.texts
         parsed.append(turns)
         slots.append(where)
         texts += slot_texts

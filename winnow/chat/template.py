@@ -15,7 +15,8 @@ Two kinds:
 - a Hugging Face Jinja template (``chat_template`` of a ``tokenizer_config.json``, or a
   ``chat_template.jinja`` beside it), rendered as ``transformers`` renders it: a sandboxed
   ``jinja2`` environment (``ImmutableSandboxedEnvironment``, ``trim_blocks``,
-  ``lstrip_blocks``, ``loopcontrols``, ``tojson``, ``raise_exception``, ``strftime_now``),
+  ``lstrip_blocks``, ``loopcontrols``, ``tojson``, ``raise_exception``, ``strftime_now``, which
+  renders the fixed ``TEMPLATE_DATE`` so that tokens do not depend on the day of the run),
   the config's special tokens (``bos_token``, ``eos_token``, ...) as variables, messages with
   text content parts joined and tool-call arguments parsed into objects. Trained spans, in
   order of preference: the template's ``{% generation %}...{% endgeneration %}`` blocks (the
@@ -48,6 +49,8 @@ from winnow.chat.view import Turn, text_parts
 
 IM_START, IM_END = "<|im_start|>", "<|im_end|>"
 CHATML_TOKENS = (IM_START, IM_END)
+TEMPLATE_DATE = datetime(2024, 7, 26)
+"""The date ``strftime_now`` gives templates (Llama 3.1's own default ``date_string``)."""
 
 
 @dataclass(frozen=True)
@@ -207,7 +210,7 @@ def _compile(source: str):
     )
     env.filters["tojson"] = tojson
     env.globals["raise_exception"] = raise_exception
-    env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
+    env.globals["strftime_now"] = lambda fmt: TEMPLATE_DATE.strftime(fmt)
     return env.from_string(source), "generation" in source
 
 

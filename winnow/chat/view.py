@@ -3,9 +3,10 @@
 The ``text`` view is what every text stage reads and edits: each turn as ``role: `` then its
 text (string content, text content parts), then each tool call as ``[tool_call NAME] `` and
 its arguments, turns separated by a blank line. The view is a sequence of *pieces*: fixed
-text (role labels, separators, tool names, JSON punctuation and keys) and *slots* (the turn
-text and every string value inside tool-call arguments). Edits land in slots only
-(``winnow.chat.edits``), so role labels are never cut and arguments stay valid JSON.
+text (role labels, separators, JSON punctuation, numbers, booleans and nulls) and *slots*
+(the turn text, tool names, and every key and string value inside tool-call arguments).
+Edits land in slots only (``winnow.chat.edits``), so role labels are never cut and arguments
+stay valid JSON.
 
 The other views, for selectors and filters: ``prompt`` (system, developer and user turns),
 ``response`` (assistant turns, not tool output), ``last_response`` (the last assistant turn
@@ -22,8 +23,9 @@ import pyarrow as pa
 
 Turn = dict[str, Any]
 Slot = tuple
-"""Where a slot's text lives: ``(turn, "content")``, ``(turn, "part", k)`` or
-``(turn, "args", call, path)``."""
+"""Where a slot's text lives: ``(turn, "content")``, ``(turn, "part", k)``, ``(turn, "name",
+call)`` (a tool name), ``(turn, "args", call, path)`` (a string value inside the arguments) or
+``(turn, "key", call, path)`` (a key inside them)."""
 Piece = tuple[str, Slot | None]
 
 View = Literal["text", "prompt", "response", "last_response", "tool_calls"]
@@ -32,21 +34,24 @@ PROMPT_ROLES = frozenset({"system", "developer", "user"})
 RESPONSE_ROLES = frozenset({"assistant"})
 
 
-def _json_pieces(value: Any, slot: Slot, path: tuple) -> list[Piece]:
+def _json_pieces(value: Any, call: tuple, path: tuple) -> list[Piece]:
+    """A tool call's arguments: keys and string values are slots, the rest fixed."""
     if isinstance(value, str):
-        return [('"', None), (value, (*slot, path)), ('"', None)]
+        return [('"', None), (value, (*call[:1], "args", *call[1:], path)), ('"', None)]
     if isinstance(value, dict):
-        out: list[Piece] = [("{", None)]
+        out: list[Piece] = []
         for n, (key, item) in enumerate(value.items()):
-            out.append(((", " if n else "") + orjson.dumps(key).decode() + ": ", None))
-            out += _json_pieces(item, slot, (*path, key))
-        return [*out, ("}", None)]
+            out.append((", \"" if n else "{\"", None))
+            out.append((key, (*call[:1], "key", *call[1:], (*path, key))))
+            out.append(('": ', None))
+            out += _json_pieces(item, call, (*path, key))
+        return [*out, ("}", None)] if out else [("{}", None)]
     if isinstance(value, list):
         out = [("[", None)]
         for n, item in enumerate(value):
             if n:
                 out.append((", ", None))
-            out += _json_pieces(item, slot, (*path, n))
+            out += _json_pieces(item, call, (*path, n))
         return [*out, ("]", None)]
     return [(orjson.dumps(value).decode(), None)]
 
@@ -77,8 +82,9 @@ def pieces(turns: list[Turn]) -> list[Piece]:
             body.append((text, (i, *where)))
         for c, call in enumerate(turn.get("tool_calls") or ()):
             fn = call["function"]
-            body.append((("\n" if body else "") + f"[tool_call {fn['name']}] ", None))
-            body += _json_pieces(orjson.loads(fn["arguments"]), (i, "args", c), ())
+            body.append((("\n" if body else "") + "[tool_call ", None))
+            body += [(fn["name"], (i, "name", c)), ("] ", None)]
+            body += _json_pieces(orjson.loads(fn["arguments"]), (i, c), ())
         out += body
     return out
 
