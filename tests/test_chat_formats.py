@@ -46,6 +46,51 @@ UNUSUAL = [  # valid but unusual: kept, and written back as they came
     },
     {"id": "alpaca-no-input", "instruction": "Name a prime.", "output": "7", "system": "Math."},
     {
+        "id": "sharegpt-extras",
+        "system": "You are terse.",  # LLaMA-Factory's ShareGPT: a system field
+        "conversations": [
+            {"from": "human", "value": "hi", "name": "bob", "content": None},
+            {"from": "gpt", "value": "hello", "tool_calls": [{"oops": 1}], "weight": 1.5},
+        ],
+        "tools": '[{"name": "f"}]',
+    },
+    {
+        "id": "openai-object-arguments",  # as Arrow structs give them, and a call without any
+        "messages": [
+            {"role": "user", "content": "go"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "a",
+                        "type": "function",
+                        "function": {"name": "f", "arguments": {"x": 1}},
+                    },
+                    {"id": "b", "type": "function", "function": {"name": "g", "arguments": ""}},
+                ],
+            },
+        ],
+    },
+    {
+        "id": "react-nulls",  # Arrow structs fill absent fields with nulls
+        "question": "Where?",
+        "steps": [
+            {"thought": "Look.", "action": "look", "action_input": None, "observation": "here"},
+            {"thought": "Done.", "action": None, "action_input": {"a": 1}, "observation": None},
+        ],
+        "answer": None,
+    },
+    {
+        "id": "ultrachat-like",
+        "prompt": "Name three rivers.",
+        "prompt_id": "p-1",
+        "messages": [
+            {"role": "user", "content": "Name three rivers."},
+            {"role": "assistant", "content": "Nile, Amazon, Danube."},
+        ],
+    },
+    {
         "id": "react-partial",
         "task": "Open the door.",
         "steps": [
@@ -93,6 +138,20 @@ def test_each_format_comes_back_as_it_went_in(tmp_path, corpus, fmt):
     assert [_as_input(w) for w in written] == records  # field by field, turns in order
 
 
+def test_a_field_repeating_a_turn_follows_its_edits(tmp_path):
+    record = {
+        "id": "u",
+        "prompt": "Write to jane.doe@example.com",
+        "messages": [
+            {"role": "user", "content": "Write to jane.doe@example.com"},
+            {"role": "assistant", "content": "Done."},
+        ],
+    }
+    written, _ = _run(tmp_path, [record], stages=[{"pii": {}}])
+    assert written[0]["prompt"] == written[0]["messages"][0]["content"] == "Write to <EMAIL>"
+    assert "jane" not in orjson.dumps(written[0]).decode()
+
+
 def test_text_beside_turns_is_not_written(tmp_path, corpus):
     chat, _ = corpus
     records = [r for r in chat.records if r["id"].startswith("both")]
@@ -110,12 +169,13 @@ def test_openai_output_for_every_format(tmp_path, corpus):
         if record["id"].startswith("plain"):
             assert "messages" not in record and record["text"]
             continue
-        assert not {"conversations", "steps", "instruction", "prompt"} & record.keys()
+        other_formats = {"conversations", "steps", "instruction", "output", "response"}
+        assert not other_formats & record.keys()
         calls = {}
         for turn in record["messages"]:
             assert turn["role"] in OPENAI_ROLES and not any(k.startswith("_") for k in turn)
             for call in turn.get("tool_calls") or []:
-                orjson.loads(call["function"]["arguments"])
+                orjson.loads(call["function"]["arguments"] or "{}")  # "": no arguments
                 calls[call.get("id")] = call
             if turn["role"] == "tool" and "tool_call_id" in turn:
                 assert turn["tool_call_id"] in calls  # answers a call made before it

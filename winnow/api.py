@@ -19,7 +19,7 @@ from winnow.chat.formats import read_chat, write_chat
 from winnow.chat.view import render
 from winnow.engine.local import RunResult, execute
 from winnow.recipe import load_recipe
-from winnow.schema import DOC_SCHEMA, stable_id
+from winnow.schema import DOC_SCHEMA, InvalidRecord, stable_id
 from winnow.stages import REGISTRY
 from winnow.stages.base import CorpusStage, Stage
 
@@ -52,8 +52,11 @@ def make_stage(name: str, **params: Any) -> Stage:
 def _chat_columns(table: pa.Table) -> tuple[list, list[str]]:
     """Each row's ``(format, turns)`` (None for plain rows) and the columns they came from."""
     chats, used = [], set()
-    for record in table.to_pylist():
-        chat = read_chat(record)
+    for row, record in enumerate(table.to_pylist()):
+        try:
+            chat = read_chat(record)
+        except InvalidRecord as bad:
+            raise ValueError(f"row {row}: invalid_input:{bad.reason} ({bad})") from None
         if chat is not None:
             used |= chat[2]
         chats.append(chat[:2] if chat is not None else None)

@@ -28,6 +28,7 @@ Mapping onto the roles (README, "Fine-tuning and agent data"):
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -71,12 +72,20 @@ def _maybe_json(value: Any) -> Any:
 
 
 def _check_arguments(arguments: Any, where: str) -> None:
+    """Arguments are a JSON string (``""``: none)."""
     if not isinstance(arguments, str):
         raise _bad(where, "arguments must be a JSON string")
     try:
-        orjson.loads(arguments)
+        orjson.loads(arguments or "{}")
     except orjson.JSONDecodeError:
         raise _bad(where, "arguments are not JSON") from None
+
+
+def _json_text(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # integers beyond 64 bits
+        return json.dumps(value, ensure_ascii=False)
 
 
 def _check_openai_turn(turn: Any, i: int) -> Turn:
@@ -93,11 +102,21 @@ def _check_openai_turn(turn: Any, i: int) -> Turn:
     if calls is not None:
         if not isinstance(calls, list):
             raise _bad(where, "tool_calls must be a list")
+        objects = []
         for c, call in enumerate(calls):
             fn = call.get("function") if isinstance(call, dict) else None
             if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
                 raise _bad(f"{where} tool call {c}", "needs function.name")
-            _check_arguments(fn.get("arguments"), f"{where} tool call {c}")
+            if isinstance(fn.get("arguments"), (dict, list)):  # Arrow structs, some datasets
+                objects.append(c)
+            else:
+                _check_arguments(fn.get("arguments"), f"{where} tool call {c}")
+        if objects:  # kept as JSON text like any other, written back as objects
+            turn = orjson.loads(orjson.dumps(turn))
+            for c in objects:
+                fn = turn["tool_calls"][c]["function"]
+                fn["arguments"] = _json_text(fn["arguments"])
+            turn["_object_args"] = objects
     if isinstance(content, list):
         for k, part in enumerate(content):
             if not isinstance(part, dict) or not isinstance(part.get("type"), str):
@@ -126,7 +145,7 @@ def _function_call(value: str, where: str) -> Turn:
     if not isinstance(call, dict) or not isinstance(call.get("name"), str):
         raise _bad(where, 'function_call value must be JSON {"name", "arguments"}')
     args = call.get("arguments", {})
-    arguments = args if isinstance(args, str) else orjson.dumps(args).decode()
+    arguments = args if isinstance(args, str) else _json_text(args)
     _check_arguments(arguments, where)
     fn = {"name": call["name"], "arguments": arguments}
     return {
@@ -149,12 +168,14 @@ def _from_sharegpt(conversations: Any) -> list[Turn]:
             raise _bad(where, f"unknown role {label!r}")
         if not isinstance(value, str):
             raise _bad(where, "value must be a string")
-        extra = {k: v for k, v in turn.items() if k not in ("from", "value")}
         if label == "function_call":
             out = {**_function_call(value, where), "_raw": value}
         else:
             out = {"role": SHAREGPT_ROLES[label], "content": value}
-        turns.append({**out, **extra, "_from": label})
+        extra = {k: v for k, v in turn.items() if k not in ("from", "value")}
+        if extra:  # kept as they are, outside the view
+            out["_extra"] = extra
+        turns.append({**out, "_from": label})
     return turns
 
 
@@ -202,22 +223,27 @@ def _from_react(record: dict) -> list[Turn]:
     ]
     for k, step in enumerate(steps):
         where = f"step {k}"
-        if not isinstance(step, dict) or not any(key in step for key in STEP_KEYS):
-            raise _bad(where, f"needs one of {', '.join(STEP_KEYS)}")
-        for key in ("thought", "action", "observation"):
-            if key in step and not isinstance(step[key], str):
+        if not isinstance(step, dict):
+            raise _bad(where, "not an object")
+        used = {key for key in ("thought", "action", "observation") if step.get(key) is not None}
+        if not used:
+            raise _bad(where, "needs a thought, an action or an observation")
+        for key in used:
+            if not isinstance(step[key], str):
                 raise _bad(where, f"{key} must be a string")
+        if "action" in used and "action_input" in step:
+            used.add("action_input")
         call_id = f"step_{k}"
         turn: Turn = {"role": "assistant", "content": step.get("thought"), "_from": "step"}
-        turn["_step"] = [key if key in STEP_KEYS else [key, step[key]] for key in step]
-        if "action" in step:
-            args = orjson.dumps(step.get("action_input", {})).decode()
+        turn["_step"] = [key if key in used else [key, step[key]] for key in step]
+        if "action" in used:
+            args = _json_text(step.get("action_input", {}))
             fn = {"name": step["action"], "arguments": args}
             turn["tool_calls"] = [{"id": call_id, "type": "function", "function": fn}]
         if turn["content"] is None and "tool_calls" not in turn:
             turn["content"] = ""
         turns.append(turn)
-        if "observation" in step:
+        if "observation" in used:
             turns.append(
                 {
                     "role": "tool",
@@ -234,27 +260,52 @@ def _from_react(record: dict) -> list[Turn]:
     return turns
 
 
+def _mirror(record: dict, turns: list[Turn], used: set[str], text_field: str) -> set[str]:
+    """Other string fields of the record that repeat a turn's text exactly (UltraChat's
+    ``prompt`` beside its ``messages``) follow that turn: noted in the first turn's
+    ``_mirrors`` and written from the turn, so an edit of the turn reaches them too. Returns
+    the record's keys the turns account for."""
+    texts = [_text_of(t) for t in turns]
+    mirrors = {}
+    for key, value in record.items():
+        if key in used or key in (text_field, "id", "meta") or not isinstance(value, str):
+            continue
+        if value in texts:
+            mirrors[key] = texts.index(value)
+    if mirrors:
+        turns[0] = {**turns[0], "_mirrors": mirrors}
+    return used | mirrors.keys()
+
+
 def read_chat(record: dict, text_field: str = "text") -> tuple[str, list[Turn], set[str]] | None:
     """``(format, turns, the record's keys they came from)`` for a chat or agent record,
     None for a plain document. Raises ``InvalidRecord("bad_messages")`` naming the turn."""
     has_text = record.get(text_field) is not None
     if record.get("messages") is not None:
-        return "openai", _from_openai(_maybe_json(record["messages"])), {"messages"}
+        turns = _from_openai(_maybe_json(record["messages"]))
+        return "openai", turns, _mirror(record, turns, {"messages"}, text_field)
     if record.get("conversations") is not None:
-        return "sharegpt", _from_sharegpt(_maybe_json(record["conversations"])), {"conversations"}
+        system = []
+        if isinstance(record.get("system"), str):  # LLaMA-Factory's ShareGPT: a system field
+            system = [{"role": "system", "content": record["system"], "_from": "@system"}]
+        turns = system + _from_sharegpt(_maybe_json(record["conversations"]))
+        used = {"conversations", *(["system"] if system else [])}
+        return "sharegpt", turns, _mirror(record, turns, used, text_field)
     if has_text:
         return None
     if record.get("steps") is not None:
         record = {**record, "steps": _maybe_json(record["steps"])}
-        keys = {"steps", "system", *REACT_PROMPT_KEYS, *REACT_ANSWER_KEYS} & record.keys()
+        fields = ("system", *REACT_PROMPT_KEYS, *REACT_ANSWER_KEYS)
+        keys = {"steps"} | {k for k in fields if record.get(k) is not None}
         return "react", _from_react(record), keys
     for fmt, prompt_key, response_key in (
         ("prompt_response", "prompt", "response"),
         ("alpaca", "instruction", "output"),
     ):
         if prompt_key in record and response_key in record:
-            keys = {prompt_key, response_key, "system"} | ({"input"} if fmt == "alpaca" else set())
-            return fmt, _from_pair(record, prompt_key, response_key), keys & record.keys()
+            optional = ("system", "input") if fmt == "alpaca" else ("system",)
+            keys = {prompt_key, response_key} | {k for k in optional if record.get(k) is not None}
+            return fmt, _from_pair(record, prompt_key, response_key), keys
     return None
 
 
@@ -276,6 +327,11 @@ def _to_input_openai(turns: list[Turn]) -> dict:
         public = _public(turn)
         if turn.get("_from") in TRAJECTORY_ROLES:
             public["role"] = turn["_from"]
+        for c in turn.get("_object_args", ()):
+            public["tool_calls"] = [dict(call) for call in public["tool_calls"]]
+            fn = dict(public["tool_calls"][c]["function"])
+            fn["arguments"] = orjson.loads(fn["arguments"])
+            public["tool_calls"][c] = {**public["tool_calls"][c], "function": fn}
         out.append(public)
     return {"messages": out}
 
@@ -288,10 +344,13 @@ def _text_of(turn: Turn) -> str:
 
 
 def _to_sharegpt(turns: list[Turn]) -> dict:
-    out = []
+    out, fields = [], {}
     for turn in turns:
         label = turn["_from"]
-        extra = {k: v for k, v in _public(turn).items() if k not in _OPENAI_KEYS}
+        if label == "@system":
+            fields["system"] = _text_of(turn)
+            continue
+        extra = turn.get("_extra", {})
         if label == "function_call":
             value = turn.get("_raw")
             if value is None:
@@ -301,10 +360,7 @@ def _to_sharegpt(turns: list[Turn]) -> dict:
         else:
             value = _text_of(turn)
         out.append({"from": label, "value": value, **extra})
-    return {"conversations": out}
-
-
-_OPENAI_KEYS = frozenset({"role", "content", "tool_calls", "tool_call_id", "name"})
+    return {**fields, "conversations": out}
 
 
 def _to_pair(turns: list[Turn]) -> dict:
@@ -359,6 +415,8 @@ _WRITERS = {
 def write_chat(turns: list[Turn], fmt: str, chat_format: str = "same") -> dict:
     """The record fields of a conversation: in its input format ``fmt`` (``chat_format:
     same``) or as OpenAI ``messages`` (``chat_format: openai``)."""
-    if chat_format == "openai":
-        return {"messages": to_openai(turns)}
-    return _WRITERS[fmt](turns)
+    fields = {"messages": to_openai(turns)} if chat_format == "openai" else _WRITERS[fmt](turns)
+    for key, i in (turns[0].get("_mirrors") or {}).items() if turns else ():
+        if i < len(turns):
+            fields[key] = _text_of(turns[i])
+    return fields

@@ -225,7 +225,7 @@ def _template_message(turn: Turn) -> dict[str, Any]:
         for call in out["tool_calls"]:
             fn = dict(call["function"])
             if isinstance(fn.get("arguments"), str):
-                fn["arguments"] = orjson.loads(fn["arguments"])
+                fn["arguments"] = orjson.loads(fn["arguments"] or "{}")
             calls.append({**call, "function": fn})
         out["tool_calls"] = calls
     return out

@@ -41,7 +41,7 @@ def _json_pieces(value: Any, call: tuple, path: tuple) -> list[Piece]:
     if isinstance(value, dict):
         out: list[Piece] = []
         for n, (key, item) in enumerate(value.items()):
-            out.append((", \"" if n else "{\"", None))
+            out.append((', "' if n else '{"', None))
             out.append((key, (*call[:1], "key", *call[1:], (*path, key))))
             out.append(('": ', None))
             out += _json_pieces(item, call, (*path, key))
@@ -84,7 +84,7 @@ def pieces(turns: list[Turn]) -> list[Piece]:
             fn = call["function"]
             body.append((("\n" if body else "") + "[tool_call ", None))
             body += [(fn["name"], (i, "name", c)), ("] ", None)]
-            body += _json_pieces(orjson.loads(fn["arguments"]), (i, c), ())
+            body += _json_pieces(orjson.loads(fn["arguments"] or "{}"), (i, c), ())
         out += body
     return out
 
@@ -111,7 +111,7 @@ def view_of(turns: list[Turn], view: str) -> str:
         chosen = [next((t for t in reversed(texts) if t), "")]
     elif view == "tool_calls":
         chosen = [
-            f"{call['function']['name']} {call['function']['arguments']}"
+            f"{call['function']['name']} {call['function']['arguments'] or '{}'}"
             for t in turns
             for call in t.get("tool_calls") or ()
         ]
