@@ -135,3 +135,21 @@ def test_resume_refuses_changed_inputs(tmp_path, manpage_shards):
     os.utime(victim, ns=(0, 10**18))  # same bytes, new modification time
     again = _winnow("run", str(recipe), "-o", str(out), "--resume")
     assert again.wait(timeout=60) == 2 and "input files changed" in again.stderr.read()
+
+
+def test_finished_segments_are_deleted_and_a_kill_after_that_resumes(tmp_path, manpage_shards):
+    """Once a segment is checkpointed on every shard, the one before it is deleted (scratch
+    disk holds two segments at most); a run killed after that resumes to identical output."""
+    recipe = tmp_path / "recipe.yaml"
+    stages = [*RECIPE["stages"], {"minhash_dedup": {}}]
+    recipe.write_text(yaml.safe_dump({"inputs": [str(manpage_shards)], **RECIPE, "stages": stages}))
+    out = tmp_path / "killed"
+    shards = len(list(manpage_shards.iterdir()))
+    proc = _winnow("run", str(recipe), "-o", str(out), "--workers", "2", start_new_session=True)
+    _wait_for_checkpoints(out, 2 * shards + 1, proc)  # segment 2 under way
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=120)
+    assert not list((out / "_work" / "seg00").glob("*.arrow"))  # deleted, stats kept
+    assert len(list((out / "_work" / "seg00").glob("*.stats.json"))) == shards
+    assert not list((out / "_work" / "reduce01").glob("*.arrow"))
+    _resume_matches_clean_run(tmp_path, recipe, out, "2")

@@ -242,7 +242,7 @@ def _run_phases(spec, layout, shards, resolved, runner, strict) -> dict:
             reduce_seconds[seg.applies[0]] = done["seconds"]
             if done.get("shuffled_bytes"):
                 shuffled[f"{seg.applies[0]:02d}-{seg.applies[1].name}"] = done["shuffled_bytes"]
-            if seg.index == 1 and strict:
+            if seg.index == 1 and strict and not _complete(layout, 1, n_shards):
                 _check_strict(layout, n_shards)
             lap(f"reduce {seg.applies[1].name}")
         todo = [
@@ -253,6 +253,8 @@ def _run_phases(spec, layout, shards, resolved, runner, strict) -> dict:
         skipped += n_shards - len(todo)
         label = "read" if seg.index == 0 else f"segment {seg.index}"
         runner.map(label, run_segment, todo)
+        if seg.index:
+            _release(layout, seg.index, n_shards)
         lap(label)
     last = segments[-1].index
     write = resolved["write"]
@@ -274,6 +276,21 @@ def _run_phases(spec, layout, shards, resolved, runner, strict) -> dict:
     stats["shuffled_bytes"] = shuffled
     stats["phase_seconds"] = phases
     return stats
+
+
+def _complete(layout: Layout, seg: int, n_shards: int) -> bool:
+    return all(layout.segment_done(seg, s).exists() for s in range(n_shards))
+
+
+def _release(layout: Layout, seg: int, n_shards: int) -> None:
+    """Segment ``seg`` is checkpointed on every shard: the documents of the segment before
+    it, the decisions it applied and its reduce's scratch are never read again (a resumed
+    run starts from ``seg``), so they go now, not when the run ends: scratch disk holds at
+    most two segments' documents."""
+    for s in range(n_shards):
+        layout.segment_docs(seg - 1, s).unlink(missing_ok=True)
+        layout.drops(seg, s).unlink(missing_ok=True)
+    shutil.rmtree(layout.drops(seg, 0).parent / "scratch", ignore_errors=True)
 
 
 def _reduce(spec: TaskSpec, layout: Layout, seg: int, n_shards: int, runner) -> dict:
