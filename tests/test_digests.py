@@ -1,0 +1,124 @@
+"""What the engine writes, pinned: digests of ``data/`` and of the ledger's rows for a recipe
+per stage family on the shared corpora. A change to the engine or a stage that alters them
+must say so (update the digest and name the difference in the closing note).
+
+The ledger is compared by its rows (sorted), not its Parquet bytes, which carry the writer's
+version."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+import winnow
+from tests.chat_records import ChatCorpus
+from tests.conftest import corpus_records, read_ledger, write_jsonl
+
+FAMILIES = {
+    "heuristic": [
+        {"normalize": {}},
+        {"line_clean": {}},
+        {"length_filter": {"min_words": 20}},
+        {"langid": {"languages": ["en"]}},
+        {"gopher_quality": {}},
+        {"gopher_repetition": {}},
+        {"c4_quality": {}},
+        {"fineweb_quality": {}},
+        {"pii": {}},
+        {"toxicity": {}},
+    ],
+    "dedup": [
+        {"exact_dedup": {}},
+        {"minhash_dedup": {}},
+        {"line_dedup": {}},
+        {"paragraph_dedup": {}},
+        {"substring_dedup": {}},
+        {"semantic_dedup": {"backend": "tfidf"}},
+    ],
+    "selection": [
+        {"dsir": {"target": "TARGET", "keep_fraction": 0.8}},
+        {"quality_classifier": {"positives": "TARGET", "keep_fraction": 0.8}},
+        {"perplexity": {"target": "TARGET", "keep_fraction": 0.8}},
+        {"sample": {"keep_fraction": 0.9}},
+    ],
+    "tokens": [
+        {"tokenize": {"train_vocab": 2000}},
+        {"pack": {"seq_len": 512}},
+        {"mix": {}},
+    ],
+}
+DIGESTS = {
+    "chat": (
+        "c378d4ccc5157cfcf34a602bb228407a36fe3b4a7d4c072def29eb1e5bd7d16e",
+        "cdfa43336c370dd68912c213fb33d6550781994f725c14dec404cf44a70a53b2",
+    ),
+    "dedup": (
+        "ceb3380a7a3c3b52931f96b159699962590578dd1a13406ceebf0064e13d3051",
+        "549fe35887c5f7ae460f771e7667d9a934ca85ecc08954d0fe5e4a94dfbaa900",
+    ),
+    "heuristic": (
+        "7813dbc15b5cf2f819354517c54f814900202501cccc2f8fe7767074f36ac601",
+        "9fe15845e6d0205c00b11f1fe60207e85d5702c9f50521117ca5b815fa6671b4",
+    ),
+    "selection": (
+        "7fc82e73f8b75b1e2d72c830e1c8a6efdeb902d7f89e0e35703e07f24ebea51f",
+        "c029deefc587cca44282d2230cfdf5ab04d7085ed6d950be7c8ae81b0c26aa99",
+    ),
+    "tokens": (
+        "2ad9c43d375d17be04136334aef065c9eebba11eb53cafacc41e67e0660d52b1",
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    ),
+}
+
+
+def digests(out: Path) -> tuple[str, str]:
+    """sha256 of the data parts in order, and of the sorted ledger rows."""
+    data = hashlib.sha256()
+    for part in sorted((out / "data").iterdir()):
+        data.update(part.read_bytes())
+    rows = sorted(repr(sorted(r.items())) for r in read_ledger(out))
+    return data.hexdigest(), hashlib.sha256("\n".join(rows).encode()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("families")
+    docs = (
+        corpus_records("manpages", 600)
+        + corpus_records("abstracts", 500)
+        + corpus_records("udhr", 80)
+        + corpus_records("copyright", 300)
+    )
+    chat = ChatCorpus()
+    return {
+        "docs": write_jsonl(folder / "docs.jsonl", docs),
+        "target": write_jsonl(folder / "target.jsonl", corpus_records("abstracts", 900)[600:]),
+        "chat": chat.write(folder / "chat")["records"],
+    }
+
+
+@pytest.mark.parametrize("family", sorted(DIGESTS))
+def test_a_recipe_per_stage_family_writes_what_it_wrote(tmp_path, inputs, family, monkeypatch):
+    monkeypatch.chdir(inputs["docs"].parent)  # relative inputs: ``source`` is the same anywhere
+    if family == "chat":
+        stages = [{"normalize": {}}, {"pii": {}}, {"line_clean": {}}, {"chat_quality": {}},
+                  {"paragraph_dedup": {}}, {"exact_dedup": {"view": "prompt"}}]  # fmt: skip
+        source = inputs["chat"].relative_to(inputs["docs"].parent)
+    else:
+        stages = [
+            {n: {k: inputs["target"].name if v == "TARGET" else v for k, v in p.items()}}
+            for entry in FAMILIES[family]
+            for n, p in entry.items()
+        ]
+        source = inputs["docs"].name
+    recipe = {
+        "inputs": [str(source)],
+        "output": str(tmp_path / "out"),
+        "stages": stages,
+        "write": {"format": "jsonl", "shard_docs": 400},
+        "read": {"shard_mb": 0.5},
+    }
+    winnow.run(recipe, workers=2)
+    assert digests(tmp_path / "out") == DIGESTS[family]
