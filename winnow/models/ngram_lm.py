@@ -10,6 +10,7 @@ order, so scoring a batch is one ``searchsorted`` per order over every position 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterable
@@ -175,6 +176,31 @@ class NgramLM:
                 cache[chunk] = row
             rows.append(row)
         return runs_of(rows)
+
+    # ----- exact arrays (handing a model to workers) ----------------------------------
+
+    def write_npz(self, path: str | os.PathLike) -> Path:
+        """The model's arrays as they are (ARPA rounds to 6 decimals), without pickle."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {"vocab": np.array(json.dumps(self.vocab))}
+        for k in range(self.order):
+            arrays[f"keys{k}"], arrays[f"logprob{k}"] = self.keys[k], self.logprob[k]
+            if k < len(self.backoff):
+                arrays[f"backoff{k}"] = self.backoff[k]
+        tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npz")
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def read_npz(cls, path: str | os.PathLike) -> NgramLM:
+        with np.load(path, allow_pickle=False) as z:
+            order = sum(1 for name in z.files if name.startswith("keys"))
+            keys = [z[f"keys{k}"] for k in range(order)]
+            logprob = [z[f"logprob{k}"] for k in range(order)]
+            backoff = [z[f"backoff{k}"] for k in range(order) if f"backoff{k}" in z.files]
+            return cls(json.loads(str(z["vocab"])), logprob, backoff, keys)
 
     # ----- ARPA -----------------------------------------------------------------------
 

@@ -12,7 +12,10 @@ drop) and ``apply`` (per batch: keep mask, reason and ``duplicate_of``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Protocol
@@ -149,6 +152,17 @@ class CorpusStage(Stage):
     def apply(self, batch: pa.RecordBatch, offset: int, decisions: pa.Table) -> RowResult:
         """This shard's decisions on one batch whose first row is shard row ``offset``."""
         return apply_drops(batch, offset, decisions)
+
+
+@contextmanager
+def scratch_of(stage: CorpusStage) -> Iterator[Path]:
+    """The stage's scratch folder (or a temporary one), removed afterwards."""
+    folder = Path(stage.scratch) if stage.scratch else Path(tempfile.mkdtemp(prefix="winnow-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def apply_drops(batch: pa.RecordBatch, offset: int, drops: pa.Table) -> RowResult:

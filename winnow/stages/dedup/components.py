@@ -22,9 +22,9 @@ import pyarrow.compute as pc
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from winnow.stages.base import CorpusStage, ShardColumns
+from winnow.stages.base import CorpusStage, ShardColumns, scratch_of
 from winnow.stages.dedup.drops import drops_tables
-from winnow.stages.dedup.shuffle import concat, read_partition, scratch_of, shuffle
+from winnow.stages.dedup.shuffle import concat, read_partition, shuffle
 
 MAX_KEPT_COMPARED = 100
 """A document is compared with at most this many kept documents that share a band with it

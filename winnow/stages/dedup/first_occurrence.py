@@ -13,9 +13,9 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
-from winnow.stages.base import CorpusStage, ShardColumns
+from winnow.stages.base import CorpusStage, ShardColumns, scratch_of
 from winnow.stages.dedup.drops import drops_tables
-from winnow.stages.dedup.shuffle import concat, read_partition, scratch_of, shuffle
+from winnow.stages.dedup.shuffle import concat, read_partition, shuffle
 
 
 def first_occurrence(

@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
-import tempfile
 from collections.abc import Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,17 +37,6 @@ class Shuffled:
 def shard_offsets(shards: Sequence[ShardColumns], column: str) -> np.ndarray:
     sizes = [load([column]).num_rows for load in shards]
     return np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-
-
-@contextmanager
-def scratch_of(stage: CorpusStage):
-    """The stage's scratch folder (or a temporary one), removed afterwards."""
-    folder = Path(stage.scratch) if stage.scratch else Path(tempfile.mkdtemp(prefix="winnow-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def shuffle(

@@ -13,7 +13,8 @@ fastText (``winnow.models.fasttext``).
 
 from __future__ import annotations
 
-import tempfile
+import functools
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from pydantic import Field, model_validator
 
 from winnow.models.fasttext import FastTextModel
 from winnow.models.fasttext_train import POSITIVE, train_classifier
-from winnow.stages.base import ExampleFiles, ShardColumns, register
+from winnow.stages.base import ExampleFiles, ShardColumns, register, scratch_of
 from winnow.stages.select.base import ScoreSelector, SelectParams, shard_texts
 from winnow.stages.select.targets import require_files, target_texts
 
@@ -77,19 +78,16 @@ class QualityClassifier(ScoreSelector):
 
     def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
         p = self.params
-        with tempfile.TemporaryDirectory() as tmp:
+        with scratch_of(self) as folder:
             path = Path(p.model) if p.model is not None else None
             if p.positives is not None:
                 if path is None:
-                    path = (self.artifacts or Path(tmp)) / "model.bin"
+                    path = (self.artifacts or folder) / "model.bin"
                 self.train(shards, path)
-            model = FastTextModel(path)
-        scores, sizes = [], []
-        for load in shards:
-            texts = shard_texts(load, p.view)
-            for i in range(0, len(texts), BATCH):
-                scores.append(model.probability(texts[i : i + BATCH], p.label))
-            sizes.append(len(texts))
+            FastTextModel(path)  # fails here, once, if the file is not a fastText model
+            calls = [(str(path), load, p.view, p.label) for load in shards]
+            scores = self.workers.map("score quality_classifier", probabilities, calls)
+        sizes = [len(s) for s in scores]
         score = np.concatenate(scores).astype(np.float64) if scores else np.zeros(0)
         return self.decisions(score, self.choose(score), sizes)
 
@@ -137,3 +135,18 @@ def _pool_sample(
             out += [texts[i - start] for i in chosen[lo:hi].tolist()]
         start += size
     return out
+
+
+@functools.lru_cache(maxsize=2)
+def _model(path: str, stamp: tuple[int, int]) -> FastTextModel:
+    return FastTextModel(path)
+
+
+def probabilities(path: str, load: ShardColumns, view: str, label: str) -> np.ndarray:
+    """A worker's task: P(label) of every document of one shard (the model read once per
+    process)."""
+    stat = os.stat(path)
+    model = _model(path, (stat.st_mtime_ns, stat.st_size))
+    texts = shard_texts(load, view)
+    parts = [model.probability(texts[i : i + BATCH], label) for i in range(0, len(texts), BATCH)]
+    return np.concatenate(parts) if parts else np.zeros(0)

@@ -14,6 +14,8 @@ up to ``max_perplexity``, or whole ``buckets``.
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -23,7 +25,7 @@ import pyarrow as pa
 from pydantic import Field, model_validator
 
 from winnow.models.ngram_lm import NgramLM
-from winnow.stages.base import ExampleFiles, ShardColumns, register
+from winnow.stages.base import ExampleFiles, ShardColumns, register, scratch_of
 from winnow.stages.select.base import ScoreSelector, SelectParams, shard_texts, top
 from winnow.stages.select.targets import require_files, target_texts
 
@@ -82,11 +84,11 @@ class Perplexity(ScoreSelector):
     def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
         p = self.params
         lm = self.language_model()
-        scores, sizes = [], []
-        for load in shards:
-            texts = shard_texts(load, p.view)
-            scores += [lm.perplexity(texts[i : i + BATCH]) for i in range(0, len(texts), BATCH)]
-            sizes.append(len(texts))
+        with scratch_of(self) as folder:  # the exact model, for the workers
+            path = str(lm.write_npz(folder / "model.npz"))
+            calls = [(path, load, p.view) for load in shards]
+            scores = self.workers.map("score perplexity", perplexities, calls)
+        sizes = [len(s) for s in scores]
         ppl = np.concatenate(scores) if scores else np.zeros(0)
         finite = np.isfinite(ppl)
         if p.cutoffs is not None:
@@ -117,3 +119,18 @@ class Perplexity(ScoreSelector):
         elif self.artifacts is not None:
             lm.write_arpa(self.artifacts / "model.arpa")
         return lm
+
+
+@functools.lru_cache(maxsize=2)
+def _model(path: str, stamp: tuple[int, int]) -> NgramLM:
+    return NgramLM.read_npz(path)
+
+
+def perplexities(path: str, load: ShardColumns, view: str) -> np.ndarray:
+    """A worker's task: the perplexity of every document of one shard (the model read once
+    per process)."""
+    stat = os.stat(path)
+    lm = _model(path, (stat.st_mtime_ns, stat.st_size))
+    texts = shard_texts(load, view)
+    parts = [lm.perplexity(texts[i : i + BATCH]) for i in range(0, len(texts), BATCH)]
+    return np.concatenate(parts) if parts else np.zeros(0)
