@@ -47,6 +47,9 @@ def _summary(result: RunResult) -> None:
         f"{s['input_docs']:,} documents in, {s['output_docs']:,} kept, "
         f"{s['ledger_rows']:,} in the ledger (conservation checked)."
     )
+    for path in s.get("unsplit_inputs", []):
+        print(f"note: {path} is compressed (or remote) and larger than a shard: one task reads")
+        print("  it whole; a plain .jsonl file is cut into shards at line ends")
     print(f"output: {result.output}")
 
 

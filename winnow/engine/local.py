@@ -37,7 +37,7 @@ from winnow.engine.segment import (
 )
 from winnow.engine.stats import StatsBook
 from winnow.engine.write import count_rows, doc_sizes, plan_parts, write_part
-from winnow.io.inputs import InputFile, group_shards
+from winnow.io.inputs import InputFile, group_shards, unsplittable
 from winnow.io.remote import is_url, staging_folder
 from winnow.recipe import recipe_yaml
 from winnow.report.html import write_report
@@ -176,7 +176,8 @@ def execute(
             return RunResult(str(layout.out), read_json(layout.out / "stats.json"))
     (layout.out / "recipe.yaml").write_text(recipe_yaml(resolved), encoding="utf-8")
     files = [InputFile(**f) for f in resolved["files"]]
-    shards = group_shards(files, int(resolved["read"]["shard_mb"] * (1 << 20)))
+    target = int(resolved["read"]["shard_mb"] * (1 << 20))
+    shards = group_shards(files, target)
     stages = [{"unique_ids": {}}, *resolved["stages"]]
     spec = TaskSpec(
         out=str(layout.out),
@@ -209,6 +210,7 @@ def execute(
         raise
     runner.close()
     stats["fingerprint"] = fp
+    stats["unsplit_inputs"] = unsplittable(files, target)
     stats["seconds"] = round(time.perf_counter() - started, 3)
     write_json_atomic(layout.out / "stats.json", stats)
     shutil.rmtree(layout.work, ignore_errors=True)

@@ -93,7 +93,8 @@ def _compress(kind: str, chunk: bytes) -> bytes:
 class CompressedWriter:
     """A write-only binary sink. Compressed output is cut into independent 4 MB members
     (gzip members / zstd frames, which every decoder concatenates) compressed on a thread
-    pool, so one file uses all cores; the bytes depend only on what is written."""
+    pool, so one file uses all cores; members are cut every 4 MB of the stream, so the bytes
+    depend only on what is written, not on how it was handed over."""
 
     CHUNK = 4 << 20
 
@@ -113,12 +114,15 @@ class CompressedWriter:
             return
         self._buffer.append(data)
         self._size += len(data)
-        if self._size >= self.CHUNK:
-            self._submit()
+        if self._size >= self.CHUNK:  # members cut every CHUNK bytes of the stream, whatever
+            joined = b"".join(self._buffer)  # the sizes of the writes
+            cut = len(joined) - len(joined) % self.CHUNK
+            for at in range(0, cut, self.CHUNK):
+                self._submit(joined[at : at + self.CHUNK])
+            rest = joined[cut:]
+            self._buffer, self._size = ([rest] if rest else []), len(rest)
 
-    def _submit(self) -> None:
-        chunk = b"".join(self._buffer)
-        self._buffer, self._size = [], 0
+    def _submit(self, chunk: bytes) -> None:
         self._pending.append(self._pool.submit(_compress, self._kind, chunk))
         self._members += 1
         while len(self._pending) > 2 * self._threads:
@@ -127,7 +131,8 @@ class CompressedWriter:
     def close(self) -> None:
         if self._pool is not None:
             if self._buffer or not self._members:
-                self._submit()
+                self._submit(b"".join(self._buffer))
+                self._buffer, self._size = [], 0
             while self._pending:
                 self._raw.write(self._pending.popleft().result())
             self._pool.shutdown()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from winnow.io import remote
@@ -40,6 +40,11 @@ class InputFile:
     size: int = 0
     mtime_ns: int = 0
     """Size and modification time identify the file's content for ``--resume``."""
+    start: int = 0
+    end: int | None = None
+    first_line: int = 1
+    """A piece of a large file: bytes ``[start, end)`` (cut at line ends), whose first line
+    is line ``first_line`` of the file (``end`` None: the whole file)."""
 
 
 def detect_format(path: str) -> str | None:
@@ -154,18 +159,62 @@ def estimated_bytes(f: InputFile) -> int:
     return f.size * COMPRESSION_RATIO if compressed else f.size
 
 
+def splittable(f: InputFile) -> bool:
+    """A plain (uncompressed, local) JSON Lines file can be cut at line ends; a gzip or zstd
+    stream cannot be entered in the middle, nor can a remote one be scanned cheaply."""
+    return f.format == "jsonl" and compression_of(f.path) is None and not remote.is_url(f.path)
+
+
+def split_lines(f: InputFile, target_bytes: int, block: int = 1 << 24) -> list[InputFile]:
+    """A large plain JSON Lines file as pieces of about ``target_bytes``, each ending after
+    a newline, with the number of its first line (one pass over the file counting newlines)."""
+    if not splittable(f) or f.size <= target_bytes:
+        return [f]
+    pieces: list[InputFile] = []
+    start, first, at, newlines = 0, 1, 0, 0
+    with open(f.path, "rb") as fh:
+        while at < f.size:
+            want = start + target_bytes
+            while at < want:
+                chunk = fh.read(min(block, want - at))
+                if not chunk:
+                    break
+                newlines += chunk.count(b"\n")
+                at += len(chunk)
+            tail = fh.readline()  # the cut moves to the end of its line
+            newlines += tail.count(b"\n")
+            at += len(tail)
+            end = at if at < f.size else None
+            pieces.append(replace(f, start=start, end=end, first_line=first))
+            start, first = at, newlines + 1
+    return pieces
+
+
+def unsplittable(files: list[InputFile], target_bytes: int) -> list[str]:
+    """Inputs larger than a shard that one task must read whole (compressed or remote)."""
+    return [f.path for f in files if estimated_bytes(f) > target_bytes and not splittable(f)]
+
+
+def _piece_bytes(f: InputFile) -> int:
+    if f.start == 0 and f.end is None:
+        return estimated_bytes(f)
+    return (f.size if f.end is None else f.end) - f.start
+
+
 def group_shards(files: list[InputFile], target_bytes: int) -> list[list[InputFile]]:
-    """Consecutive files grouped into shards of about ``target_bytes`` of uncompressed input.
-    Depends only on the inputs, never on the number of workers, so output is identical."""
+    """Consecutive files grouped into shards of about ``target_bytes`` of uncompressed input;
+    a large plain JSON Lines file is cut into several (``split_lines``). Depends only on the
+    inputs, never on the number of workers, so output is identical."""
     shards: list[list[InputFile]] = []
     current: list[InputFile] = []
     size = 0
-    for f in files:
-        if current and size + estimated_bytes(f) > target_bytes:
+    pieces = [piece for f in files for piece in split_lines(f, target_bytes)]
+    for f in pieces:
+        if current and size + _piece_bytes(f) > target_bytes:
             shards.append(current)
             current, size = [], 0
         current.append(f)
-        size += estimated_bytes(f)
+        size += _piece_bytes(f)
     if current:
         shards.append(current)
     return shards

@@ -17,11 +17,19 @@ Record = tuple[Any, str]
 
 
 def iter_records(f: InputFile) -> Iterator[Record]:
-    """Yield ``(record | InvalidRecord, "path:line")``; blank lines are not records."""
-    lineno = 0
+    """Yield ``(record | InvalidRecord, "path:line")``; blank lines are not records. A piece
+    of a file (``f.start``/``f.end``) yields its own lines, numbered as in the whole file."""
+    lineno = f.first_line - 1
+    left = None if f.end is None else f.end - f.start
     with open_binary(f.path) as stream:
+        if f.start:
+            stream.seek(f.start)
         try:
-            for lineno, line in enumerate(stream, 1):  # noqa: B007 - lineno used after the loop
+            for lineno, line in enumerate(stream, f.first_line):  # noqa: B007 - used after
+                if left is not None:
+                    if left <= 0:
+                        break
+                    left -= len(line)
                 if not line.strip():
                     continue
                 source = f"{f.path}:{lineno}"
@@ -35,7 +43,7 @@ def iter_records(f: InputFile) -> Iterator[Record]:
                     else:
                         yield InvalidRecord("json", "line is not valid JSON"), source
         except EOFError as exc:
-            if lineno == 0:
+            if lineno < f.first_line:
                 raise InputError(f"{f.path}: truncated before the first record ({exc})") from exc
             yield InvalidRecord("truncated_file", str(exc)), f"{f.path}:{lineno + 1}"
 

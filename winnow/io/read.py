@@ -72,7 +72,7 @@ def read_shard(
                 raise InputError(f"{f.path}: cannot be read ({exc})") from exc
             source = f"{f.path}:after-record-{seen}"
             invalid.add(stable_id(source), source, READ_STAGE, f"{INVALID}:corrupt_file")
-        if seen == 0:
+        if seen == 0 and f.start == 0 and f.end is None:  # (a piece of a file may hold none)
             source = f"{f.path}:0"
             invalid.add(stable_id(source), source, READ_STAGE, f"{INVALID}:empty_file")
         if len(builder) or len(invalid):
