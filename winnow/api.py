@@ -18,6 +18,7 @@ from winnow.chat.edits import dumps, follow
 from winnow.chat.formats import read_chat, write_chat
 from winnow.chat.view import render
 from winnow.engine.local import RunResult, execute
+from winnow.plugins import load_entry_points
 from winnow.recipe import load_recipe
 from winnow.schema import DOC_SCHEMA, InvalidRecord, stable_id
 from winnow.stages import REGISTRY
@@ -42,7 +43,8 @@ def run(
 
 
 def make_stage(name: str, **params: Any) -> Stage:
-    """A registered stage with validated parameters."""
+    """A registered stage (built in, or from an installed plugin) with validated parameters."""
+    load_entry_points()
     if name not in REGISTRY:
         raise KeyError(f"unknown stage '{name}' (known: {', '.join(sorted(REGISTRY))})")
     cls = REGISTRY[name]

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from winnow.engine.local import RunFailed, RunResult, execute
 from winnow.io.inputs import InputError
+from winnow.plugins import PluginError, load_entry_points
 from winnow.recipe import RecipeError, load_recipe
 from winnow.stages import REGISTRY
 
@@ -64,6 +65,7 @@ def _run(args) -> int:
 
 
 def _stages(_args) -> int:
+    load_entry_points()
     table = Table(title="winnow stages")
     for col in ("stage", "kind", "parameters (defaults)", "what", "method from"):
         table.add_column(col, overflow="fold")
@@ -272,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     except RecipeError as exc:
         _error(str(exc))
         return 2
-    except InputError as exc:
+    except (InputError, PluginError) as exc:
         _error(f"error: {exc}")
         return 2
     except RunFailed as exc:

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from winnow.io.inputs import FORMATS, InputError, InputFile, expand
+from winnow.plugins import PluginError, import_plugins, load_entry_points
 from winnow.stages import REGISTRY
 
 WRITE_FORMATS = ("jsonl", "jsonl.gz", "jsonl.zst", "parquet")
@@ -58,6 +59,8 @@ class ReadConfig(_Model):
 class Recipe(_Model):
     inputs: list[str | InputEntry] = Field(min_length=1)
     output: str | None = None
+    plugins: list[str] = Field(default_factory=list)
+    """Importable modules that register more stages (``mypackage.stages``)."""
     seed: int = 0
     stages: list[Any] = Field(default_factory=list)
     write: WriteConfig = WriteConfig()
@@ -165,6 +168,15 @@ def load_recipe(source: str | Path | dict, output: str | None = None) -> dict:
         if isinstance(stages, list):
             problems += _stage_problems(stages, lines)[1]
         raise RecipeError(problems, origin)
+    try:
+        plugin_versions = dict(load_entry_points())
+    except PluginError as exc:
+        raise RecipeError([str(exc)], origin) from exc
+    for i, name in enumerate(recipe.plugins):
+        try:
+            plugin_versions.update(import_plugins([name]))
+        except PluginError as exc:
+            raise RecipeError([f"{_where(('plugins', i), lines)}: {exc}"], origin) from exc
     stages, stage_problems = _stage_problems(recipe.stages, lines)
     problems += stage_problems
     if output is not None:
@@ -187,10 +199,11 @@ def load_recipe(source: str | Path | dict, output: str | None = None) -> dict:
     resolved["inputs"] = [e.model_dump(mode="json") for e in inputs]
     resolved["stages"] = stages
     resolved["files"] = [f.__dict__ for f in files]
+    resolved["plugin_versions"] = plugin_versions  # part of the resume fingerprint
     return resolved
 
 
 def recipe_yaml(resolved: dict) -> str:
     """The resolved recipe as YAML (without the expanded file list)."""
-    shown = {k: v for k, v in resolved.items() if k != "files"}
+    shown = {k: v for k, v in resolved.items() if k not in ("files", "plugin_versions")}
     return yaml.safe_dump(shown, sort_keys=False, allow_unicode=True)

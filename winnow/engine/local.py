@@ -184,6 +184,7 @@ def execute(
         stages_json=orjson.dumps(stages).decode(),
         batch_docs=resolved["read"]["batch_docs"],
         batch_bytes=int(resolved["read"]["batch_mb"] * (1 << 20)),
+        plugins=tuple(resolved.get("plugins", ())),
     )
     if executor == "ray":
         from winnow.engine.ray_runner import RayRunner

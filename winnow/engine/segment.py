@@ -19,6 +19,7 @@ from winnow.engine.stats import StatsBook, text_bytes
 from winnow.io.inputs import InputFile
 from winnow.io.read import READ_STAGE, read_shard
 from winnow.ledger import Ledger
+from winnow.plugins import import_plugins
 from winnow.schema import DOC_SCHEMA
 from winnow.stages.base import RowResult
 
@@ -33,6 +34,8 @@ class TaskSpec:
     stages_json: str
     batch_docs: int
     batch_bytes: int
+    plugins: tuple[str, ...] = ()
+    """Modules that register the recipe's plugin stages, imported in every worker."""
 
 
 _PLANS: dict[str, list[Segment]] = {}
@@ -41,6 +44,7 @@ _PLANS: dict[str, list[Segment]] = {}
 def segments_of(spec: TaskSpec) -> list[Segment]:
     """The plan, built once per process (stages may hold models)."""
     if spec.stages_json not in _PLANS:
+        import_plugins(list(spec.plugins))
         _PLANS[spec.stages_json] = plan_segments(build_stages(orjson.loads(spec.stages_json)))
     return _PLANS[spec.stages_json]
 

@@ -183,6 +183,15 @@ def apply_drops(batch: pa.RecordBatch, offset: int, drops: pa.Table) -> RowResul
 REGISTRY: dict[str, type[Stage]] = {}
 
 
+def _where(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 def register(cls: type[Stage]) -> type[Stage]:
+    """Add a stage class to the registry under ``cls.name`` (built-in or plugin); a name
+    registered twice by different classes is an error naming both."""
+    old = REGISTRY.get(cls.name)
+    if old is not None and _where(old) != _where(cls):
+        raise ValueError(f"stage '{cls.name}' registered twice: by {_where(old)} and {_where(cls)}")
     REGISTRY[cls.name] = cls
     return cls
