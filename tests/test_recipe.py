@@ -31,6 +31,10 @@ BAD_RECIPES = {
         "inputs: [{corpus}]\nstages:\n  - exact_dedup: {{fuzzy: true}}\n",
         ["stages[0].exact_dedup.fuzzy", "unknown parameter"],
     ),
+    "column no earlier stage makes": (
+        "inputs: [{corpus}]\nstages:\n  - normalize: {{}}\n  - pack: {{seq_len: 512}}\n",
+        ["stages[1] (line 4)", "pack needs the 'tokens' column", "add tokenize before it"],
+    ),
     "missing input": (
         "inputs:\n  - {corpus}\n  - /nonexistent/data/*.jsonl\nstages: []\n",
         ["inputs[1] (line 3)", "/nonexistent/data/*.jsonl", "no such file"],
@@ -97,6 +101,15 @@ def test_output_flag_overrides_and_resolved_recipe_is_recorded(tmp_path):
         "chat_format": "same",
     }
     assert "778 documents in, 687 kept, 91 in the ledger" in proc.stdout
+
+
+def test_the_recipe_seed_is_every_seeded_stage_default():
+    stages = [{"minhash_dedup": {}}, {"sample": {"keep_fraction": 0.5, "seed": 3}}]
+    recipe = {"inputs": [str(CORPORA / "udhr.jsonl.gz")], "output": "/tmp/unused", "seed": 7,
+              "stages": stages}  # fmt: skip
+    stages = winnow.load_recipe(recipe)["stages"]
+    assert stages[0]["minhash_dedup"]["seed"] == 7  # the recipe's
+    assert stages[1]["sample"]["seed"] == 3  # the stage's own
 
 
 def test_recipe_yaml_is_safe_loaded(tmp_path):

@@ -99,8 +99,10 @@ def _where(path: tuple, lines: dict[tuple, int]) -> str:
     return dotted or "(top)"
 
 
-def _stage_problems(stages: list, lines: dict) -> tuple[list[dict], list[str]]:
-    resolved, problems = [], []
+def _stage_problems(stages: list, lines: dict, seed: int = 0) -> tuple[list[dict], list[str]]:
+    """Each stage validated (the recipe's ``seed`` is the default of every seeded stage), and
+    each column a stage needs made by an earlier one."""
+    resolved, problems, made = [], [], set()
     for i, item in enumerate(stages):
         if isinstance(item, str):
             item = {item: {}}
@@ -119,8 +121,20 @@ def _stage_problems(stages: list, lines: dict) -> tuple[list[dict], list[str]]:
         if params is not None and not isinstance(params, dict):
             problems.append(f"{_where(('stages', i, name), lines)}: parameters must be a mapping")
             continue
+        cls = REGISTRY[name]
+        params = dict(params or {})
+        if "seed" in cls.ParamsModel.model_fields:
+            params.setdefault("seed", seed)
+        for column in cls.needs:
+            if column not in made:
+                makers = sorted(n for n, c in REGISTRY.items() if column in c.makes)
+                problems.append(
+                    f"{_where(('stages', i), lines)}: {name} needs the '{column}' column, which "
+                    f"no earlier stage makes (add {' or '.join(makers)} before it)"
+                )
+        made |= set(cls.makes)
         try:
-            model = REGISTRY[name].ParamsModel(**(params or {}))
+            model = cls.ParamsModel(**params)
         except ValidationError as exc:
             for err in exc.errors():
                 path = ("stages", i, name, *err["loc"])
@@ -177,7 +191,7 @@ def load_recipe(source: str | Path | dict, output: str | None = None) -> dict:
             plugin_versions.update(import_plugins([name]))
         except PluginError as exc:
             raise RecipeError([f"{_where(('plugins', i), lines)}: {exc}"], origin) from exc
-    stages, stage_problems = _stage_problems(recipe.stages, lines)
+    stages, stage_problems = _stage_problems(recipe.stages, lines, recipe.seed)
     problems += stage_problems
     if output is not None:
         recipe.output = output

@@ -79,6 +79,10 @@ class Stage:
     ParamsModel: ClassVar[type[Params]] = Params
     summary: ClassVar[str] = ""
     origin: ClassVar[str] = ""
+    needs: ClassVar[tuple[str, ...]] = ()
+    """Columns an earlier stage must make (checked when the recipe is validated)."""
+    makes: ClassVar[tuple[str, ...]] = ()
+    """Columns this stage adds that later stages may need."""
     example_before: ClassVar[tuple[tuple[str, dict], ...]] = ()
     """Stages (name, parameters) that must run before this one in its examples (``pack``
     needs ``tokenize``'s tokens)."""

@@ -66,6 +66,7 @@ class Pack(CorpusStage):
     """Pack tokenised documents into fixed-length training sequences."""
 
     name = "pack"
+    needs = ("tokens",)
     ParamsModel = PackParams
     summary = "token sequences of seq_len: best-fit decreasing, concat-and-chunk or buckets"
     origin = "Ding et al. 2024 (best-fit packing); Pouransari et al. 2024 (buckets)"

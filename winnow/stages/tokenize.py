@@ -117,6 +117,7 @@ class Tokenize(CorpusStage):
     """Token ids of each document (Hugging Face tokenizers)."""
 
     name = "tokenize"
+    makes = ("tokens", "n_tokens")
     ParamsModel = TokenizeParams
     summary = "token ids with a tokenizer.json, or a byte-level BPE trained on the data"
     origin = "Hugging Face tokenizers; byte-level BPE (Radford et al. 2019)"
