@@ -153,3 +153,24 @@ def test_finished_segments_are_deleted_and_a_kill_after_that_resumes(tmp_path, m
     assert len(list((out / "_work" / "seg00").glob("*.stats.json"))) == shards
     assert not list((out / "_work" / "reduce01").glob("*.arrow"))
     _resume_matches_clean_run(tmp_path, recipe, out, "2")
+
+
+def test_scratch_on_another_disk_resumes_and_goes_away(tmp_path, manpage_shards):
+    recipe = _write_recipe(tmp_path, manpage_shards)
+    out, scratch = tmp_path / "killed", tmp_path / "scratch-disk"
+    args = ("run", str(recipe), "-o", str(out), "--work-dir", str(scratch), "--workers", "2")
+    proc = _winnow(*args, start_new_session=True)
+    deadline = time.time() + 120
+    while not list(scratch.glob("winnow-*/seg*/*.stats.json")) and time.time() < deadline:
+        assert proc.poll() is None, "the run finished before it could be interrupted"
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=120)
+    assert not list((out / "_work").glob("seg*"))  # the segments are on the other disk
+    resumed = _winnow(*args, "--resume")
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
+    assert not (out / "_work").exists() and not list(scratch.iterdir())
+    clean = tmp_path / "clean"
+    proc = _winnow("run", str(recipe), "-o", str(clean), "--workers", "2")
+    assert proc.wait() == 0, proc.stderr.read()
+    assert tree_digest(out) == tree_digest(clean)

@@ -35,10 +35,12 @@ def run(
     progress: bool = False,
     executor: str = "local",
     address: str | None = None,
+    work_dir: str | None = None,
 ) -> RunResult:
     """Validate and run a recipe (a YAML path or a dict). Raises ``RecipeError`` for an invalid
-    recipe (nothing is written) and ``RunFailed`` for a run that stopped."""
-    resolved = load_recipe(recipe, output=output)
+    recipe (nothing is written) and ``RunFailed`` for a run that stopped. ``work_dir`` puts the
+    run's scratch on another disk."""
+    resolved = load_recipe(recipe, output=output, work_dir=work_dir)
     return execute(resolved, workers, resume, overwrite, strict, progress, executor, address)
 
 

@@ -55,7 +55,7 @@ def _summary(result: RunResult) -> None:
 
 
 def _run(args) -> int:
-    resolved = load_recipe(args.recipe, output=args.output)
+    resolved = load_recipe(args.recipe, output=args.output, work_dir=args.work_dir)
     result = execute(
         resolved, args.workers, args.resume, args.overwrite, args.strict, True,
         args.executor, args.address,
@@ -223,6 +223,9 @@ def parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=None, help="worker processes (default: all cores)"
     )
     r.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    r.add_argument(
+        "--work-dir", help="scratch folder on another disk (overrides the recipe's 'work_dir')"
+    )
     r.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     r.add_argument(
         "--strict", action="store_true", help="fail (exit 2) on any invalid input record"

@@ -59,6 +59,8 @@ class ReadConfig(_Model):
 class Recipe(_Model):
     inputs: list[str | InputEntry] = Field(min_length=1)
     output: str | None = None
+    work_dir: str | None = None
+    """Scratch (checkpoints between stages) on another disk instead of ``OUT/_work``."""
     plugins: list[str] = Field(default_factory=list)
     """Importable modules that register more stages (``mypackage.stages``)."""
     seed: int = 0
@@ -151,7 +153,9 @@ def _explain(err: dict) -> str:
     return f"{err['msg']} (got {got!r})"
 
 
-def load_recipe(source: str | Path | dict, output: str | None = None) -> dict:
+def load_recipe(
+    source: str | Path | dict, output: str | None = None, work_dir: str | None = None
+) -> dict:
     """Validate a recipe (a YAML file path or a dict) and return it fully resolved, with
     every default filled in and the input files expanded. Raises RecipeError."""
     origin, lines = "recipe", {}
@@ -195,6 +199,8 @@ def load_recipe(source: str | Path | dict, output: str | None = None) -> dict:
     problems += stage_problems
     if output is not None:
         recipe.output = output
+    if work_dir is not None:
+        recipe.work_dir = work_dir
     if not recipe.output:
         problems.append("output: no output folder (set 'output' or pass -o/--output)")
     if not (recipe.write.shard_docs or recipe.write.shard_bytes):

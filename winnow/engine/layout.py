@@ -4,17 +4,23 @@ temporary name and renamed into place, so a file that exists is complete."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import orjson
 
 
 class Layout:
-    def __init__(self, out: str | Path) -> None:
+    """``OUT/data``, ``OUT/ledger`` and the scratch folder ``work`` (``OUT/_work``, or a
+    folder on another disk); ``OUT/_work`` always holds the run's fingerprint and where its
+    scratch is (``location``)."""
+
+    def __init__(self, out: str | Path, work: str | Path | None = None) -> None:
         self.out = Path(out)
         self.data = self.out / "data"
         self.ledger = self.out / "ledger"
-        self.work = self.out / "_work"
+        self.meta = self.out / "_work"
+        self.work = Path(work) if work else self.meta
 
     def segment_docs(self, seg: int, shard: int) -> Path:
         return self.work / f"seg{seg:02d}" / f"shard-{shard:05d}.arrow"
@@ -35,8 +41,17 @@ class Layout:
         return self.data / f"part-{n:05d}.{fmt}"
 
     def prepare(self) -> None:
-        for d in (self.data, self.ledger, self.work):
+        for d in (self.data, self.ledger, self.work, self.meta):
             d.mkdir(parents=True, exist_ok=True)
+        (self.meta / "location").write_text(str(self.work.resolve()))
+
+    def remove_scratch(self) -> None:
+        """The scratch folder, wherever it is, and ``OUT/_work``."""
+        location = self.meta / "location"
+        if location.exists():
+            shutil.rmtree(location.read_text(), ignore_errors=True)
+        shutil.rmtree(self.work, ignore_errors=True)
+        shutil.rmtree(self.meta, ignore_errors=True)
 
 
 def tmp_path(path: Path) -> Path:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from pathlib import Path
 
 import orjson
 import pyarrow as pa
@@ -114,9 +115,16 @@ def _set_environment(env: dict[str, str]) -> None:
     os.environ.update(env)
 
 
+def _work_folder(resolved: dict, fp: str) -> Path | None:
+    """Scratch on another disk (``work_dir``): a folder per recipe and inputs, so runs that
+    share the disk do not meet and a resumed run finds its checkpoints."""
+    work_dir = resolved.get("work_dir")
+    return Path(work_dir) / f"winnow-{fp[:16]}" if work_dir else None
+
+
 def _prepare_output(layout: Layout, fp: str, resume: bool, overwrite: bool) -> bool:
     """Returns True when a finished run with the same fingerprint is already there."""
-    fp_file = layout.work / "fingerprint"
+    fp_file = layout.meta / "fingerprint"
     if layout.out.exists() and any(layout.out.iterdir()):
         if resume:
             stats_file = layout.out / "stats.json"
@@ -141,6 +149,7 @@ def _prepare_output(layout: Layout, fp: str, resume: bool, overwrite: bool) -> b
             raise RunFailed(
                 f"{layout.out}: refusing to overwrite a folder that holds no winnow output", 2
             )
+        layout.remove_scratch()  # also a scratch folder on another disk
         shutil.rmtree(layout.out)
     layout.prepare()
     fp_file.write_text(fp)
@@ -166,12 +175,12 @@ def execute(
         finished = check_url_output(url, fp, resume, overwrite)
         if finished is not None:
             return RunResult(url, finished)
-        layout = Layout(staging_folder(url))
+        layout = Layout(staging_folder(url), _work_folder(resolved, fp))
         if _prepare_output(layout, fp, resume, overwrite=True):
             publish(layout.out, url)
             return RunResult(url, read_json(layout.out / "stats.json"))
     else:
-        layout = Layout(resolved["output"])
+        layout = Layout(resolved["output"], _work_folder(resolved, fp))
         if _prepare_output(layout, fp, resume, overwrite):
             return RunResult(str(layout.out), read_json(layout.out / "stats.json"))
     (layout.out / "recipe.yaml").write_text(recipe_yaml(resolved), encoding="utf-8")
@@ -185,6 +194,7 @@ def execute(
         batch_docs=resolved["read"]["batch_docs"],
         batch_bytes=int(resolved["read"]["batch_mb"] * (1 << 20)),
         plugins=tuple(resolved.get("plugins", ())),
+        work=str(layout.work),
     )
     if executor == "ray":
         from winnow.engine.ray_runner import RayRunner
@@ -214,7 +224,7 @@ def execute(
     stats["unsplit_inputs"] = unsplittable(files, target)
     stats["seconds"] = round(time.perf_counter() - started, 3)
     write_json_atomic(layout.out / "stats.json", stats)
-    shutil.rmtree(layout.work, ignore_errors=True)
+    layout.remove_scratch()
     try:
         write_report(layout.out)
     except Exception as err:  # the data is written and checked; a report bug must not hide it
@@ -266,7 +276,9 @@ def _run_phases(spec, layout, shards, resolved, runner, strict) -> dict:
     fmt = write["format"]
     chat = write["chat_format"]
     todo = [
-        (spec.out, last, fmt, p, chat) for p in parts if not layout.part(p.number, fmt).exists()
+        (spec.out, last, fmt, p, chat, spec.work)
+        for p in parts
+        if not layout.part(p.number, fmt).exists()
     ]
     skipped += len(parts) - len(todo)
     runner.map("write", write_part, todo)

@@ -36,6 +36,8 @@ class TaskSpec:
     batch_bytes: int
     plugins: tuple[str, ...] = ()
     """Modules that register the recipe's plugin stages, imported in every worker."""
+    work: str | None = None
+    """The run's scratch folder (``OUT/_work`` when None)."""
 
 
 _PLANS: dict[str, list[Segment]] = {}
@@ -112,7 +114,7 @@ def _source_batches(
 ):
     """Batches entering the segment's row stages: read from inputs, or the previous segment's
     output with the corpus stage's decisions applied."""
-    layout = Layout(spec.out)
+    layout = Layout(spec.out, spec.work)
     rec = _Recorder(book, ledger)
     if seg.applies is None:
         read = book.get(READ_INDEX, READ_STAGE)
@@ -164,7 +166,7 @@ def run_segment(
 ) -> dict:
     """Run one segment on one shard and checkpoint it; returns the shard's stats.
     Segment 0 reads ``files``; later segments read the previous segment's output."""
-    layout = Layout(spec.out)
+    layout = Layout(spec.out, spec.work)
     seg = segments_of(spec)[seg_index]
     book, ledger = StatsBook(), Ledger()
     for entry in [seg.applies, *seg.rows, seg.maps]:

@@ -59,12 +59,18 @@ def doc_sizes(layout: Layout, seg: int, shard: int) -> np.ndarray:
 
 
 def write_part(
-    out: str, seg: int, fmt: str, part: PartSpec, chat_format: str = "same", batch_rows: int = 2048
+    out: str,
+    seg: int,
+    fmt: str,
+    part: PartSpec,
+    chat_format: str = "same",
+    work: str | None = None,
+    batch_rows: int = 2048,
 ) -> int:
     """Stream one part from the final segment's shard files; returns its document count.
     Chat records are written as their turns (``chat_format``: each in its input format, or
     OpenAI ``messages``; Parquet always holds OpenAI ``messages`` as JSON), not their view."""
-    layout = Layout(out)
+    layout = Layout(out, work)
     first = load_columns(layout.segment_docs(seg, part.slices[0][0]), None)
     public = [c for c in first.column_names if not c.startswith("_")]
 
