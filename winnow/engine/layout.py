@@ -34,8 +34,12 @@ class Layout:
     def reduce_done(self, seg: int) -> Path:
         return self.work / f"reduce{seg:02d}" / "done.json"
 
-    def ledger_part(self, seg: int, shard: int) -> Path:
-        return self.ledger / f"seg{seg:02d}-shard-{shard:05d}.parquet"
+    def ledger_piece(self, seg: int, shard: int) -> Path:
+        """One segment's ledger rows for one shard (scratch, merged into ``ledger_part``s)."""
+        return self.work / "ledger" / f"seg{seg:02d}-shard-{shard:05d}.parquet"
+
+    def ledger_part(self, n: int) -> Path:
+        return self.ledger / f"part-{n:05d}.parquet"
 
     def part(self, n: int, fmt: str) -> Path:
         return self.data / f"part-{n:05d}.{fmt}"

@@ -37,7 +37,7 @@ from winnow.engine.segment import (
     segments_of,
 )
 from winnow.engine.stats import StatsBook
-from winnow.engine.write import count_rows, doc_sizes, plan_parts, write_part
+from winnow.engine.write import count_rows, doc_sizes, plan_parts, write_ledger, write_part
 from winnow.io.inputs import InputFile, group_shards, unsplittable
 from winnow.io.remote import is_url, staging_folder
 from winnow.recipe import recipe_yaml
@@ -282,6 +282,7 @@ def _run_phases(spec, layout, shards, resolved, runner, strict) -> dict:
     ]
     skipped += len(parts) - len(todo)
     runner.map("write", write_part, todo)
+    write_ledger(layout, len(segments), n_shards)
     lap("write")
     paths = [(str(layout.part(p.number, fmt)), fmt) for p in parts]
     in_parts = sum(runner.map("verify", count_rows, paths))
@@ -343,7 +344,7 @@ def _reduce(spec: TaskSpec, layout: Layout, seg: int, n_shards: int, runner) -> 
 def _check_strict(layout: Layout, n_shards: int) -> None:
     """--strict: any invalid input (bad records or reused ids) fails the run."""
     examples, count = [], 0
-    for path in sorted(layout.ledger.glob("seg00-*.parquet")):
+    for path in sorted((layout.work / "ledger").glob("seg00-*.parquet")):
         t = pq.read_table(path)
         count += t.num_rows
         examples += [f"{r['source']}: {r['reason']}" for r in t.slice(0, 5).to_pylist()]

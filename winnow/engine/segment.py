@@ -197,7 +197,7 @@ def run_segment(
                 kept += batch.num_rows
     os.replace(tmp, out_path)
     if len(ledger):
-        _write_ledger(layout.ledger_part(seg_index, shard), ledger)
+        _write_ledger(layout.ledger_piece(seg_index, shard), ledger)
     stats = {"kept": kept, "ledger_rows": len(ledger), "stages": book.to_json()}
     write_json_atomic(layout.segment_done(seg_index, shard), stats)
     return stats

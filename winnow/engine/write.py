@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
@@ -96,3 +97,39 @@ def count_rows(path: str, fmt: str) -> int:
         return pq.ParquetFile(path).metadata.num_rows
     with open_binary(path) as fh:
         return sum(1 for _ in fh)
+
+
+LEDGER_ROWS = 500_000
+"""Rows per ledger part."""
+
+
+def write_ledger(layout: Layout, n_segments: int, n_shards: int, rows: int = LEDGER_ROWS) -> int:
+    """The ledger pieces of every segment and shard, in that order (input order within a
+    segment), cut into parts of ``rows`` rows: like the data parts, they depend only on the
+    removed documents, not on how the input was sharded. Returns the number of parts."""
+    pending: list[pa.Table] = []
+    size = number = 0
+
+    def flush(table: pa.Table) -> None:
+        nonlocal number
+        path = layout.ledger_part(number)
+        tmp = tmp_path(path)
+        pq.write_table(table, tmp, compression="zstd", row_group_size=rows)
+        os.replace(tmp, path)
+        number += 1
+
+    for seg in range(n_segments):
+        for shard in range(n_shards):
+            piece = layout.ledger_piece(seg, shard)
+            if not piece.exists():
+                continue
+            pending.append(pq.read_table(piece))
+            size += pending[-1].num_rows
+            while size >= rows:
+                whole = pa.concat_tables(pending)
+                flush(whole.slice(0, rows))
+                rest = whole.slice(rows)
+                pending, size = [rest], rest.num_rows
+    if size:
+        flush(pa.concat_tables(pending))
+    return number
