@@ -99,6 +99,7 @@ def test_output_flag_overrides_and_resolved_recipe_is_recorded(tmp_path):
         "shard_docs": 100000,
         "shard_bytes": None,
         "chat_format": "same",
+        "drop_columns": [],
     }
     assert "778 documents in, 687 kept, 91 in the ledger" in proc.stdout
 

@@ -88,3 +88,18 @@ def test_trained_tokenizer_is_reproducible_and_reusable(runs, tmp_path):
     tokenizer = Tokenizer.from_file(str(saved))
     sample = read_output(out)[0]
     assert tokenizer.decode(sample["tokens"][:-1]) == sample["text"]  # byte-level: lossless
+
+
+def test_tokens_can_stay_out_of_the_data_once_packed(tmp_path):
+    src = write_jsonl(tmp_path / "in.jsonl", corpus_records("abstracts", 200))
+    recipe = {
+        "inputs": [str(src)],
+        "output": str(tmp_path / "out"),
+        "stages": [{"tokenize": {"train_vocab": 500}}, {"pack": {"seq_len": 256}}],
+        "write": {"format": "jsonl", "drop_columns": ["tokens"]},
+    }
+    winnow.run(recipe, workers=1)
+    docs = read_output(tmp_path / "out")
+    assert len(docs) == 200 and all("tokens" not in d and d["n_tokens"] > 0 for d in docs)
+    index = json.loads(next((tmp_path / "out" / "artifacts").glob("*-pack/index.json")).read_text())
+    assert index["tokens"] == sum(d["n_tokens"] for d in docs)

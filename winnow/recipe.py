@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from winnow.io.inputs import FORMATS, InputError, InputFile, expand
 from winnow.plugins import PluginError, import_plugins, load_entry_points
@@ -45,6 +45,16 @@ class WriteConfig(_Model):
     shard_bytes: int | None = Field(None, ge=1024)
     chat_format: Literal["same", "openai"] = "same"
     """Chat records: each in its input format (JSON Lines), or all as OpenAI ``messages``."""
+    drop_columns: list[str] = Field(default_factory=list)
+    """Columns left out of ``data/``: ``[tokens, loss_mask]`` once ``pack`` has written the
+    token sequences (``id`` always stays)."""
+
+    @field_validator("drop_columns")
+    @classmethod
+    def _keep_id(cls, names: list[str]) -> list[str]:
+        if "id" in names:
+            raise ValueError("'id' cannot be dropped: every document is named by it")
+        return names
 
 
 class ReadConfig(_Model):

@@ -276,7 +276,7 @@ def _run_phases(spec, layout, shards, resolved, runner, strict) -> dict:
     fmt = write["format"]
     chat = write["chat_format"]
     todo = [
-        (spec.out, last, fmt, p, chat, spec.work)
+        (spec.out, last, fmt, p, chat, spec.work, tuple(write["drop_columns"]))
         for p in parts
         if not layout.part(p.number, fmt).exists()
     ]

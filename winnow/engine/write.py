@@ -66,6 +66,7 @@ def write_part(
     part: PartSpec,
     chat_format: str = "same",
     work: str | None = None,
+    drop_columns: tuple[str, ...] = (),
     batch_rows: int = 2048,
 ) -> int:
     """Stream one part from the final segment's shard files; returns its document count.
@@ -73,7 +74,7 @@ def write_part(
     OpenAI ``messages``; Parquet always holds OpenAI ``messages`` as JSON), not their view."""
     layout = Layout(out, work)
     first = load_columns(layout.segment_docs(seg, part.slices[0][0]), None)
-    public = [c for c in first.column_names if not c.startswith("_")]
+    public = [c for c in first.column_names if not c.startswith("_") and c not in drop_columns]
 
     def batches():
         for shard, start, stop in part.slices:
