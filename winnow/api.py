@@ -22,7 +22,7 @@ from winnow.plugins import load_entry_points
 from winnow.recipe import load_recipe
 from winnow.schema import DOC_SCHEMA, InvalidRecord, stable_id
 from winnow.stages import REGISTRY
-from winnow.stages.base import CorpusStage, Stage
+from winnow.stages.base import Stage
 
 
 def run(
@@ -148,7 +148,7 @@ def apply_stage(stage: str | Stage, data, drop: bool = False, **params: Any):
         table.to_batches()[0] if table.num_rows else pa.RecordBatch.from_pylist([], table.schema)
     )
     dup = None
-    if isinstance(stage, CorpusStage):
+    if stage.barrier:
         for name, col in stage.map(batch).items():
             batch = batch.append_column(name, col)
         whole = pa.Table.from_batches([batch])

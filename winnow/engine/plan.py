@@ -34,7 +34,7 @@ def build_stages(stage_specs: list[dict]) -> list[Stage]:
 def plan_segments(stages: list[Stage]) -> list[Segment]:
     segments = [Segment(0)]
     for index, stage in enumerate(stages):
-        if isinstance(stage, CorpusStage):
+        if stage.barrier:
             segments[-1].maps = (index, stage)
             segments.append(Segment(len(segments), applies=(index, stage)))
         else:

@@ -90,6 +90,12 @@ class Stage:
     def __init__(self, params: Params | None = None) -> None:
         self.params = params if params is not None else self.ParamsModel()
 
+    @property
+    def barrier(self) -> bool:
+        """Whether the stage needs the whole corpus (map → reduce → apply) with these
+        parameters; otherwise the engine runs it per batch (``process``), like a row stage."""
+        return isinstance(self, CorpusStage)
+
     @classmethod
     def examples(cls, files: ExampleFiles) -> list[dict]:
         """Parameter sets the tests over every registered stage run this stage with (on chat

@@ -126,24 +126,48 @@ class Tokenize(CorpusStage):
     def examples(cls, files: ExampleFiles) -> list[dict]:
         return [{"train_vocab": 300}, {"train_vocab": 300, "chat_template": "chatml"}]
 
+    @property
+    def barrier(self) -> bool:
+        """A given tokenizer without a chat template is per-batch work on every worker; a
+        trained one needs the corpus, and a template's config is saved with the run."""
+        return self.params.tokenizer is None or self.params.chat_template is not None
+
+    def process(self, batch: pa.RecordBatch) -> RowResult:
+        if not hasattr(self, "_given_state"):
+            self._given_state = self._state(self._given_tokenizer())
+        return self.apply(batch, 0, self._given_state)
+
+    def _given_tokenizer(self) -> str:
+        p = self.params
+        text = Path(p.tokenizer).read_text(encoding="utf-8")
+        tokenizer = _tokenizer(text)  # fails here, once, if the file is not a tokenizer
+        if p.chat_template == "chatml":
+            for marker in CHATML_TOKENS:
+                if len(tokenizer.encode(marker, add_special_tokens=False).ids) != 1:
+                    raise ValueError(f"chat_template: chatml: the tokenizer has no token "
+                                     f"{marker!r} (train_vocab adds it)")  # fmt: skip
+        return text
+
+    def _state(self, text: str) -> pa.Table:
+        """What ``apply`` needs, in a table's metadata: the tokenizer and the template."""
+        template = _template_spec(self.params)
+        _renderer(json.dumps(template))  # a template that does not compile fails here
+        metadata = {_KEY: text.encode("utf-8")}
+        if self.params.chat_template is not None:
+            metadata[_TEMPLATE_KEY] = json.dumps(template).encode("utf-8")
+        return DROPS_SCHEMA.with_metadata(metadata).empty_table()
+
     def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
         return {}
 
     def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
         p = self.params
-        template = _template_spec(p)
         if p.tokenizer is not None:
-            text = Path(p.tokenizer).read_text(encoding="utf-8")
-            tokenizer = _tokenizer(text)  # fails here, once, if the file is not a tokenizer
-            if p.chat_template == "chatml":
-                for marker in CHATML_TOKENS:
-                    if len(tokenizer.encode(marker, add_special_tokens=False).ids) != 1:
-                        raise ValueError(f"chat_template: chatml: the tokenizer has no token "
-                                         f"{marker!r} (train_vocab adds it)")  # fmt: skip
+            text = self._given_tokenizer()
         else:
-            special = [p.eos_token, *template["special_tokens"]]
+            special = [p.eos_token, *_template_spec(p)["special_tokens"]]
             text = train_bpe(_sample_texts(shards, p.train_docs), p.train_vocab, special)
-        _renderer(json.dumps(template))  # a template that does not compile fails here
+        state = self._state(text)
         if self.artifacts is not None:
             self.artifacts.mkdir(parents=True, exist_ok=True)
             (self.artifacts / "tokenizer.json").write_text(text, encoding="utf-8")
@@ -155,11 +179,7 @@ class Tokenize(CorpusStage):
                                     indent=2)  # fmt: skip
             if p.chat_template is not None:
                 (self.artifacts / "tokenizer_config.json").write_text(config, encoding="utf-8")
-        metadata = {_KEY: text.encode("utf-8")}
-        if p.chat_template is not None:
-            metadata[_TEMPLATE_KEY] = json.dumps(template).encode("utf-8")
-        schema = DROPS_SCHEMA.with_metadata(metadata)
-        return [schema.empty_table() for _ in shards]
+        return [state for _ in shards]
 
     def apply(self, batch: pa.RecordBatch, offset: int, decisions: pa.Table) -> RowResult:
         p = self.params
