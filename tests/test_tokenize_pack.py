@@ -79,8 +79,8 @@ def test_trained_tokenizer_is_reproducible_and_reusable(runs, tmp_path):
     again = next((outputs["best_fit"] / "artifacts").glob("*-tokenize/tokenizer.json"))
     assert saved.read_bytes() == again.read_bytes()  # same data, same tokenizer
     out = tmp_path / "reuse"
-    result = winnow.run({"inputs": [str(data)], "output": str(out),
-                         "stages": [{"tokenize": {"tokenizer": str(saved)}}]}, workers=1)  # fmt: skip
+    stages = [{"tokenize": {"tokenizer": str(saved)}}]
+    result = winnow.run({"inputs": [str(data)], "output": str(out), "stages": stages}, workers=1)
     assert "reduce tokenize" not in result.stats["phase_seconds"]  # per-batch: no barrier
     first = {d["id"]: d["tokens"] for d in read_output(outputs["concat"])}
     assert {d["id"]: d["tokens"] for d in read_output(out)} == first
