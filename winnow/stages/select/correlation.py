@@ -22,7 +22,6 @@ benchmark is minus its mean loss (log perplexity) on the target documents.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,11 +33,11 @@ from scipy.stats import rankdata
 
 from winnow.models.clustering import kmeans
 from winnow.models.embeddings import embedder
-from winnow.models.fasttext import FastTextModel
 from winnow.models.fasttext_train import train_classifier
 from winnow.models.ngram_lm import NgramLM
-from winnow.stages.base import ExampleFiles, ShardColumns, register
+from winnow.stages.base import ExampleFiles, ShardColumns, register, scratch_of
 from winnow.stages.select.base import ScoreSelector, SelectParams, shard_texts
+from winnow.stages.select.classifier import probabilities
 from winnow.stages.select.targets import require_files, target_texts
 
 BATCH = 4096
@@ -180,13 +179,13 @@ class Preselect(_LossSelector):
         order = np.lexsort((np.arange(len(texts)), -strength))
         positives = [texts[i] for i in np.sort(order[:k])]
         negatives = [texts[i] for i in np.sort(order[-k:])]
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = self.artifacts or Path(tmp)
+        with scratch_of(self) as scratch:
+            folder = self.artifacts or scratch
             path = Path(p.model) if p.model is not None else folder / "model.bin"
-            model = FastTextModel(train_classifier(positives, negatives, path, seed=p.seed))
-        score = np.concatenate(
-            [model.probability(texts[i : i + BATCH], "pos") for i in range(0, len(texts), BATCH)]
-        ).astype(np.float64) if texts else np.zeros(0)  # fmt: skip
+            train_classifier(positives, negatives, path, seed=p.seed)
+            calls = [(str(path), load, p.view, "pos") for load in shards]
+            scores = self.workers.map("score preselect", probabilities, calls)
+        score = np.concatenate(scores).astype(np.float64) if scores else np.zeros(0)
         return self.decisions(score, self.choose(score), sizes)
 
 
