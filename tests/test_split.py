@@ -72,3 +72,28 @@ def test_a_compressed_file_is_read_whole_and_the_run_says_so(tmp_path):
     result = winnow.run(recipe, workers=1)
     assert result.stats["unsplit_inputs"] == [str(gz)]
     assert result.stats["output_docs"] == 2100
+
+
+def test_a_parquet_file_is_cut_at_row_groups(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    records = corpus_records("manpages", 1200) + corpus_records("abstracts", 200) * 2
+    path = tmp_path / "big.parquet"
+    table = pa.table({"id": [f"d{i}" for i in range(len(records))],
+                      "text": [r["text"] for r in records]})  # fmt: skip
+    pq.write_table(table, path, row_group_size=100)
+    (f,) = expand(str(path))
+    pieces = [p for shard in group_shards([f], 1 << 20) for p in shard]
+    assert len(pieces) >= 5 and pieces[0].start == 0 and pieces[-1].end is None
+    assert all(a.end == b.start for a, b in zip(pieces, pieces[1:]))
+    outs = []
+    for name, shard_mb in (("whole", 1024), ("cut", 0.5)):
+        out = tmp_path / name
+        recipe = {"inputs": [str(path)], "output": str(out), "stages": STAGES,
+                  "read": {"shard_mb": shard_mb}}  # fmt: skip
+        winnow.run(recipe, workers=2)
+        outs.append(out)
+    assert tree_digest(outs[0]) == tree_digest(outs[1])
+    for doc in read_output(outs[1]):  # sources name the exact row
+        assert table.column("id")[int(doc["source"].rsplit(":", 1)[1])].as_py() == doc["id"]

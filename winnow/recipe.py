@@ -60,7 +60,8 @@ class WriteConfig(_Model):
 class ReadConfig(_Model):
     shard_mb: float = Field(32, gt=0)
     """Input files are grouped into shards of about this many MB uncompressed (one task each);
-    a larger plain JSON Lines file is cut into several at line ends. A compressed (gzip,
+    a larger plain JSON Lines file is cut into several at line ends, a Parquet file at row
+    groups. A compressed (gzip,
     zstd) or remote file cannot be cut: it is one task (the run summary says so)."""
     batch_docs: int = Field(2048, ge=1)
     batch_mb: float = Field(32, gt=0)

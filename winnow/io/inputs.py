@@ -43,8 +43,11 @@ class InputFile:
     start: int = 0
     end: int | None = None
     first_line: int = 1
-    """A piece of a large file: bytes ``[start, end)`` (cut at line ends), whose first line
-    is line ``first_line`` of the file (``end`` None: the whole file)."""
+    """A piece of a large file (``end`` None: to its end): JSON Lines bytes ``[start, end)``
+    cut at line ends, whose first line is line ``first_line`` of the file; Parquet row groups
+    ``[start, end)``, whose first row is row ``first_line``."""
+    piece_bytes: int = 0
+    """A piece's uncompressed size (0: not a piece)."""
 
 
 def detect_format(path: str) -> str | None:
@@ -160,15 +163,18 @@ def estimated_bytes(f: InputFile) -> int:
 
 
 def splittable(f: InputFile) -> bool:
-    """A plain (uncompressed, local) JSON Lines file can be cut at line ends; a gzip or zstd
-    stream cannot be entered in the middle, nor can a remote one be scanned cheaply."""
-    return f.format == "jsonl" and compression_of(f.path) is None and not remote.is_url(f.path)
+    """A plain (uncompressed, local) JSON Lines file can be cut at line ends and a local
+    Parquet file at row groups; a gzip or zstd stream cannot be entered in the middle, nor
+    can a remote file be scanned cheaply."""
+    if remote.is_url(f.path):
+        return False
+    return f.format == "parquet" or (f.format == "jsonl" and compression_of(f.path) is None)
 
 
 def split_lines(f: InputFile, target_bytes: int, block: int = 1 << 24) -> list[InputFile]:
     """A large plain JSON Lines file as pieces of about ``target_bytes``, each ending after
     a newline, with the number of its first line (one pass over the file counting newlines)."""
-    if not splittable(f) or f.size <= target_bytes:
+    if f.format != "jsonl" or not splittable(f) or f.size <= target_bytes:
         return [f]
     pieces: list[InputFile] = []
     start, first, at, newlines = 0, 1, 0, 0
@@ -185,7 +191,9 @@ def split_lines(f: InputFile, target_bytes: int, block: int = 1 << 24) -> list[I
             newlines += tail.count(b"\n")
             at += len(tail)
             end = at if at < f.size else None
-            pieces.append(replace(f, start=start, end=end, first_line=first))
+            pieces.append(
+                replace(f, start=start, end=end, first_line=first, piece_bytes=at - start)
+            )
             start, first = at, newlines + 1
     return pieces
 
@@ -196,19 +204,27 @@ def unsplittable(files: list[InputFile], target_bytes: int) -> list[str]:
 
 
 def _piece_bytes(f: InputFile) -> int:
-    if f.start == 0 and f.end is None:
-        return estimated_bytes(f)
-    return (f.size if f.end is None else f.end) - f.start
+    return f.piece_bytes or estimated_bytes(f)
+
+
+def split(f: InputFile, target_bytes: int) -> list[InputFile]:
+    """A file larger than a shard as pieces, where its format allows."""
+    if f.format == "parquet" and splittable(f):
+        from winnow.io.parquet import split_row_groups
+
+        return split_row_groups(f, target_bytes)
+    return split_lines(f, target_bytes)
 
 
 def group_shards(files: list[InputFile], target_bytes: int) -> list[list[InputFile]]:
     """Consecutive files grouped into shards of about ``target_bytes`` of uncompressed input;
     a large plain JSON Lines file is cut into several (``split_lines``). Depends only on the
-    inputs, never on the number of workers, so output is identical."""
+    inputs, never on the number of workers, so output is identical (a Parquet file is cut at
+    row groups)."""
     shards: list[list[InputFile]] = []
     current: list[InputFile] = []
     size = 0
-    pieces = [piece for f in files for piece in split_lines(f, target_bytes)]
+    pieces = [piece for f in files for piece in split(f, target_bytes)]
     for f in pieces:
         if current and size + _piece_bytes(f) > target_bytes:
             shards.append(current)
