@@ -150,3 +150,27 @@ def test_unreadable_file_is_a_clear_error(tmp_path, content):
     proc = _cli(tmp_path, inputs=[path])
     assert proc.returncode == 2
     assert str(path) in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_strict_on_resume_still_sees_the_reused_ids(tmp_path, monkeypatch):
+    """Resuming with --strict after the segment that applied the id check was deleted: the
+    check reads that segment's ledger instead of the deleted decisions."""
+    import winnow.engine.local as local
+    from winnow.engine.errors import RunFailed
+
+    path = tmp_path / "dups.jsonl"
+    path.write_text('{"id": "a", "text": "one"}\n{"id": "a", "text": "two"}\n')
+    recipe = {"inputs": [str(path)], "output": str(tmp_path / "out"),
+              "stages": [{"normalize": {}}, {"exact_dedup": {}}]}  # fmt: skip
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(local, "write_ledger", crash)  # every segment done, then a crash
+    with pytest.raises(RunFailed):
+        winnow.run(recipe, workers=1)
+    monkeypatch.undo()
+    assert not list((tmp_path / "out" / "_work" / "reduce01").glob("*.arrow"))  # deleted
+    with pytest.raises(RunFailed) as err:
+        winnow.run(recipe, workers=1, resume=True, strict=True)
+    assert err.value.exit_code == 2 and "id 'a' used again" in str(err.value)

@@ -47,14 +47,25 @@ class Layout:
     def prepare(self) -> None:
         for d in (self.data, self.ledger, self.work, self.meta):
             d.mkdir(parents=True, exist_ok=True)
-        (self.meta / "location").write_text(str(self.work.resolve()))
+        if self.work != self.meta:
+            (self.meta / "location").write_text(str(self.work.resolve()))
 
     def remove_scratch(self) -> None:
-        """The scratch folder, wherever it is, and ``OUT/_work``."""
+        """The scratch folder, wherever it is, and ``OUT/_work``. A folder on another disk
+        goes only if it is this run's (``winnow-*`` holding the same fingerprint)."""
         location = self.meta / "location"
         if location.exists():
-            shutil.rmtree(location.read_text(), ignore_errors=True)
-        shutil.rmtree(self.work, ignore_errors=True)
+            other = Path(location.read_text())
+            marker, mine = other / "fingerprint", self.meta / "fingerprint"
+            if (
+                other.name.startswith("winnow-")
+                and marker.exists()
+                and mine.exists()
+                and marker.read_text() == mine.read_text()
+            ):
+                shutil.rmtree(other, ignore_errors=True)
+        if self.work != self.meta:
+            shutil.rmtree(self.work, ignore_errors=True)
         shutil.rmtree(self.meta, ignore_errors=True)
 
 

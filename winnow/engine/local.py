@@ -20,6 +20,7 @@ from pathlib import Path
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
 from rich.console import Console
@@ -153,6 +154,7 @@ def _prepare_output(layout: Layout, fp: str, resume: bool, overwrite: bool) -> b
         shutil.rmtree(layout.out)
     layout.prepare()
     fp_file.write_text(fp)
+    (layout.work / "fingerprint").write_text(fp)  # marks a scratch folder on another disk
     return False
 
 
@@ -255,7 +257,7 @@ def _run_phases(spec, layout, shards, resolved, runner, strict) -> dict:
             reduce_seconds[seg.applies[0]] = done["seconds"]
             if done.get("shuffled_bytes"):
                 shuffled[f"{seg.applies[0]:02d}-{seg.applies[1].name}"] = done["shuffled_bytes"]
-            if seg.index == 1 and strict and not _complete(layout, 1, n_shards):
+            if seg.index == 1 and strict:
                 _check_strict(layout, n_shards)
             lap(f"reduce {seg.applies[1].name}")
         todo = [
@@ -349,7 +351,14 @@ def _check_strict(layout: Layout, n_shards: int) -> None:
         count += t.num_rows
         examples += [f"{r['source']}: {r['reason']}" for r in t.slice(0, 5).to_pylist()]
     for s in range(n_shards):
-        drops = load_columns(layout.drops(1, s), None)
+        if layout.drops(1, s).exists():  # the reused ids, before segment 1 applies them
+            drops = load_columns(layout.drops(1, s), None)
+        else:  # segment 1 is done (a resumed run): its ledger holds them
+            piece = layout.ledger_piece(1, s)
+            rows = pq.read_table(piece) if piece.exists() else None
+            if rows is None or not rows.num_rows:
+                continue
+            drops = rows.filter(pc.equal(rows.column("reason"), f"{INVALID}:duplicate_id"))
         if drops.num_rows:
             count += drops.num_rows
             ids = drops.column("duplicate_of").slice(0, 5).to_pylist()

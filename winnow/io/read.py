@@ -68,9 +68,11 @@ def read_shard(
         except InputError:
             raise
         except _STREAM_ERRORS as exc:
-            if seen == 0:
+            whole = f.start == 0 and f.end is None
+            if seen == 0 and whole:
                 raise InputError(f"{f.path}: cannot be read ({exc})") from exc
-            source = f"{f.path}:after-record-{seen}"
+            base = 0 if whole or f.format != "parquet" else f.first_line  # rows before the piece
+            source = f"{f.path}:after-record-{base + seen}"
             invalid.add(stable_id(source), source, READ_STAGE, f"{INVALID}:corrupt_file")
         if seen == 0 and f.start == 0 and f.end is None:  # (a piece of a file may hold none)
             source = f"{f.path}:0"

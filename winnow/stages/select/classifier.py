@@ -138,7 +138,7 @@ def _pool_sample(
 
 
 @functools.lru_cache(maxsize=2)
-def _model(path: str, stamp: tuple[int, int]) -> FastTextModel:
+def _model(path: str, stamp: tuple[int, ...]) -> FastTextModel:
     return FastTextModel(path)
 
 
@@ -146,7 +146,7 @@ def probabilities(path: str, load: ShardColumns, view: str, label: str) -> np.nd
     """A worker's task: P(label) of every document of one shard (the model read once per
     process)."""
     stat = os.stat(path)
-    model = _model(path, (stat.st_mtime_ns, stat.st_size))
+    model = _model(path, (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns))
     texts = shard_texts(load, view)
     parts = [model.probability(texts[i : i + BATCH], label) for i in range(0, len(texts), BATCH)]
     return np.concatenate(parts) if parts else np.zeros(0)

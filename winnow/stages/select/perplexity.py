@@ -122,7 +122,7 @@ class Perplexity(ScoreSelector):
 
 
 @functools.lru_cache(maxsize=2)
-def _model(path: str, stamp: tuple[int, int]) -> NgramLM:
+def _model(path: str, stamp: tuple[int, ...]) -> NgramLM:
     return NgramLM.read_npz(path)
 
 
@@ -130,7 +130,7 @@ def perplexities(path: str, load: ShardColumns, view: str) -> np.ndarray:
     """A worker's task: the perplexity of every document of one shard (the model read once
     per process)."""
     stat = os.stat(path)
-    lm = _model(path, (stat.st_mtime_ns, stat.st_size))
+    lm = _model(path, (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns))
     texts = shard_texts(load, view)
     parts = [lm.perplexity(texts[i : i + BATCH]) for i in range(0, len(texts), BATCH)]
     return np.concatenate(parts) if parts else np.zeros(0)
