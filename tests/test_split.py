@@ -28,6 +28,18 @@ def _big_file(tmp_path):
     return path, lines
 
 
+def _whole_and_cut(tmp_path, path) -> list:
+    """The output folders of STAGES over ``path`` read as one shard and cut into many."""
+    outs = []
+    for name, shard_mb in (("whole", 1024), ("cut", 0.5)):
+        out = tmp_path / name
+        recipe = {"inputs": [str(path)], "output": str(out), "stages": STAGES,
+                  "read": {"shard_mb": shard_mb}}  # fmt: skip
+        winnow.run(recipe, workers=2)
+        outs.append(out)
+    return outs
+
+
 def test_pieces_cover_the_file_at_line_ends(tmp_path):
     path, lines = _big_file(tmp_path)
     (f,) = expand(str(path))
@@ -46,13 +58,7 @@ def test_pieces_cover_the_file_at_line_ends(tmp_path):
 
 def test_one_big_file_gives_what_one_shard_gives(tmp_path):
     path, lines = _big_file(tmp_path)
-    outs = []
-    for name, shard_mb in (("whole", 1024), ("cut", 0.5)):
-        out = tmp_path / name
-        recipe = {"inputs": [str(path)], "output": str(out), "stages": STAGES,
-                  "read": {"shard_mb": shard_mb}}  # fmt: skip
-        winnow.run(recipe, workers=2)
-        outs.append(out)
+    outs = _whole_and_cut(tmp_path, path)
     assert tree_digest(outs[0]) == tree_digest(outs[1])  # data and ledger, byte for byte
     # sources name the exact line of the whole file
     for doc in read_output(outs[1]):
@@ -87,13 +93,7 @@ def test_a_parquet_file_is_cut_at_row_groups(tmp_path):
     pieces = [p for shard in group_shards([f], 1 << 20) for p in shard]
     assert len(pieces) >= 5 and pieces[0].start == 0 and pieces[-1].end is None
     assert all(a.end == b.start for a, b in zip(pieces, pieces[1:]))
-    outs = []
-    for name, shard_mb in (("whole", 1024), ("cut", 0.5)):
-        out = tmp_path / name
-        recipe = {"inputs": [str(path)], "output": str(out), "stages": STAGES,
-                  "read": {"shard_mb": shard_mb}}  # fmt: skip
-        winnow.run(recipe, workers=2)
-        outs.append(out)
+    outs = _whole_and_cut(tmp_path, path)
     assert tree_digest(outs[0]) == tree_digest(outs[1])
     for doc in read_output(outs[1]):  # sources name the exact row
         assert table.column("id")[int(doc["source"].rsplit(":", 1)[1])].as_py() == doc["id"]

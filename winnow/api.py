@@ -15,7 +15,7 @@ import orjson
 import pyarrow as pa
 
 from winnow.chat.edits import dumps, follow
-from winnow.chat.formats import read_chat, write_chat
+from winnow.chat.formats import CHAT_KEYS, read_chat, write_chat
 from winnow.chat.view import render
 from winnow.engine.local import RunResult, execute
 from winnow.plugins import load_entry_points
@@ -55,6 +55,8 @@ def make_stage(name: str, **params: Any) -> Stage:
 
 def _chat_columns(table: pa.Table) -> tuple[list, list[str]]:
     """Each row's ``(format, turns)`` (None for plain rows) and the columns they came from."""
+    if not CHAT_KEYS & set(table.column_names):  # a plain table: no row to convert
+        return [None] * table.num_rows, []
     chats, used = [], set()
     for row, record in enumerate(table.to_pylist()):
         try:

@@ -33,6 +33,7 @@ from typing import Any
 
 import orjson
 
+from winnow.chat.view import turn_text
 from winnow.schema import InvalidRecord
 
 FORMATS = ("openai", "sharegpt", "alpaca", "prompt_response", "react")
@@ -50,6 +51,8 @@ SHAREGPT_ROLES = {
     "function_call": "assistant",
     **TRAJECTORY_ROLES,
 }
+CHAT_KEYS = frozenset({"messages", "conversations", "steps", "prompt", "instruction"})
+"""A record without any of these fields is a plain document."""
 REACT_PROMPT_KEYS = ("question", "task", "query", "goal", "instruction", "input", "prompt")
 REACT_ANSWER_KEYS = ("final_answer", "answer")
 STEP_KEYS = ("thought", "action", "action_input", "observation")
@@ -265,7 +268,7 @@ def _mirror(record: dict, turns: list[Turn], used: set[str], text_field: str) ->
     ``prompt`` beside its ``messages``) follow that turn: noted in the first turn's
     ``_mirrors`` and written from the turn, so an edit of the turn reaches them too. Returns
     the record's keys the turns account for."""
-    texts = [_text_of(t) for t in turns]
+    texts = [turn_text(t) for t in turns]
     mirrors = {}
     for key, value in record.items():
         if key in used or key in (text_field, "id", "meta") or not isinstance(value, str):
@@ -336,19 +339,12 @@ def _to_input_openai(turns: list[Turn]) -> dict:
     return {"messages": out}
 
 
-def _text_of(turn: Turn) -> str:
-    content = turn.get("content")
-    if isinstance(content, list):
-        return "\n\n".join(p["text"] for p in content if p.get("type") == "text")
-    return content or ""
-
-
 def _to_sharegpt(turns: list[Turn]) -> dict:
     out, fields = [], {}
     for turn in turns:
         label = turn["_from"]
         if label == "@system":
-            fields["system"] = _text_of(turn)
+            fields["system"] = turn_text(turn)
             continue
         extra = turn.get("_extra", {})
         if label == "function_call":
@@ -358,7 +354,7 @@ def _to_sharegpt(turns: list[Turn]) -> dict:
                 call = {"name": fn["name"], "arguments": orjson.loads(fn["arguments"])}
                 value = orjson.dumps(call).decode()
         else:
-            value = _text_of(turn)
+            value = turn_text(turn)
         out.append({"from": label, "value": value, **extra})
     return {**fields, "conversations": out}
 
@@ -370,7 +366,7 @@ def _to_pair(turns: list[Turn]) -> dict:
         if label == "instruction+input":
             out["instruction"], out["input"] = (p["text"] for p in turn["content"])
         else:
-            out[label] = _text_of(turn)
+            out[label] = turn_text(turn)
     return out
 
 
@@ -380,9 +376,9 @@ def _to_react(turns: list[Turn]) -> dict:
     for turn in turns:
         label = turn["_from"]
         if label != "step":
-            out[label] = _text_of(turn)
+            out[label] = turn_text(turn)
         elif turn["role"] == "tool":
-            steps[-1]["observation"] = _text_of(turn)
+            steps[-1]["observation"] = turn_text(turn)
         else:
             call = (turn.get("tool_calls") or [{}])[0].get("function", {})
             values = {
@@ -418,5 +414,5 @@ def write_chat(turns: list[Turn], fmt: str, chat_format: str = "same") -> dict:
     fields = {"messages": to_openai(turns)} if chat_format == "openai" else _WRITERS[fmt](turns)
     for key, i in (turns[0].get("_mirrors") or {}).items() if turns else ():
         if i < len(turns):
-            fields[key] = _text_of(turns[i])
+            fields[key] = turn_text(turns[i])
     return fields

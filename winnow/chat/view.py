@@ -94,7 +94,8 @@ def render(turns: list[Turn]) -> str:
     return "".join(text for text, _ in pieces(turns))
 
 
-def _turn_text(turn: Turn) -> str:
+def turn_text(turn: Turn) -> str:
+    """A turn's text: its string content, or its text parts separated by blank lines."""
     return "\n\n".join(text for text, _ in text_parts(turn))
 
 
@@ -103,11 +104,11 @@ def view_of(turns: list[Turn], view: str) -> str:
     if view == "text":
         return render(turns)
     if view == "prompt":
-        chosen = [_turn_text(t) for t in turns if t["role"] in PROMPT_ROLES]
+        chosen = [turn_text(t) for t in turns if t["role"] in PROMPT_ROLES]
     elif view == "response":
-        chosen = [_turn_text(t) for t in turns if t["role"] in RESPONSE_ROLES]
+        chosen = [turn_text(t) for t in turns if t["role"] in RESPONSE_ROLES]
     elif view == "last_response":
-        texts = [_turn_text(t) for t in turns if t["role"] in RESPONSE_ROLES]
+        texts = [turn_text(t) for t in turns if t["role"] in RESPONSE_ROLES]
         chosen = [next((t for t in reversed(texts) if t), "")]
     elif view == "tool_calls":
         chosen = [

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -132,9 +132,11 @@ class Tokenize(CorpusStage):
         trained one needs the corpus, and a template's config is saved with the run."""
         return self.params.tokenizer is None or self.params.chat_template is not None
 
+    @cached_property
+    def _given_state(self) -> pa.Table:
+        return self._state(self._given_tokenizer())
+
     def process(self, batch: pa.RecordBatch) -> RowResult:
-        if not hasattr(self, "_given_state"):
-            self._given_state = self._state(self._given_tokenizer())
         return self.apply(batch, 0, self._given_state)
 
     def _given_tokenizer(self) -> str:

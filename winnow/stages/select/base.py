@@ -4,7 +4,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -58,6 +61,27 @@ def top(score: np.ndarray, eligible: np.ndarray, k: int, noise: np.ndarray | Non
         ranked = score[candidates] + (noise[candidates] if noise is not None else 0)
         chosen[candidates[np.lexsort((candidates, -ranked))[:k]]] = True
     return chosen
+
+
+@functools.lru_cache(maxsize=4)
+def _cached(read: Callable, path: str, stamp: tuple[int, ...]):
+    return read(path)
+
+
+def model_file(read: Callable[[str], Any], path: str) -> Any:
+    """``read(path)``, once per process while the file stays the same (a worker's tasks
+    share the model the reduce handed over as a file)."""
+    st = os.stat(path)
+    return _cached(read, path, (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+
+
+def score_shard(
+    score: Callable[[list[str]], np.ndarray], load: ShardColumns, view: str, batch: int
+) -> np.ndarray:
+    """``score`` over one shard's documents (their ``view``), ``batch`` texts at a time."""
+    texts = shard_texts(load, view)
+    parts = [score(texts[i : i + batch]) for i in range(0, len(texts), batch)]
+    return np.concatenate(parts) if parts else np.zeros(0)
 
 
 def shard_texts(load: ShardColumns, view: str) -> list[str]:

@@ -13,8 +13,6 @@ fastText (``winnow.models.fasttext``).
 
 from __future__ import annotations
 
-import functools
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,7 +23,13 @@ from pydantic import Field, model_validator
 from winnow.models.fasttext import FastTextModel
 from winnow.models.fasttext_train import POSITIVE, train_classifier
 from winnow.stages.base import ExampleFiles, ShardColumns, register, scratch_of
-from winnow.stages.select.base import ScoreSelector, SelectParams, shard_texts
+from winnow.stages.select.base import (
+    ScoreSelector,
+    SelectParams,
+    model_file,
+    score_shard,
+    shard_texts,
+)
 from winnow.stages.select.targets import require_files, target_texts
 
 BATCH = 8192
@@ -137,16 +141,7 @@ def _pool_sample(
     return out
 
 
-@functools.lru_cache(maxsize=2)
-def _model(path: str, stamp: tuple[int, ...]) -> FastTextModel:
-    return FastTextModel(path)
-
-
 def probabilities(path: str, load: ShardColumns, view: str, label: str) -> np.ndarray:
-    """A worker's task: P(label) of every document of one shard (the model read once per
-    process)."""
-    stat = os.stat(path)
-    model = _model(path, (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns))
-    texts = shard_texts(load, view)
-    parts = [model.probability(texts[i : i + BATCH], label) for i in range(0, len(texts), BATCH)]
-    return np.concatenate(parts) if parts else np.zeros(0)
+    """A worker's task: P(label) of every document of one shard."""
+    model = model_file(FastTextModel, path)
+    return score_shard(lambda texts: model.probability(texts, label), load, view, BATCH)

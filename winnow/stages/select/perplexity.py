@@ -14,8 +14,6 @@ up to ``max_perplexity``, or whole ``buckets``.
 
 from __future__ import annotations
 
-import functools
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -26,7 +24,13 @@ from pydantic import Field, model_validator
 
 from winnow.models.ngram_lm import NgramLM
 from winnow.stages.base import ExampleFiles, ShardColumns, register, scratch_of
-from winnow.stages.select.base import ScoreSelector, SelectParams, shard_texts, top
+from winnow.stages.select.base import (
+    ScoreSelector,
+    SelectParams,
+    model_file,
+    score_shard,
+    top,
+)
 from winnow.stages.select.targets import require_files, target_texts
 
 BUCKETS = ("head", "middle", "tail")
@@ -121,16 +125,6 @@ class Perplexity(ScoreSelector):
         return lm
 
 
-@functools.lru_cache(maxsize=2)
-def _model(path: str, stamp: tuple[int, ...]) -> NgramLM:
-    return NgramLM.read_npz(path)
-
-
 def perplexities(path: str, load: ShardColumns, view: str) -> np.ndarray:
-    """A worker's task: the perplexity of every document of one shard (the model read once
-    per process)."""
-    stat = os.stat(path)
-    lm = _model(path, (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns))
-    texts = shard_texts(load, view)
-    parts = [lm.perplexity(texts[i : i + BATCH]) for i in range(0, len(texts), BATCH)]
-    return np.concatenate(parts) if parts else np.zeros(0)
+    """A worker's task: the perplexity of every document of one shard."""
+    return score_shard(model_file(NgramLM.read_npz, path).perplexity, load, view, BATCH)
