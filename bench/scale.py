@@ -137,7 +137,8 @@ def run(recipe: dict, work: Path, name: str, workers: int) -> dict:
     watcher.join()
     if proc.returncode:
         raise SystemExit(f"{name} failed: {err.decode()[-2000:]}")
-    return {"seconds": time.perf_counter() - t0, **peak}
+    stats = json.loads((out / "stats.json").read_text())
+    return {"seconds": time.perf_counter() - t0, **peak, "phases": stats["phase_seconds"]}
 
 
 def main() -> None:
@@ -178,6 +179,7 @@ def main() -> None:
     for label, workers, r in rows:
         print(f"{label:<16} {workers:>7} {r['seconds']:>8.1f} {r['rss'] / 1e9:>8.2f}G "
               f"{r['scratch'] / size:>13.2f}")  # fmt: skip
+        print("    phases: " + ", ".join(f"{k} {v:.1f}s" for k, v in r["phases"].items()))
     print(
         f"model recipe speed-up at 2 workers: {rows[0][2]['seconds'] / rows[1][2]['seconds']:.2f}x"
     )

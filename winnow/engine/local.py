@@ -301,10 +301,9 @@ def _complete(layout: Layout, seg: int, n_shards: int) -> bool:
 
 
 def _release(layout: Layout, seg: int, n_shards: int) -> None:
-    """Segment ``seg`` is checkpointed on every shard: the documents of the segment before
-    it, the decisions it applied and its reduce's scratch are never read again (a resumed
-    run starts from ``seg``), so they go now, not when the run ends: scratch disk holds at
-    most two segments' documents."""
+    """Segment ``seg`` is checkpointed on every shard: its reduce's scratch is never read
+    again (a resumed run starts from ``seg``), so it goes now, not when the run ends, with
+    any previous-segment file a killed task left (each task deletes its shard's own)."""
     for s in range(n_shards):
         layout.segment_docs(seg - 1, s).unlink(missing_ok=True)
         layout.drops(seg, s).unlink(missing_ok=True)

@@ -51,11 +51,28 @@ def segments_of(spec: TaskSpec) -> list[Segment]:
     return _PLANS[spec.stages_json]
 
 
-def load_columns(path: os.PathLike, columns) -> pa.Table:
-    """Memory-map an intermediate Arrow file and select columns (no copy)."""
+INTERMEDIATE = pa.ipc.IpcWriteOptions(compression="lz4")
+"""Segment files are LZ4-compressed Arrow IPC: text takes a fifth to a half of its size on
+scratch disk, and reads back at ~3 GB/s per core."""
+
+
+def schema_of(path: os.PathLike) -> pa.Schema:
+    """The schema of an intermediate Arrow file (nothing read but its footer)."""
     with pa.memory_map(str(path)) as source:
-        table = pa.ipc.open_file(source).read_all()
-    return table.select(list(columns)) if columns is not None else table
+        return pa.ipc.open_file(source).schema
+
+
+def load_columns(path: os.PathLike, columns) -> pa.Table:
+    """The named columns of an intermediate Arrow file (only their buffers are read and
+    decompressed; all columns when ``columns`` is None)."""
+    with pa.memory_map(str(path)) as source:
+        if columns is None:
+            return pa.ipc.open_file(source).read_all()
+        names = pa.ipc.open_file(source).schema.names
+        wanted = [names.index(c) for c in columns]
+        options = pa.ipc.IpcReadOptions(included_fields=sorted(set(wanted)))
+        table = pa.ipc.open_file(source, options=options).read_all()
+    return table.select(list(columns))
 
 
 @dataclass(frozen=True)
@@ -180,7 +197,10 @@ def run_segment(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_path(out_path)
     kept = 0
-    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+    with (
+        pa.OSFile(str(tmp), "wb") as sink,
+        pa.ipc.new_file(sink, schema, options=INTERMEDIATE) as writer,
+    ):
         for batch in _source_batches(spec, seg, shard, files, book, ledger):
             for index, stage in seg.rows:
                 t0 = time.perf_counter()
@@ -200,6 +220,9 @@ def run_segment(
         _write_ledger(layout.ledger_piece(seg_index, shard), ledger)
     stats = {"kept": kept, "ledger_rows": len(ledger), "stages": book.to_json()}
     write_json_atomic(layout.segment_done(seg_index, shard), stats)
+    if seg.applies is not None:  # read again by no one: a resumed run starts from here
+        layout.segment_docs(seg_index - 1, shard).unlink(missing_ok=True)
+        layout.drops(seg_index, shard).unlink(missing_ok=True)
     return stats
 
 

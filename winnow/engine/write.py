@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from winnow.chat.output import openai_messages
 from winnow.engine.layout import Layout, tmp_path
-from winnow.engine.segment import load_columns
+from winnow.engine.segment import load_columns, schema_of
 from winnow.io import jsonl, parquet
 from winnow.io.compression import compression_of, open_binary
 
@@ -73,8 +73,8 @@ def write_part(
     Chat records are written as their turns (``chat_format``: each in its input format, or
     OpenAI ``messages``; Parquet always holds OpenAI ``messages`` as JSON), not their view."""
     layout = Layout(out, work)
-    first = load_columns(layout.segment_docs(seg, part.slices[0][0]), None)
-    public = [c for c in first.column_names if not c.startswith("_") and c not in drop_columns]
+    schema = schema_of(layout.segment_docs(seg, part.slices[0][0]))
+    public = [c for c in schema.names if not c.startswith("_") and c not in drop_columns]
 
     def batches():
         for shard, start, stop in part.slices:
@@ -85,7 +85,7 @@ def write_part(
     tmp = tmp_path(path)
     if fmt == "parquet":
         chat_rows = (openai_messages(b) for b in batches())
-        count = parquet.write(str(tmp), chat_rows, first.select(public).schema)
+        count = parquet.write(str(tmp), chat_rows, pa.schema([schema.field(c) for c in public]))
     else:
         count = jsonl.write(str(tmp), batches(), compression_of(path), chat_format)
     os.replace(tmp, path)
