@@ -24,7 +24,7 @@ from winnow.chat.edits import follow, project
 from winnow.chat.view import pieces, render
 from winnow.io.documents import DocumentBuilder
 from winnow.stages import REGISTRY
-from winnow.stages.base import CorpusStage, ExampleFiles
+from winnow.stages.base import CorpusStage, ExampleFiles, RowResult, SinkStage, TableShard
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +47,12 @@ def _stage_pass(stage, batch: pa.RecordBatch) -> tuple[list[str], list[bool], pa
         for name, column in stage.map(batch).items():
             signed = signed.append_column(name, column)
         whole = pa.Table.from_batches([signed])
-        (decisions,) = stage.reduce([lambda c: whole if c is None else whole.select(list(c))])
+        (decisions,) = stage.reduce([TableShard(whole)])
         result = stage.apply(signed, 0, decisions)
         private = [c for c in result.batch.schema.names if c.startswith("_")]
         result.batch = result.batch.drop_columns(private)
+    elif isinstance(stage, SinkStage):  # it reads the stream and passes it on unchanged
+        result = RowResult(batch)
     else:
         result = stage.process(batch)
     raw = [t or "" for t in result.batch.column("text").to_pylist()]

@@ -22,7 +22,7 @@ from winnow.plugins import load_entry_points
 from winnow.recipe import load_recipe
 from winnow.schema import DOC_SCHEMA, InvalidRecord, stable_id
 from winnow.stages import REGISTRY
-from winnow.stages.base import Stage
+from winnow.stages.base import RowResult, SinkStage, Stage, TableShard
 
 
 def run(
@@ -150,11 +150,14 @@ def apply_stage(stage: str | Stage, data, drop: bool = False, **params: Any):
         table.to_batches()[0] if table.num_rows else pa.RecordBatch.from_pylist([], table.schema)
     )
     dup = None
-    if stage.barrier:
+    if isinstance(stage, SinkStage):  # its artifact goes to its path: (None: not written)
+        kept = pa.Table.from_batches([pa.RecordBatch.from_pydict(stage.map(batch))])
+        stage.finish([TableShard(kept)] if kept.num_rows else [], None)
+        result = RowResult(batch)
+    elif stage.barrier:
         for name, col in stage.map(batch).items():
             batch = batch.append_column(name, col)
-        whole = pa.Table.from_batches([batch])
-        (drops,) = stage.reduce([lambda cols: whole if cols is None else whole.select(list(cols))])
+        (drops,) = stage.reduce([TableShard(pa.Table.from_batches([batch]))])
         result = stage.apply(batch, 0, drops)
         result.batch = result.batch.drop_columns(list(stage.signature_columns))
         dup, size = result.duplicate_of, result.cluster_size

@@ -34,6 +34,17 @@ class Layout:
     def reduce_done(self, seg: int) -> Path:
         return self.work / f"reduce{seg:02d}" / "done.json"
 
+    def sink_part(self, index: int, shard: int) -> Path:
+        """The columns sink stage ``index`` kept from one shard."""
+        return self.work / f"sink{index:02d}" / f"shard-{shard:05d}.arrow"
+
+    def sink_done(self, index: int) -> Path:
+        return self.work / f"sink{index:02d}" / "done.json"
+
+    def artifacts(self, index: int, name: str) -> Path:
+        """What stage ``index`` (its place in the recipe, 1 = first) makes besides documents."""
+        return self.out / "artifacts" / f"{index:02d}-{name}"
+
     def ledger_piece(self, seg: int, shard: int) -> Path:
         """One segment's ledger rows for one shard (scratch, merged into ``ledger_part``s)."""
         return self.work / "ledger" / f"seg{seg:02d}-shard-{shard:05d}.parquet"

@@ -28,11 +28,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from winnow.engine.errors import RunFailed
 from winnow.engine.layout import Layout, read_json, tmp_path, write_json_atomic
+from winnow.engine.plan import sinks_of
 from winnow.engine.publish import check_url_output, publish
 from winnow.engine.segment import (
     READ_INDEX,
     ShardFile,
     TaskSpec,
+    call,
+    finish_sink,
     load_columns,
     run_segment,
     segments_of,
@@ -240,7 +243,8 @@ def execute(
 def _run_phases(spec, layout, shards, resolved, runner, strict) -> dict:
     n_shards = len(shards)
     segments = segments_of(spec)
-    reduce_seconds: dict[int, float] = {}
+    names = {i: st.name for seg in segments for i, st in seg.rows}
+    stage_seconds: dict[int, float] = {}  # reduces and sink finishes
     shuffled: dict[str, int] = {}
     skipped = 0
     phases: dict[str, float] = {}
@@ -254,7 +258,7 @@ def _run_phases(spec, layout, shards, resolved, runner, strict) -> dict:
     for seg in segments:
         if seg.applies is not None:
             done = _reduce(spec, layout, seg.index, n_shards, runner)
-            reduce_seconds[seg.applies[0]] = done["seconds"]
+            stage_seconds[seg.applies[0]] = done["seconds"]
             if done.get("shuffled_bytes"):
                 shuffled[f"{seg.applies[0]:02d}-{seg.applies[1].name}"] = done["shuffled_bytes"]
             if seg.index == 1 and strict:
@@ -271,6 +275,10 @@ def _run_phases(spec, layout, shards, resolved, runner, strict) -> dict:
         if seg.index:
             _release(layout, seg.index, n_shards)
         lap(label)
+        if seg is not segments[-1] and sinks_of(seg):  # the last ones run beside the write
+            calls = [(finish_sink, spec, seg.index, i, n_shards) for i, _ in sinks_of(seg)]
+            stage_seconds.update(_finish_sinks(runner, calls, names))
+            lap(f"sinks {seg.index}")
     last = segments[-1].index
     write = resolved["write"]
     sizes = [doc_sizes(layout, last, s) for s in range(n_shards)]
@@ -283,17 +291,32 @@ def _run_phases(spec, layout, shards, resolved, runner, strict) -> dict:
         if not layout.part(p.number, fmt).exists()
     ]
     skipped += len(parts) - len(todo)
-    runner.map("write", write_part, todo)
+    sinks = [(finish_sink, spec, last, i, n_shards) for i, _ in sinks_of(segments[-1])]
+    stage_seconds.update(_finish_sinks(runner, [*sinks, *((write_part, *a) for a in todo)], names))
     write_ledger(layout, len(segments), n_shards)
     lap("write")
     paths = [(str(layout.part(p.number, fmt)), fmt) for p in parts]
     in_parts = sum(runner.map("verify", count_rows, paths))
-    stats = _summarise(layout, segments, n_shards, reduce_seconds, len(parts), in_parts)
+    stats = _summarise(layout, segments, n_shards, stage_seconds, len(parts), in_parts)
     lap("verify")
     stats["tasks_resumed"] = skipped
     stats["shuffled_bytes"] = shuffled
     stats["phase_seconds"] = phases
     return stats
+
+
+def _finish_sinks(runner, calls: list[tuple], names: dict[int, str]) -> dict[int, float]:
+    """Run sink finishes (and, after the last segment, the write tasks beside them) on the
+    workers; returns each sink's seconds by stage index."""
+    if not calls:
+        return {}
+    sinks = [c[3] for c in calls if c[0] is finish_sink]
+    label = "write" if len(sinks) < len(calls) else "sinks"
+    try:
+        results = runner.map(label, call, calls)
+    except (ValueError, OSError) as err:  # a sink's bad input: say which
+        raise RunFailed(f"stage {', '.join(names[i] for i in sinks)}: {err}", 2) from err
+    return {c[3]: r["seconds"] for c, r in zip(calls, results) if c[0] is finish_sink}
 
 
 def _complete(layout: Layout, seg: int, n_shards: int) -> bool:
@@ -316,7 +339,7 @@ def _reduce(spec: TaskSpec, layout: Layout, seg: int, n_shards: int, runner) -> 
     if done.exists():
         return read_json(done)
     _, stage = segments_of(spec)[seg].applies
-    stage.artifacts = layout.out / "artifacts" / f"{seg:02d}-{stage.name}"
+    stage.artifacts = layout.artifacts(segments_of(spec)[seg].applies[0], stage.name)
     stage.workers = runner
     stage.scratch = layout.drops(seg, 0).parent / "scratch"
     stage.shuffled_bytes = 0
@@ -367,7 +390,7 @@ def _check_strict(layout: Layout, n_shards: int) -> None:
         raise RunFailed(f"--strict: {count} invalid input record(s), for example:\n{shown}", 2)
 
 
-def _summarise(layout, segments, n_shards, reduce_seconds, n_parts, in_parts) -> dict:
+def _summarise(layout, segments, n_shards, stage_seconds, n_parts, in_parts) -> dict:
     book, kept, ledger_rows = StatsBook(), 0, 0
     for seg in segments:
         for s in range(n_shards):
@@ -376,7 +399,7 @@ def _summarise(layout, segments, n_shards, reduce_seconds, n_parts, in_parts) ->
             ledger_rows += d["ledger_rows"]
             if seg is segments[-1]:
                 kept += d["kept"]
-    for index, seconds in reduce_seconds.items():
+    for index, seconds in stage_seconds.items():
         book.stages[index].seconds += seconds
     written = sum(pq.ParquetFile(p).metadata.num_rows for p in layout.ledger.glob("*.parquet"))
     input_docs = book.stages[READ_INDEX].docs_in

@@ -1,8 +1,9 @@
 """Split a stage list into segments separated by corpus stages.
 
 Segment 0 reads the inputs; segment *j* > 0 first applies corpus stage *j*'s decisions. Each
-segment then runs its row stages and, if another corpus stage follows, that stage's ``map``.
-Between segments the corpus stage's ``reduce`` runs once over the whole corpus.
+segment then runs its row stages and sinks in recipe order and, if another corpus stage
+follows, that stage's ``map``. Between segments the corpus stage's ``reduce`` runs once over
+the whole corpus; a sink's ``finish`` runs once its segment is done on every shard.
 """
 
 from __future__ import annotations
@@ -10,14 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from winnow.stages import REGISTRY
-from winnow.stages.base import CorpusStage, RowStage, Stage
+from winnow.stages.base import CorpusStage, RowStage, SinkStage, Stage
 
 
 @dataclass
 class Segment:
     index: int
     applies: tuple[int, CorpusStage] | None = None
-    rows: list[tuple[int, RowStage]] = field(default_factory=list)
+    rows: list[tuple[int, RowStage | SinkStage]] = field(default_factory=list)
     maps: tuple[int, CorpusStage] | None = None
 
 
@@ -40,3 +41,7 @@ def plan_segments(stages: list[Stage]) -> list[Segment]:
         else:
             segments[-1].rows.append((index, stage))  # type: ignore[arg-type]
     return segments
+
+
+def sinks_of(seg: Segment) -> list[tuple[int, SinkStage]]:
+    return [(i, s) for i, s in seg.rows if isinstance(s, SinkStage)]

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from winnow.chat.edits import follow
-from winnow.engine.layout import Layout, tmp_path, write_json_atomic
+from winnow.engine.layout import Layout, read_json, tmp_path, write_json_atomic
 from winnow.engine.plan import Segment, build_stages, plan_segments
 from winnow.engine.stats import StatsBook, text_bytes
 from winnow.io.inputs import InputFile
@@ -21,7 +21,7 @@ from winnow.io.read import READ_STAGE, read_shard
 from winnow.ledger import Ledger
 from winnow.plugins import import_plugins
 from winnow.schema import DOC_SCHEMA
-from winnow.stages.base import RowResult
+from winnow.stages.base import RowResult, SinkStage
 
 READ_INDEX = -1
 
@@ -77,12 +77,55 @@ def load_columns(path: os.PathLike, columns) -> pa.Table:
 
 @dataclass(frozen=True)
 class ShardFile:
-    """A shard's intermediate documents as a picklable ``ShardColumns`` loader."""
+    """A shard's intermediate documents (or a sink's kept columns) as picklable
+    ``ShardColumns``."""
 
     path: str
 
     def __call__(self, columns) -> pa.Table:
         return load_columns(self.path, columns)
+
+    @property
+    def schema(self) -> pa.Schema:
+        return schema_of(self.path)
+
+    def batches(self, columns) -> Iterator[pa.RecordBatch]:
+        """The named columns, one record batch at a time (read from the file, not mapped:
+        memory holds one batch)."""
+        with pa.OSFile(self.path) as source:
+            names = pa.ipc.open_file(source).schema.names
+            wanted = sorted({names.index(c) for c in columns})
+            options = pa.ipc.IpcReadOptions(included_fields=wanted)
+            reader = pa.ipc.open_file(source, options=options)
+            for i in range(reader.num_record_batches):
+                yield reader.get_batch(i).select(list(columns))
+
+
+class _SinkFiles:
+    """The columns each sink of a segment keeps from one shard, written beside the segment
+    (under temporary names until ``close``)."""
+
+    def __init__(self, layout: Layout, shard: int) -> None:
+        self.layout, self.shard = layout, shard
+        self.open: dict[int, tuple] = {}
+
+    def write(self, index: int, columns: dict[str, pa.Array]) -> None:
+        batch = pa.RecordBatch.from_pydict(columns)
+        if not batch.num_rows:
+            return
+        if index not in self.open:
+            path = self.layout.sink_part(index, self.shard)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sink = pa.OSFile(str(tmp_path(path)), "wb")
+            writer = pa.ipc.new_file(sink, batch.schema, options=INTERMEDIATE)
+            self.open[index] = (path, sink, writer)
+        self.open[index][2].write_batch(batch)
+
+    def close(self) -> None:
+        for path, sink, writer in self.open.values():
+            writer.close()
+            sink.close()
+            os.replace(tmp_path(path), path)
 
 
 def _iter_intermediate(path: os.PathLike) -> Iterator[pa.RecordBatch]:
@@ -171,11 +214,34 @@ def output_schema(spec: TaskSpec, seg_index: int) -> pa.Schema:
             stage = seg.applies[1]
             batch = stage.apply(batch, 0, stage.decision_schema.empty_table()).batch
         for _, stage in seg.rows:
-            batch = stage.process(batch).batch
+            if not isinstance(stage, SinkStage):  # a sink passes the batch on as it is
+                batch = stage.process(batch).batch
         if seg.maps is not None:
             for name, col in seg.maps[1].map(batch).items():
                 batch = batch.append_column(name, col)
     return batch.schema
+
+
+def call(fn, *args):
+    """``fn(*args)``: lets one batch of worker tasks mix task kinds."""
+    return fn(*args)
+
+
+def finish_sink(spec: TaskSpec, seg_index: int, index: int, n_shards: int) -> dict:
+    """Run sink ``index`` of segment ``seg_index`` over every shard's kept columns, once (a
+    resumed run reads what it recorded); the kept columns go afterwards."""
+    layout = Layout(spec.out, spec.work)
+    done = layout.sink_done(index)
+    if not done.exists():
+        (stage,) = [s for i, s in segments_of(spec)[seg_index].rows if i == index]
+        t0 = time.perf_counter()
+        parts = [layout.sink_part(index, s) for s in range(n_shards)]
+        shards = [ShardFile(str(p)) for p in parts if p.exists()]
+        summary = stage.finish(shards, layout.artifacts(index, stage.name))
+        write_json_atomic(done, {"seconds": time.perf_counter() - t0, "summary": summary})
+    for s in range(n_shards):
+        layout.sink_part(index, s).unlink(missing_ok=True)
+    return read_json(done)
 
 
 def run_segment(
@@ -197,6 +263,7 @@ def run_segment(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_path(out_path)
     kept = 0
+    sinks = _SinkFiles(layout, shard)
     with (
         pa.OSFile(str(tmp), "wb") as sink,
         pa.ipc.new_file(sink, schema, options=INTERMEDIATE) as writer,
@@ -204,7 +271,12 @@ def run_segment(
         for batch in _source_batches(spec, seg, shard, files, book, ledger):
             for index, stage in seg.rows:
                 t0 = time.perf_counter()
-                batch = rec.apply(index, stage.name, batch, stage.process(batch), t0)
+                if isinstance(stage, SinkStage):
+                    sinks.write(index, stage.map(batch))
+                    result = RowResult(batch)
+                else:
+                    result = stage.process(batch)
+                batch = rec.apply(index, stage.name, batch, result, t0)
             if seg.maps is not None:
                 index, stage = seg.maps
                 t0 = time.perf_counter()
@@ -216,6 +288,7 @@ def run_segment(
                 writer.write_batch(pa.record_batch(batch.columns, schema=schema))
                 kept += batch.num_rows
     os.replace(tmp, out_path)
+    sinks.close()
     if len(ledger):
         _write_ledger(layout.ledger_piece(seg_index, shard), ledger)
     stats = {"kept": kept, "ledger_rows": len(ledger), "stages": book.to_json()}

@@ -5,9 +5,15 @@ A **row stage** is a pure function of one Arrow batch: it may replace or add col
 may return a keep mask with a named reason for every dropped row (after datatrove's
 ``(False, "reason")`` filters).
 
-A **corpus stage** needs the whole corpus and runs in three phases: ``map`` (per batch:
-signature columns), ``reduce`` (global, over the signatures of every shard: which rows to
-drop) and ``apply`` (per batch: keep mask, reason and ``duplicate_of``).
+A **corpus stage** (a global decision) needs the whole corpus and runs in three phases:
+``map`` (per batch: small signature columns), ``reduce`` (global, over the signatures of
+every shard: which rows to drop; a reduce that fits a model hands the model file to tasks
+that score every shard on the workers) and ``apply`` (per batch: keep mask, reason and
+``duplicate_of``).
+
+A **sink** consumes the stream at its place without stopping it: ``map`` keeps the columns it
+needs per batch (written beside the segment, not into it) and ``finish`` builds its artifact
+from them once every shard has passed (packed sequences, a sketch). It removes nothing.
 """
 
 from __future__ import annotations
@@ -111,9 +117,27 @@ class RowStage(Stage):
         raise NotImplementedError
 
 
-ShardColumns = Callable[[Sequence[str]], pa.Table]
-"""Loads the named columns of one shard's documents (memory-mapped, in row order). The
-engine's loaders are picklable, so a reduce may hand them to its tasks."""
+class ShardColumns(Protocol):
+    """One shard's documents, in row order: ``shard(columns)`` loads the named columns (all
+    of them for None), ``shard.batches(columns)`` streams them. The engine's shards are
+    picklable, so a reduce may hand them to its tasks."""
+
+    def __call__(self, columns: Sequence[str] | None) -> pa.Table: ...
+
+    def batches(self, columns: Sequence[str]) -> Iterator[pa.RecordBatch]: ...
+
+
+@dataclass(frozen=True)
+class TableShard:
+    """A table as a shard (a stage applied outside a run)."""
+
+    table: pa.Table
+
+    def __call__(self, columns: Sequence[str] | None) -> pa.Table:
+        return self.table if columns is None else self.table.select(list(columns))
+
+    def batches(self, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
+        yield from self(columns).to_batches()
 
 
 class Workers(Protocol):
@@ -162,6 +186,20 @@ class CorpusStage(Stage):
     def apply(self, batch: pa.RecordBatch, offset: int, decisions: pa.Table) -> RowResult:
         """This shard's decisions on one batch whose first row is shard row ``offset``."""
         return apply_drops(batch, offset, decisions)
+
+
+class SinkStage(Stage):
+    kind = "sink"
+
+    def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
+        """The columns of this batch that ``finish`` needs (one value per row)."""
+        raise NotImplementedError
+
+    def finish(self, shards: Sequence[ShardColumns], artifacts: Path | None) -> dict:
+        """Build the artifact from every shard's kept columns, in corpus order, into
+        ``artifacts`` (the run's ``artifacts/NN-stage/``; None outside a run); returns a
+        small JSON summary."""
+        raise NotImplementedError
 
 
 @contextmanager

@@ -8,13 +8,16 @@ Strategies:
 - ``best_fit``: best-fit decreasing bin packing of whole documents (Ding et al. 2024,
   "Fewer Truncations Improve Language Modeling"): only documents longer than ``seq_len`` are
   cut into ``seq_len`` pieces; each piece goes to the fullest sequence with room, the rest
-  of a sequence is padding (``pad_id``).
+  of a sequence is padding (``pad_id``). Packing runs within each ``window`` of documents
+  (20,000 by default, in corpus order), so memory is one window's tokens at any corpus size.
 - ``buckets``: each document split into pieces whose lengths are powers of two up to
   ``seq_len`` (its length's binary decomposition, Pouransari et al. 2024, "Dataset
   Decomposition"); a bucket per length, each its own memmap of ``length``-token rows: no
   padding, no piece crossing documents.
 
-Every token of every document is in exactly one sequence. Written to the run's
+``pack`` is a sink: it reads the tokens as they stream past and writes the sequences once
+every shard has passed, without a barrier. Every token of every document is in exactly one
+sequence. Written to the run's
 ``artifacts/NN-pack/`` folder (or ``path``): ``tokens-*.bin``, ``index.json`` (shapes, dtype,
 statistics) and ``pieces.parquet`` (sequence, offset, length, document id, token start of
 the piece in its document), from which every document can be rebuilt. No document is
@@ -43,26 +46,23 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from winnow.stages.base import (
-    DROPS_SCHEMA,
-    CorpusStage,
-    ExampleFiles,
-    Params,
-    ShardColumns,
-    register,
-)
+from winnow.stages.base import ExampleFiles, Params, ShardColumns, SinkStage, register
 
 
 class PackParams(Params):
     seq_len: int = Field(2048, ge=2)
     strategy: Literal["best_fit", "concat", "buckets"] = "best_fit"
     pad_id: int = Field(0, ge=0)
+    window: int = Field(20_000, ge=1)
+    """Documents packed together: best-fit decreasing runs within each window of this many
+    documents (in corpus order), so memory holds one window's tokens whatever the corpus
+    size; ``concat`` and ``buckets`` give the same sequences for any window."""
     path: str | None = None
     """Where to write the sequences (default: the run's artifacts/ folder)."""
 
 
 @register
-class Pack(CorpusStage):
+class Pack(SinkStage):
     """Pack tokenised documents into fixed-length training sequences."""
 
     name = "pack"
@@ -79,28 +79,41 @@ class Pack(CorpusStage):
     def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
         if "tokens" not in batch.schema.names:
             raise ValueError("pack needs a tokenize stage before it (no tokens column)")
-        return {}
+        names = ["id", "tokens"] + (["loss_mask"] if "loss_mask" in batch.schema.names else [])
+        return {n: batch.column(n) for n in names}
 
-    def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
+    def finish(self, shards: Sequence[ShardColumns], artifacts: Path | None) -> dict:
         p = self.params
-        masked = bool(shards) and all("loss_mask" in load(None).schema.names for load in shards)
+        folder = Path(p.path) if p.path is not None else artifacts
+        if folder is None:
+            raise ValueError("pack outside a run needs path: (where to write the sequences)")
+        masked = bool(shards) and all("loss_mask" in s.schema.names for s in shards)
+        top = max((_max_token(s) for s in shards), default=0)
+        dtype = np.uint16 if (top < 65535 and p.pad_id < 65535) else np.uint32
+        writer = SequenceWriter(Path(folder), p, dtype, masked)
         columns = ["id", "tokens", "loss_mask"] if masked else ["id", "tokens"]
-        tables = [load(columns) for load in shards]
-        ids = pa.concat_arrays([t.column("id").combine_chunks() for t in tables])
-        tokens = pa.concat_arrays([t.column("tokens").combine_chunks() for t in tables])
-        lengths = pc.list_value_length(tokens).to_numpy(zero_copy_only=False).astype(np.int64)
-        flat = pc.list_flatten(tokens).to_numpy(zero_copy_only=False)
-        mask = None
-        if masked:
-            column = pa.concat_arrays([t.column("loss_mask").combine_chunks() for t in tables])
-            counts = pc.list_value_length(column).fill_null(0).to_numpy(zero_copy_only=False)
-            if not np.array_equal(counts, lengths):
-                raise ValueError("loss_mask and tokens differ in length (re-run tokenize)")
-            mask = pc.list_flatten(column).to_numpy(zero_copy_only=False).astype(np.uint8)
-        pieces = PLANS[p.strategy](lengths, p.seq_len)
-        folder = Path(p.path) if p.path is not None else self.artifacts
-        self.result = write_sequences(folder, pieces, flat, lengths, ids, p, mask)
-        return [DROPS_SCHEMA.empty_table() for _ in tables]
+        pending: list[pa.RecordBatch] = []
+        size = 0
+        for shard in shards:
+            for batch in shard.batches(columns):
+                pending.append(batch)
+                size += batch.num_rows
+                while size >= p.window:
+                    whole = pa.Table.from_batches(pending).combine_chunks()
+                    writer.add(whole.slice(0, p.window))
+                    rest = whole.slice(p.window)
+                    pending, size = rest.to_batches(), rest.num_rows
+        if size:
+            writer.add(pa.Table.from_batches(pending).combine_chunks())
+        return writer.close()
+
+
+def _max_token(shard: ShardColumns) -> int:
+    top = 0
+    for batch in shard.batches(["tokens"]):
+        value = pc.max(pc.list_flatten(batch.column(0))).as_py()
+        top = max(top, value or 0)
+    return top
 
 
 # A plan is a table of pieces: (row, length, doc, start) per piece, ``row`` numbering the
@@ -108,14 +121,15 @@ class Pack(CorpusStage):
 # has one array per length).
 
 
-def plan_concat(lengths: np.ndarray, seq_len: int) -> dict[int, np.ndarray]:
-    """Cut the stream of all documents every ``seq_len`` tokens."""
-    ends = np.cumsum(lengths)
+def plan_concat(lengths: np.ndarray, seq_len: int, start: int = 0) -> dict[int, np.ndarray]:
+    """Cut the stream of all documents every ``seq_len`` tokens; ``start``: the stream
+    position of the first document (rows are numbered in the whole stream)."""
+    ends = start + np.cumsum(lengths)
     starts = ends - lengths
-    total = int(ends[-1]) if len(ends) else 0
-    cuts = np.arange(0, total, seq_len)
+    end = int(ends[-1]) if len(ends) else start
+    cuts = np.arange(-(-start // seq_len) * seq_len, end, seq_len)
     # pieces: every document start and every cut, in stream order
-    bounds = np.unique(np.concatenate([starts[lengths > 0], cuts, [total]]))
+    bounds = np.unique(np.concatenate([starts[lengths > 0], cuts, [end]]))
     piece_start, piece_end = bounds[:-1], bounds[1:]
     doc = np.searchsorted(ends, piece_start, side="right")
     rows = piece_start // seq_len
@@ -186,72 +200,139 @@ def plan_buckets(lengths: np.ndarray, seq_len: int) -> dict[int, np.ndarray]:
     return plans
 
 
-PLANS = {"concat": plan_concat, "best_fit": plan_best_fit, "buckets": plan_buckets}
+class SequenceWriter:
+    """Packs windows of documents and appends their sequences to ``tokens-{W}.bin`` (and
+    ``mask-{W}.bin``) in order, with ``pieces.parquet`` and ``index.json``: files are
+    written under temporary names and renamed into place by ``close``."""
 
+    def __init__(self, folder: Path, p: PackParams, dtype, masked: bool) -> None:
+        self.folder, self.p, self.dtype, self.masked = folder, p, dtype, masked
+        folder.mkdir(parents=True, exist_ok=True)
+        self.files: dict[int, tuple] = {}  # width -> (tokens file, mask file or None)
+        self.rows: dict[int, int] = {}  # width -> sequences written
+        self.carry: dict[int, tuple] = {}  # concat: the unfinished last row (tokens, mask)
+        self.pieces: pq.ParquetWriter | None = None
+        self.documents = self.tokens = self.trained = self.truncated = 0
 
-def write_sequences(folder, plans, flat, lengths, ids, p: PackParams, mask=None) -> dict:
-    """Fill and write one memmap per plan (and one of ``mask``, the flat uint8 loss mask of
-    the tokens, when given); returns the statistics (also in index.json)."""
-    dtype = np.uint16 if (flat.max(initial=0) < 65535 and p.pad_id < 65535) else np.uint32
-    doc_start = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    arrays, masks, tables = {}, {}, []
-    for width, plan in plans.items():
-        rows = int(plan[:, 0].max()) + 1 if len(plan) else 0
-        out = np.full((rows, width), p.pad_id, dtype=dtype)
+    def _tmp(self, name: str) -> Path:
+        return self.folder / f".{name}.tmp-{os.getpid()}"
+
+    def add(self, window: pa.Table) -> None:
+        """Pack one window (``id``, ``tokens`` and maybe ``loss_mask``) and write it."""
+        p = self.p
+        tokens = window.column("tokens").combine_chunks()
+        lengths = pc.list_value_length(tokens).fill_null(0).to_numpy(zero_copy_only=False)
+        lengths = lengths.astype(np.int64)
+        flat = pc.list_flatten(tokens).to_numpy(zero_copy_only=False)
+        mask = None
+        if self.masked:
+            column = window.column("loss_mask").combine_chunks()
+            counts = pc.list_value_length(column).fill_null(0).to_numpy(zero_copy_only=False)
+            if not np.array_equal(counts, lengths):
+                raise ValueError("loss_mask and tokens differ in length (re-run tokenize)")
+            mask = pc.list_flatten(column).to_numpy(zero_copy_only=False).astype(np.uint8)
+            self.trained += int(mask.sum())
+        if p.strategy == "concat":
+            plans = plan_concat(lengths, p.seq_len, self.tokens)
+        elif p.strategy == "best_fit":
+            plans = plan_best_fit(lengths, p.seq_len)
+        else:
+            plans = plan_buckets(lengths, p.seq_len)
+        doc_start = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        ids = window.column("id").combine_chunks()
+        split = np.zeros(len(lengths), dtype=np.int64)
+        for width, plan in plans.items():
+            if p.strategy != "concat":  # rows numbered within the window
+                plan = plan.copy()
+                plan[:, 0] += self.rows.get(width, 0)
+            self._place(width, plan, flat, mask, doc_start)
+            split += np.bincount(plan[:, 3], minlength=len(lengths))
+            row, offset, size, doc, start = plan.T
+            pieces = pa.table({
+                "width": np.full(len(plan), width), "sequence": row, "offset": offset,
+                "length": size, "id": ids.take(pa.array(doc)), "start": start,
+            })  # fmt: skip
+            if self.pieces is None:
+                self.pieces = pq.ParquetWriter(self._tmp("pieces.parquet"), pieces.schema)
+            self.pieces.write_table(pieces)
+        self.documents += len(lengths)
+        self.tokens += int(lengths.sum())
+        self.truncated += int((split > 1).sum())
+
+    def _place(self, width: int, plan: np.ndarray, flat, mask, doc_start) -> None:
+        """Fill the rows the plan touches (every piece's tokens with one fancy index) and
+        append the finished ones."""
+        first = self.rows.get(width, 0)
+        if not len(plan):
+            return
+        rows = int(plan[:, 0].max()) + 1 - first
+        block = np.full((rows, width), self.p.pad_id, dtype=self.dtype)
+        bits = np.zeros((rows, width), dtype=np.uint8) if mask is not None else None
+        if width in self.carry:  # concat: the row the last window left unfinished
+            block[0], carried = self.carry.pop(width)
+            if bits is not None:
+                bits[0] = carried
         row, offset, size, doc, start = plan.T
-        # every piece's tokens, copied with one fancy index
         within = np.arange(int(size.sum())) - np.repeat(np.cumsum(size) - size, size)
         source = np.repeat(doc_start[doc] + start, size) + within
-        target_row = np.repeat(row, size)
+        target_row = np.repeat(row - first, size)
         target_col = np.repeat(offset, size) + within
-        out[target_row, target_col] = flat[source]
-        arrays[width] = out
-        if mask is not None:  # each token's bit, by the same index
-            bits = np.zeros((rows, width), dtype=np.uint8)
+        block[target_row, target_col] = flat[source]
+        if bits is not None:
             bits[target_row, target_col] = mask[source]
-            masks[width] = bits
-        tables.append(pa.table({
-            "width": np.full(len(plan), width), "sequence": row, "offset": offset,
-            "length": size, "id": ids.take(pa.array(doc)), "start": start,
-        }))  # fmt: skip
-    pieces = pa.concat_tables(tables) if tables else None
-    used = sum(a.size for a in arrays.values())
-    tokens = int(lengths.sum())
-    split = np.bincount(np.concatenate([t[:, 3] for t in plans.values()]) if plans else [],
-                        minlength=len(lengths))  # fmt: skip
-    stats = {
-        "strategy": p.strategy,
-        "seq_len": p.seq_len,
-        "dtype": np.dtype(dtype).name,
-        "documents": len(lengths),
-        "tokens": tokens,
-        "sequences": {str(w): int(a.shape[0]) for w, a in arrays.items()},
-        "documents_truncated": int((split > 1).sum()),
-        "padding_fraction": round(1 - tokens / used, 6) if used else 0.0,
-    }
-    if mask is not None:
-        stats["loss_mask"] = {
-            "dtype": "uint8",
-            "files": {str(w): f"mask-{w}.bin" for w in masks},
-            "tokens": int(mask.sum()),
+        done = rows
+        if self.p.strategy == "concat" and (self.tokens + len(flat)) % width:
+            done = rows - 1  # the last row goes on in the next window
+            rest = bits[done].copy() if bits is not None else None
+            self.carry[width] = (block[done].copy(), rest)
+        self._append(width, block[:done], bits[:done] if bits is not None else None)
+
+    def _append(self, width: int, block: np.ndarray, bits: np.ndarray | None) -> None:
+        if width not in self.files:
+            tokens = open(self._tmp(f"tokens-{width}.bin"), "wb")  # noqa: SIM115
+            masks = open(self._tmp(f"mask-{width}.bin"), "wb") if self.masked else None  # noqa: SIM115
+            self.files[width] = (tokens, masks)
+        tokens, masks = self.files[width]
+        tokens.write(block.tobytes())
+        if masks is not None and bits is not None:
+            masks.write(bits.tobytes())
+        self.rows[width] = self.rows.get(width, 0) + len(block)
+
+    def close(self) -> dict:
+        """Finish the files and write ``index.json``; returns its statistics."""
+        for width, (row, bits) in list(self.carry.items()):
+            self._append(width, row[None], bits[None] if bits is not None else None)
+        self.carry.clear()
+        names = []
+        for width, (tokens, masks) in sorted(self.files.items()):
+            tokens.close()
+            names.append(f"tokens-{width}.bin")
+            if masks is not None:
+                masks.close()
+                names.append(f"mask-{width}.bin")
+        if self.pieces is not None:
+            self.pieces.close()
+            names.append("pieces.parquet")
+        for name in names:
+            os.replace(self._tmp(name), self.folder / name)
+        used = sum(n * w for w, n in self.rows.items())
+        p = self.p
+        stats = {
+            "strategy": p.strategy,
+            "seq_len": p.seq_len,
+            "window": p.window,
+            "dtype": np.dtype(self.dtype).name,
+            "documents": self.documents,
+            "tokens": self.tokens,
+            "sequences": {str(w): n for w, n in sorted(self.rows.items())},
+            "documents_truncated": self.truncated,
+            "padding_fraction": round(1 - self.tokens / used, 6) if used else 0.0,
         }
-    if folder is not None:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        for width, array in arrays.items():
-            _write_array(folder / f"tokens-{width}.bin", array)
-        for width, bits in masks.items():
-            _write_array(folder / f"mask-{width}.bin", bits)
-        if pieces is not None:
-            pq.write_table(pieces, folder / "pieces.parquet")
-        (folder / "index.json").write_text(json.dumps(stats, indent=2, sort_keys=True))
-    stats["arrays"], stats["pieces"] = arrays, pieces
-    if mask is not None:
-        stats["masks"] = masks
-    return stats
-
-
-def _write_array(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    array.tofile(tmp)
-    os.replace(tmp, path)
+        if self.masked:
+            stats["loss_mask"] = {
+                "dtype": "uint8",
+                "files": {str(w): f"mask-{w}.bin" for w in sorted(self.rows)},
+                "tokens": self.trained,
+            }
+        (self.folder / "index.json").write_text(json.dumps(stats, indent=2, sort_keys=True))
+        return stats

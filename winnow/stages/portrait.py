@@ -9,6 +9,7 @@ The sketch is written to the run's ``artifacts/`` folder as ``portrait.npz``
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -16,7 +17,7 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from winnow.models.portrait import Portrait, chunk_hashes, normalise
-from winnow.stages.base import DROPS_SCHEMA, CorpusStage, Params, ShardColumns, register
+from winnow.stages.base import Params, ShardColumns, SinkStage, register
 
 
 class PortraitParams(Params):
@@ -29,14 +30,13 @@ class PortraitParams(Params):
 
 
 @register
-class PortraitStage(CorpusStage):
+class PortraitStage(SinkStage):
     """Write a Bloom filter of the documents' character n-grams; keep every document."""
 
     name = "portrait"
     ParamsModel = PortraitParams
     summary = "Bloom filter of 50-character chunks (~3% of the text) for winnow contains"
     origin = "Data Portraits (Marone & Van Durme 2023)"
-    signature_columns = ("_portrait_chunks", "_portrait_chars")
 
     def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
         texts = pc.fill_null(batch.column("text"), "").to_pylist()
@@ -46,19 +46,22 @@ class PortraitStage(CorpusStage):
         flat = np.concatenate(keys) if keys else np.zeros(0, np.uint64)
         chunks = pa.ListArray.from_arrays(offsets, pa.array(flat, pa.uint64()))
         chars = pa.array([len(normalise(t)) for t in texts], pa.int64())
-        return {"_portrait_chunks": chunks, "_portrait_chars": chars}
+        return {"chunks": chunks, "chars": chars}
 
-    def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
+    def finish(self, shards: Sequence[ShardColumns], artifacts: Path | None) -> dict:
         p = self.params
-        tables = [load(list(self.signature_columns)) for load in shards]
-        chunks = sum(pc.sum(pc.list_value_length(t.column(0))).as_py() or 0 for t in tables)
-        chars = sum(pc.sum(t.column(1)).as_py() or 0 for t in tables)
+        chunks = chars = 0
+        for shard in shards:  # the filter's size, from the counts alone
+            for batch in shard.batches(["chunks", "chars"]):
+                chunks += pc.sum(pc.list_value_length(batch.column(0))).as_py() or 0
+                chars += pc.sum(batch.column(1)).as_py() or 0
         portrait = Portrait.empty(chunks, chars, p.ngram, p.ratio)
-        for t in tables:
-            portrait.add(pc.list_flatten(t.column(0)).to_numpy())
+        for shard in shards:
+            for batch in shard.batches(["chunks"]):
+                portrait.add(pc.list_flatten(batch.column(0)).to_numpy())
         if p.path is not None:
             portrait.save(p.path)
-        elif self.artifacts is not None:
-            portrait.save(self.artifacts / "portrait.npz")
+        elif artifacts is not None:
+            portrait.save(artifacts / "portrait.npz")
         self.portrait = portrait  # for apply_stage callers
-        return [DROPS_SCHEMA.empty_table() for _ in tables]
+        return {"chunks": chunks, "chars": chars}
