@@ -71,7 +71,7 @@ class _Runner:
                 max_workers=workers,
                 mp_context=ctx,
                 initializer=_set_environment,
-                initargs=(dict(os.environ),),
+                initargs=(_worker_environment(workers),),
             )
         self.console = Console(stderr=True)
         self.show = show_progress and self.console.is_terminal
@@ -111,6 +111,19 @@ class _Runner:
     def close(self, wait_for: bool = True) -> None:
         if self.pool is not None:
             self.pool.shutdown(wait=wait_for, cancel_futures=True)
+
+
+def _worker_environment(workers: int) -> dict[str, str]:
+    """This run's environment, with the native thread pools of each worker (Hugging Face
+    tokenizers' Rust threads) sized to its share of the cores, so workers do not
+    oversubscribe them; a variable the user set wins."""
+    env = dict(os.environ)
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    if threads == 1:
+        env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    else:
+        env.setdefault("RAYON_NUM_THREADS", str(threads))
+    return env
 
 
 def _set_environment(env: dict[str, str]) -> None:

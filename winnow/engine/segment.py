@@ -89,6 +89,11 @@ class ShardFile:
     def schema(self) -> pa.Schema:
         return schema_of(self.path)
 
+    @property
+    def rows(self) -> int:
+        with pa.memory_map(self.path) as source:
+            return pa.ipc.open_file(source).count_rows()
+
     def batches(self, columns) -> Iterator[pa.RecordBatch]:
         """The named columns, one record batch at a time (read from the file, not mapped:
         memory holds one batch)."""

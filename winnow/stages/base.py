@@ -119,8 +119,15 @@ class RowStage(Stage):
 
 class ShardColumns(Protocol):
     """One shard's documents, in row order: ``shard(columns)`` loads the named columns (all
-    of them for None), ``shard.batches(columns)`` streams them. The engine's shards are
-    picklable, so a reduce may hand them to its tasks."""
+    of them for None), ``shard.batches(columns)`` streams them; ``rows`` and ``schema``
+    read nothing else. The engine's shards are picklable, so a reduce may hand them to its
+    tasks."""
+
+    @property
+    def rows(self) -> int: ...
+
+    @property
+    def schema(self) -> pa.Schema: ...
 
     def __call__(self, columns: Sequence[str] | None) -> pa.Table: ...
 
@@ -132,6 +139,14 @@ class TableShard:
     """A table as a shard (a stage applied outside a run)."""
 
     table: pa.Table
+
+    @property
+    def rows(self) -> int:
+        return self.table.num_rows
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.table.schema
 
     def __call__(self, columns: Sequence[str] | None) -> pa.Table:
         return self.table if columns is None else self.table.select(list(columns))

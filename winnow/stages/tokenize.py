@@ -287,7 +287,7 @@ def train_bpe(texts: Iterator[str], vocab_size: int, eos: str | Sequence[str] = 
 
 def _sample_texts(shards: Sequence[ShardColumns], limit: int) -> Iterator[str]:
     """Up to ``limit`` documents evenly spaced over the corpus, in order."""
-    sizes = [load(None).num_rows for load in shards]
+    sizes = [load.rows for load in shards]
     total = sum(sizes)
     chosen = np.unique(np.linspace(0, total - 1, min(total, limit)).astype(np.int64))
     start = 0

@@ -86,10 +86,9 @@ def score_shard(
 
 def shard_texts(load: ShardColumns, view: str) -> list[str]:
     """The chosen text view of every document of one shard."""
-    table = load(None)
-    columns = [c for c in ("text", "messages") if c in table.schema.names]
+    columns = [c for c in ("text", "messages") if c in load.schema.names]
     texts: list[str] = []
-    for batch in table.select(columns).to_batches():
+    for batch in load(columns).to_batches():
         texts += text_view(batch, view)
     return texts
 

@@ -129,7 +129,7 @@ def _pool_sample(
     shards: Sequence[ShardColumns], k: int, view: str, rng: np.random.Generator
 ) -> list[str]:
     """``k`` documents of the pool, a seeded uniform sample (same for any sharding)."""
-    sizes = [load(None).num_rows for load in shards]
+    sizes = [load.rows for load in shards]
     chosen = np.sort(rng.choice(sum(sizes), min(k, sum(sizes)), replace=False))
     out, start = [], 0
     for load, size in zip(shards, sizes):

@@ -75,7 +75,8 @@ class _LossSelector(ScoreSelector):
         """(documents x models loss matrix, benchmark per model, shard sizes)."""
         p = self.params
         if p.loss_columns is not None:
-            parts = [_loss_matrix(load(None), p.loss_columns) for load in shards]
+            parts = [_loss_matrix(_loss_table(load, p.loss_columns), p.loss_columns)
+                     for load in shards]  # fmt: skip
             matrix = np.concatenate(parts) if parts else np.zeros((0, len(p.loss_columns)))
             return matrix, np.array(p.benchmark), [len(m) for m in parts]
         texts = [shard_texts(load, p.view) for load in shards]
@@ -99,6 +100,13 @@ class _LossSelector(ScoreSelector):
             for i in range(0, len(pool), BATCH):
                 matrix[i : i + BATCH, m] = np.log(_finite(lm.perplexity(pool[i : i + BATCH])))
         return matrix, benchmark
+
+
+def _loss_table(load: ShardColumns, columns: list[str]) -> pa.Table:
+    """The loss columns a shard has, and ``meta`` for those it lacks."""
+    names = load.schema.names
+    have = [c for c in columns if c in names]
+    return load(have + (["meta"] if len(have) < len(columns) else []))
 
 
 def _loss_matrix(table: pa.Table, columns: list[str]) -> np.ndarray:

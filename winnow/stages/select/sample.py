@@ -28,6 +28,6 @@ class Sample(ScoreSelector):
         return {}
 
     def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
-        sizes = [load(None).num_rows for load in shards]
+        sizes = [load.rows for load in shards]
         score = np.random.Generator(np.random.PCG64(self.params.seed)).random(sum(sizes))
         return self.decisions(score, self.choose(score), sizes)
