@@ -37,7 +37,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from winnow.chat.output import openai_messages
 from winnow.io.inputs import data_name
-from winnow.stages.base import DROPS_SCHEMA, CorpusStage, Params, ShardColumns, register
+from winnow.stages.base import (
+    DROPS_SCHEMA,
+    CorpusStage,
+    Params,
+    ShardColumns,
+    register,
+    scratch_of,
+)
 
 
 class FinalPhase(BaseModel):
@@ -85,13 +92,17 @@ class Mix(CorpusStage):
         p = self.params
         tables = [load(list(self.signature_columns)) for load in shards]
         sizes = [t.num_rows for t in tables]
-        groups = np.array(sum((t.column(0).to_pylist() for t in tables), []), dtype=object)
+        column = pa.chunked_array([t.column(0) for t in tables], pa.string()).combine_chunks()
+        encoded = column.dictionary_encode()  # a source code per document, not a string
+        names = encoded.dictionary.to_pylist()
+        codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32)
         tokens = np.concatenate([t.column(1).to_numpy() for t in tables]) if tables else []
-        plan = plan_mix(groups, np.asarray(tokens, dtype=np.int64), p)
-        used = np.zeros(len(groups), dtype=bool)
+        plan = plan_mix(codes, names, np.asarray(tokens, dtype=np.int64), p)
+        used = np.zeros(len(codes), dtype=bool)
         used[plan["doc"]] = True
         if self.artifacts is not None:
-            _write_stream(self.artifacts, shards, groups, plan, p.stream_docs)
+            with scratch_of(self) as scratch:
+                _write_stream(self, shards, sizes, codes, names, plan, scratch)
             manifest = {k: v for k, v in plan.items() if k not in ("doc", "epoch", "phase")}
             (self.artifacts / "manifest.json").write_text(json.dumps(manifest, indent=2))
         self.plan = plan
@@ -108,14 +119,16 @@ class Mix(CorpusStage):
         return out
 
 
-def plan_mix(groups: np.ndarray, tokens: np.ndarray, p: MixParams) -> dict:
-    """The stream: document index, epoch and phase at every position, and the manifest."""
-    names = sorted(set(groups.tolist()))
+def plan_mix(codes: np.ndarray, sources: list[str], tokens: np.ndarray, p: MixParams) -> dict:
+    """The stream: document index, epoch and phase at every position, and the manifest
+    (``codes``: each document's source, an index into ``sources``)."""
+    names = sorted(sources[c] for c in np.unique(codes))
+    code_of = {g: i for i, g in enumerate(sources)}
     if not names:  # no documents reached the stage
         nothing = np.zeros(0, np.int64)
         return {"doc": nothing, "epoch": nothing, "phase": nothing, "tokens": 0,
                 "sources": {}, "schedule": [], "max_epochs": p.max_epochs}  # fmt: skip
-    available = {g: int(tokens[groups == g].sum()) for g in names}
+    available = {g: int(tokens[codes == code_of[g]].sum()) for g in names}
     phases = [(1.0, p.weights)]
     if p.final is not None:
         phases = [(1 - p.final.fraction, p.weights), (p.final.fraction, p.final.weights)]
@@ -131,7 +144,7 @@ def plan_mix(groups: np.ndarray, tokens: np.ndarray, p: MixParams) -> dict:
     order_doc, order_epoch, order_phase, keys = [], [], [], []
     report = {}
     for g in names:
-        docs = np.nonzero(groups == g)[0]
+        docs = np.nonzero(codes == code_of[g])[0]
         targets = [f * total * s[g] for (f, _), s in zip(phases, shares)]
         docs_seq, epochs = _passes(docs, tokens, sum(targets), rng)
         cum = np.cumsum(tokens[docs_seq]) if len(docs_seq) else np.zeros(0)
@@ -163,7 +176,7 @@ def plan_mix(groups: np.ndarray, tokens: np.ndarray, p: MixParams) -> dict:
         in_phase = phase == k
         phase_tokens = max(int(tokens[doc[in_phase]].sum()), 1)
         for g in names:
-            mine = in_phase & (groups[doc] == g)
+            mine = in_phase & (codes[doc] == code_of[g])
             report[g].setdefault("actual_share", []).append(
                 round(int(tokens[doc[mine]].sum()) / phase_tokens, 6)
             )
@@ -205,21 +218,60 @@ def _passes(docs: np.ndarray, tokens: np.ndarray, target: float, rng):
     return np.concatenate(out), np.concatenate(epochs)
 
 
-def _write_stream(folder: Path, shards, groups: np.ndarray, plan: dict, per_file: int) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    tables = [load(["id", "text", "messages"]) for load in shards]
-    whole = pa.concat_tables(tables) if tables else None
-    for part, start in enumerate(range(0, len(plan["doc"]), per_file)):
-        doc = plan["doc"][start : start + per_file]
-        chunk = openai_messages(whole.take(pa.array(doc))) if whole is not None else None
-        table = pa.table({
-            "position": np.arange(start, start + len(doc)),
-            "id": chunk.column("id"), "source": pa.array(groups[doc].tolist(), pa.string()),
-            "epoch": plan["epoch"][start : start + len(doc)],
-            "phase": plan["phase"][start : start + len(doc)], "text": chunk.column("text"),
-            "messages": chunk.column("messages"),
-        })  # fmt: skip
-        pq.write_table(table, folder / f"stream-{part:05d}.parquet")
+def _write_stream(stage, shards, sizes, codes, names, plan: dict, scratch: Path) -> None:
+    """The stream files, without the corpus in memory: each shard's task writes the documents
+    it gives to each stream file (its ``stream_docs`` positions), then each stream file's task
+    gathers its pieces in position order (an external shuffle through ``scratch``)."""
+    per_file = stage.params.stream_docs
+    stage.artifacts.mkdir(parents=True, exist_ok=True)
+    doc = plan["doc"]
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    shard_of = np.searchsorted(offsets, doc, side="right") - 1
+    order = np.argsort(shard_of, kind="stable")  # positions by shard, in order within one
+    bounds = np.searchsorted(shard_of[order], np.arange(len(shards) + 1))
+    calls = []
+    for s, load in enumerate(shards):
+        positions = order[bounds[s] : bounds[s + 1]]
+        if len(positions):
+            calls.append((load, positions, doc[positions] - offsets[s], per_file, str(scratch), s))
+    stage.workers.map("mix stream", _pick_shard, calls)
+    source = np.array(names, dtype=object)[codes[doc]] if len(doc) else np.zeros(0, object)
+    stage.workers.map("mix stream", _write_file, [
+        (str(scratch), part, str(stage.artifacts / f"stream-{part:05d}.parquet"),
+         source[start : start + per_file].tolist(), plan["epoch"][start : start + per_file],
+         plan["phase"][start : start + per_file])
+        for part, start in enumerate(range(0, len(doc), per_file))
+    ])  # fmt: skip
+
+
+def _pick_shard(load, positions, rows, per_file: int, scratch: str, shard: int) -> None:
+    """A worker's task: this shard's documents at their stream positions, one piece per
+    stream file (chat records as OpenAI ``messages``)."""
+    table = load(["id", "text", "messages"])
+    files = positions // per_file
+    cuts = np.flatnonzero(np.diff(files)) + 1
+    for lo, hi in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [len(files)]])):
+        chunk = openai_messages(table.take(pa.array(rows[lo:hi])))
+        piece = chunk.append_column("position", pa.array(positions[lo:hi], pa.int64()))
+        path = Path(scratch) / f"file-{files[lo]:05d}-shard-{shard:05d}.arrow"
+        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, piece.schema) as w:
+            w.write_table(piece)
+
+
+def _write_file(scratch: str, part: int, path: str, source, epoch, phase) -> None:
+    """A worker's task: one stream file from its pieces, in position order."""
+    pieces = []
+    for piece in sorted(Path(scratch).glob(f"file-{part:05d}-shard-*.arrow")):
+        with pa.memory_map(str(piece)) as f:
+            pieces.append(pa.ipc.open_file(f).read_all())
+    chunk = pa.concat_tables(pieces)
+    chunk = chunk.take(pc.sort_indices(chunk.column("position")))
+    table = pa.table({
+        "position": chunk.column("position"), "id": chunk.column("id"),
+        "source": pa.array(source, pa.string()), "epoch": epoch, "phase": phase,
+        "text": chunk.column("text"), "messages": chunk.column("messages"),
+    })  # fmt: skip
+    pq.write_table(table, path)
 
 
 def _field(meta: str | None, field: str) -> str:
