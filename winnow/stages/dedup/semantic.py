@@ -3,10 +3,13 @@
 
 map: an L2-normalised embedding of each document (``winnow.models.embeddings``), or for the
 ``tfidf`` backend its hashed word and bigram counts.
-reduce: ``tfidf`` fits IDF weights and a truncated SVD on the corpus (no model needed).
-k-means (seeded, fitted on an evenly spaced sample) splits the corpus; within a cluster,
-documents in input order are compared by cosine similarity with those kept so far, and one at
-``threshold`` or above is removed as a duplicate of its most similar kept document.
+reduce: k-means (seeded, fitted on an evenly spaced sample of at most 50,000 documents)
+splits the corpus; with an embedding backend every shard is assigned on the workers and
+written to bucket files by cluster, so memory holds one bucket, not the corpus (``tfidf``
+fits IDF weights and a truncated SVD on the corpus's sparse counts, held in memory).
+Within a cluster, documents in input order are compared by cosine similarity with those
+kept so far, and one at ``threshold`` or above is removed as a duplicate of its most
+similar kept document.
 ``diversify`` (D4) then keeps only that fraction of each cluster's remaining documents,
 dropping the most prototypical ones (nearest their centroid) as ``prototypical``.
 """
@@ -23,8 +26,16 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from winnow.models.clustering import even_sample, kmeans
-from winnow.models.embeddings import embedding_column, embedding_matrix
-from winnow.stages.base import DROPS_SCHEMA, CorpusStage, Params, ShardColumns, register
+from winnow.models.embeddings import dimensions, embedding_column
+from winnow.stages.base import (
+    DROPS_SCHEMA,
+    CorpusStage,
+    Params,
+    ShardColumns,
+    register,
+    scratch_of,
+)
+from winnow.stages.clusters import assign_shard, bucket_count, fit_kmeans, read_bucket
 from winnow.stages.dedup.drops import drops_tables
 
 
@@ -74,39 +85,44 @@ class SemanticDedup(CorpusStage):
 
     def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
         p = self.params
-        vectors, sizes = self._vectors(shards)
-        total = len(vectors)
+        sizes = [load.rows for load in shards]
+        total = sum(sizes)
         if not total:
             return [DROPS_SCHEMA.empty_table() for _ in shards]
-        k = p.clusters or max(1, min(1000, round(math.sqrt(total))))
-        k = min(k, total)
-        labels, centroids = kmeans(vectors, k, p.seed)
-        drop_reason = np.full(total, None, dtype=object)
-        kept_for = np.full(total, -1, dtype=np.int64)
-        order = np.argsort(labels, kind="stable")  # input order within each cluster
-        bounds = np.searchsorted(labels[order], np.arange(k + 1))
-        for c in range(k):
-            members = order[bounds[c] : bounds[c + 1]]
-            if len(members) > 1:
-                _dedup_cluster(vectors, members, p.threshold, drop_reason, kept_for)
-            if p.diversify is not None:
-                left = members[drop_reason[members] == None]  # noqa: E711
-                prune = len(left) - math.ceil(p.diversify * len(left))
-                if prune > 0:
-                    nearness = vectors[left] @ centroids[c]
-                    ranked = left[np.lexsort((left, -nearness))]
-                    drop_reason[ranked[:prune]] = "prototypical"
+        k = min(p.clusters or max(1, min(1000, round(math.sqrt(total)))), total)
         offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        dropped = np.nonzero(drop_reason != None)[0]  # noqa: E711
-        refs = kept_for[dropped]
+        if p.backend == "tfidf":  # fitted on the corpus's sparse counts, held in memory
+            vectors, _ = self._tfidf_vectors(shards)
+            labels, centroids = kmeans(vectors, k, p.seed)
+            found = _decide(np.arange(total), labels, vectors, centroids, p)
+        else:
+            found = self._in_buckets(shards, offsets, k)
+        dropped, reasons, refs = found
+        order = np.argsort(dropped, kind="stable")
+        dropped, reasons, refs = dropped[order], reasons[order], refs[order]
         cluster = np.bincount(refs[refs >= 0], minlength=total)[np.maximum(refs, 0)] + 1
-        return drops_tables(shards, offsets, dropped, drop_reason[dropped], refs, cluster)
+        return drops_tables(shards, offsets, dropped, reasons, refs, cluster)
 
-    def _vectors(self, shards: Sequence[ShardColumns]) -> tuple[np.ndarray, list[int]]:
+    def _in_buckets(self, shards, offsets: np.ndarray, k: int) -> tuple[np.ndarray, ...]:
+        """k-means on a sample, every shard assigned and bucketed by cluster on the workers,
+        then each bucket's clusters deduplicated by one task."""
         p = self.params
-        if p.backend != "tfidf":
-            parts = [load(["_sem_embedding"]).column(0).combine_chunks() for load in shards]
-            return embedding_matrix(parts, p.backend), [len(a) for a in parts]
+        dim = dimensions(p.backend)
+        model = fit_kmeans(shards, "_sem_embedding", dim, k, p.seed)
+        centroids = model.cluster_centers_.astype(np.float32)
+        buckets = bucket_count(int(offsets[-1]), dim, k, self.workers.count)
+        with scratch_of(self) as folder:
+            self.workers.map("semantic_dedup assign", assign_shard, [
+                (model, load, "_sem_embedding", dim, int(offsets[s]), buckets, str(folder), s)
+                for s, load in enumerate(shards)
+            ])  # fmt: skip
+            found = self.workers.map("semantic_dedup clusters", _dedup_bucket, [
+                (str(folder), b, len(shards), centroids, p) for b in range(buckets)
+            ])  # fmt: skip
+        return tuple(np.concatenate(parts) for parts in zip(*found))
+
+    def _tfidf_vectors(self, shards: Sequence[ShardColumns]) -> tuple[np.ndarray, list[int]]:
+        p = self.params
         from scipy.sparse import csr_matrix, vstack
         from sklearn.decomposition import TruncatedSVD
         from sklearn.feature_extraction.text import TfidfTransformer
@@ -137,6 +153,37 @@ def _hashing(features: int):
     return HashingVectorizer(
         n_features=features, alternate_sign=False, norm=None, ngram_range=(1, 2)
     )
+
+
+def _dedup_bucket(folder: str, bucket: int, shards: int, centroids, p) -> tuple[np.ndarray, ...]:
+    """A worker's task: the decisions on one bucket's clusters (global row numbers)."""
+    rows, labels, vectors = read_bucket(folder, bucket, shards)
+    dropped, reasons, refs = _decide(np.arange(len(rows)), labels, vectors, centroids, p)
+    return rows[dropped], reasons, np.where(refs >= 0, rows[np.maximum(refs, 0)], -1)
+
+
+def _decide(index, labels, vectors, centroids, p) -> tuple[np.ndarray, ...]:
+    """Within each cluster, in input order: near duplicates of a kept document, then D4's
+    most prototypical of the rest. Returns (dropped, reason, kept document or -1)."""
+    n = len(index)
+    drop_reason = np.full(n, None, dtype=object)
+    kept_for = np.full(n, -1, dtype=np.int64)
+    order = np.argsort(labels, kind="stable")  # input order within each cluster
+    present = np.unique(labels)
+    bounds = np.searchsorted(labels[order], np.concatenate([present, [np.iinfo(np.int64).max]]))
+    for c, lo, hi in zip(present.tolist(), bounds[:-1], bounds[1:]):
+        members = order[lo:hi]
+        if len(members) > 1:
+            _dedup_cluster(vectors, members, p.threshold, drop_reason, kept_for)
+        if p.diversify is not None:
+            left = members[drop_reason[members] == None]  # noqa: E711
+            prune = len(left) - math.ceil(p.diversify * len(left))
+            if prune > 0:
+                nearness = vectors[left] @ centroids[c]
+                ranked = left[np.lexsort((left, -nearness))]
+                drop_reason[ranked[:prune]] = "prototypical"
+    dropped = np.nonzero(drop_reason != None)[0]  # noqa: E711
+    return index[dropped], drop_reason[dropped], kept_for[dropped]
 
 
 def _dedup_cluster(vectors, members, threshold, drop_reason, kept_for) -> None:

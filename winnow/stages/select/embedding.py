@@ -19,9 +19,9 @@ import pyarrow as pa
 from pydantic import Field
 
 from winnow.chat.view import text_view
-from winnow.models.clustering import kmeans
-from winnow.models.embeddings import embedder, embedding_column, embedding_matrix
+from winnow.models.embeddings import dimensions, embedder, embedding_column, embedding_matrix
 from winnow.stages.base import ExampleFiles, ShardColumns, register
+from winnow.stages.clusters import assign_shard, fit_kmeans
 from winnow.stages.select.base import ScoreSelector, SelectParams, TargetParams, top
 from winnow.stages.select.targets import target_texts
 
@@ -102,11 +102,15 @@ class Diversity(_Embedded):
             raise ValueError(
                 "diversity keeps a number of documents: use keep_fraction or keep_top_k"
             )
-        vectors, sizes = self._load(shards)
-        total = len(vectors)
-        labels = (
-            kmeans(vectors, min(p.clusters, total), p.seed)[0] if total else np.zeros(0, np.int64)
-        )
+        sizes = [load.rows for load in shards]
+        total = sum(sizes)
+        labels = np.zeros(0, np.int64)
+        if total:  # k-means on a sample; every shard assigned on the workers
+            dim = dimensions(p.backend)
+            model = fit_kmeans(shards, _COLUMN, dim, min(p.clusters, total), p.seed)
+            labels = np.concatenate(self.workers.map("diversity assign", assign_shard, [
+                (model, load, _COLUMN, dim, 0) for load in shards
+            ]))  # fmt: skip
         counts = np.bincount(labels) if total else np.zeros(0, np.int64)
         want = p.how_many(total)
         cap = _cap(counts, want)
