@@ -1,5 +1,5 @@
 """The engine on a real-sized corpus (run by hand, not a test):
-python bench/scale.py [--mb 1536] [--skip-web]
+python bench/scale.py [--mb 1536] [--skip-web] [--rss-scale 4]
 
 Builds ``--mb`` of real paragraphs from ``../shared/corpora`` (man pages, abstracts, the UDHR,
 Debian copyright files) plus word-perturbed near copies, written as 8 JSONL files and as the
@@ -10,8 +10,11 @@ same documents in one file. Runs, each as a fresh ``winnow run`` process:
 - the web recipe (langid, three heuristic filters, exact + MinHash dedup, classifier,
   tokenize, pack) at 2 workers on the 8 files and on the one file.
 
-Prints wall time, speed-up, peak RSS of the whole process tree, and peak scratch disk
-(``OUT/_work``) over the input size, sampled every 0.2 s.
+With ``--rss-scale N``, also builds N times ``--mb`` (8 files) and runs the model recipe on it
+at 2 workers, printing its peak RSS over the peak RSS at 1x.
+
+Prints wall time, speed-up, peak RSS of the whole process tree, peak scratch disk
+(``OUT/_work``) over the input size, sampled every 0.2 s, and each run's phase seconds.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ def build(work: Path, mb: int) -> tuple[Path, Path, int, Path]:
     """8 files, the same documents in one file, their bytes, and positives for the classifier."""
     rng = random.Random(0)
     paragraphs = _paragraphs()
+    work.mkdir(parents=True, exist_ok=True)
     eight, one = work / "eight", work / "one.jsonl"
     eight.mkdir()
     size, n = 0, 0
@@ -145,6 +149,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--mb", type=int, default=1536)
     ap.add_argument("--skip-web", action="store_true")
+    ap.add_argument("--rss-scale", type=int, default=0)
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="winnow-scale-bench-"))
     eight, one, size, positives = build(work, args.mb)
@@ -185,6 +190,14 @@ def main() -> None:
     )
     if not args.skip_web:
         print(f"one file / 8 files: {rows[3][2]['seconds'] / rows[2][2]['seconds']:.2f}x the time")
+    if args.rss_scale:
+        big, _, big_size, _ = build(work / "scaled", args.mb * args.rss_scale)
+        r = run({"inputs": [str(big)], "stages": model}, work, "model-scaled", 2)
+        print(f"model, {big_size / 1e6:,.0f} MB, 2 workers: {r['seconds']:.1f} s, peak RSS "
+              f"{r['rss'] / 1e9:.2f}G = {r['rss'] / rows[1][2]['rss']:.2f}x the "
+              f"{size / 1e6:,.0f} MB run's, scratch/input "
+              f"{r['scratch'] / big_size:.2f}")  # fmt: skip
+        print("    phases: " + ", ".join(f"{k} {v:.1f}s" for k, v in r["phases"].items()))
     shutil.rmtree(work, ignore_errors=True)
 
 
