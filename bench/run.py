@@ -28,9 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from winnow.api import make_stage  # noqa: E402
+from winnow.engine.id_check import IdCheck  # noqa: E402
 from winnow.io.inputs import expand  # noqa: E402
 from winnow.io.read import read_shard  # noqa: E402
-from winnow.stages.base import apply_drops  # noqa: E402
+from winnow.stages.base import RunContext, TableShard, apply_drops  # noqa: E402
 
 CORPORA = ROOT.parent / "shared" / "corpora"
 NAMES = ("abstracts", "copyright", "manpages", "udhr")
@@ -170,7 +171,7 @@ def main() -> None:
         print(f"{name:<28}{docs / t:>14,.0f}{text_mb / t:>12.1f}")
 
     for name in ("unique_ids", "exact_dedup"):
-        stage = make_stage(name)
+        stage = IdCheck() if name == "unique_ids" else make_stage(name)
 
         def corpus_stage(stage=stage):
             mapped = []
@@ -178,8 +179,7 @@ def main() -> None:
                 for col, arr in stage.map(b).items():
                     b = b.append_column(col, arr)
                 mapped.append(pa.Table.from_batches([b]))
-            loaders = [lambda cols, t=t: t.select(list(cols)) for t in mapped]
-            drops = stage.reduce(loaders)
+            drops = stage.reduce([TableShard(t) for t in mapped], RunContext())
             for b, d in zip(mapped, drops):
                 apply_drops(b.to_batches()[0], 0, d)
 

@@ -24,7 +24,14 @@ from winnow.chat.edits import follow, project
 from winnow.chat.view import pieces, render
 from winnow.io.documents import DocumentBuilder
 from winnow.stages import REGISTRY
-from winnow.stages.base import CorpusStage, ExampleFiles, RowResult, SinkStage, TableShard
+from winnow.stages.base import (
+    CorpusStage,
+    ExampleFiles,
+    RowResult,
+    RunContext,
+    SinkStage,
+    TableShard,
+)
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +53,8 @@ def _stage_pass(stage, batch: pa.RecordBatch) -> tuple[list[str], list[bool], pa
         signed = batch
         for name, column in stage.map(batch).items():
             signed = signed.append_column(name, column)
-        whole = pa.Table.from_batches([signed])
-        (decisions,) = stage.reduce([TableShard(whole)])
-        result = stage.apply(signed, 0, decisions)
+        (decisions,) = stage.reduce([TableShard(pa.Table.from_batches([signed]))], RunContext())
+        result = stage.apply(signed, 0, decisions)  # the stage's own text, before follow
         private = [c for c in result.batch.schema.names if c.startswith("_")]
         result.batch = result.batch.drop_columns(private)
     elif isinstance(stage, SinkStage):  # it reads the stream and passes it on unchanged
@@ -112,8 +118,7 @@ def test_what_a_stage_removes_is_gone_from_every_written_column(tmp_path, corpus
         recipe = {
             "inputs": [str(files["records"])],
             "output": str(out),
-            "stages": [{n: p} for n, p in before_stages]
-            + ([{name: params}] if name != "unique_ids" else []),  # it runs first in every run
+            "stages": [*({n: p} for n, p in before_stages), {name: params}],
             "write": {"format": "jsonl", "chat_format": chat_format},
         }
         winnow.run(recipe, workers=1)

@@ -36,11 +36,11 @@ def test_an_installed_plugin_registers_its_stages(tmp_path):
 def test_a_recipe_names_a_plugin_module(tmp_path):
     recipe = _recipe(tmp_path, [{"shout": {}}], plugins=["winnow_example_plugin.extra"])
     resolved = load_recipe(recipe)
-    assert set(resolved["plugin_versions"]) == {
+    assert set(resolved.plugin_versions) == {
         "winnow_example_plugin.stages",
         "winnow_example_plugin.extra",
     }
-    assert resolved["plugin_versions"]["winnow_example_plugin.extra"].startswith(
+    assert resolved.plugin_versions["winnow_example_plugin.extra"].startswith(
         "winnow-example-plugin 0.1.0"
     )
     winnow.run(recipe, workers=2)

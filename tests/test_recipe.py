@@ -108,9 +108,9 @@ def test_the_recipe_seed_is_every_seeded_stage_default():
     stages = [{"minhash_dedup": {}}, {"sample": {"keep_fraction": 0.5, "seed": 3}}]
     recipe = {"inputs": [str(CORPORA / "udhr.jsonl.gz")], "output": "/tmp/unused", "seed": 7,
               "stages": stages}  # fmt: skip
-    stages = winnow.load_recipe(recipe)["stages"]
-    assert stages[0]["minhash_dedup"]["seed"] == 7  # the recipe's
-    assert stages[1]["sample"]["seed"] == 3  # the stage's own
+    stages = winnow.load_recipe(recipe).stages
+    assert stages[0].name == "minhash_dedup" and stages[0].params.seed == 7  # the recipe's
+    assert stages[1].params.seed == 3  # the stage's own
 
 
 def test_recipe_yaml_is_safe_loaded(tmp_path):

@@ -14,15 +14,16 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from winnow.chat.edits import dumps, follow
+from winnow.chat.edits import dumps
 from winnow.chat.formats import CHAT_KEYS, read_chat, write_chat
 from winnow.chat.view import render
 from winnow.engine.local import RunResult, execute
+from winnow.engine.passes import table_verdict
 from winnow.plugins import load_entry_points
 from winnow.recipe import load_recipe
 from winnow.schema import DOC_SCHEMA, InvalidRecord, stable_id
 from winnow.stages import REGISTRY
-from winnow.stages.base import RowResult, SinkStage, Stage, TableShard
+from winnow.stages.base import CorpusStage, Stage
 
 
 def run(
@@ -149,24 +150,14 @@ def apply_stage(stage: str | Stage, data, drop: bool = False, **params: Any):
     batch = (
         table.to_batches()[0] if table.num_rows else pa.RecordBatch.from_pylist([], table.schema)
     )
-    dup = None
-    if isinstance(stage, SinkStage):  # its artifact goes to its path: (None: not written)
-        kept = pa.Table.from_batches([pa.RecordBatch.from_pydict(stage.map(batch))])
-        stage.finish([TableShard(kept)] if kept.num_rows else [], None)
-        result = RowResult(batch)
-    elif stage.barrier:
-        for name, col in stage.map(batch).items():
-            batch = batch.append_column(name, col)
-        (drops,) = stage.reduce([TableShard(pa.Table.from_batches([batch]))])
-        result = stage.apply(batch, 0, drops)
-        result.batch = result.batch.drop_columns(list(stage.signature_columns))
+    result = table_verdict(stage, batch)
+    dup = size = None
+    if isinstance(stage, CorpusStage) and stage.barrier:  # duplicate_of, even if all null
         dup, size = result.duplicate_of, result.cluster_size
-        if dup is None:  # nothing removed: the columns are still there, all null
+        if dup is None:
             dup = pa.nulls(batch.num_rows, pa.string())
             size = pa.nulls(batch.num_rows, pa.int64())
-    else:
-        result = stage.process(batch)
-    out = _with_chat_fields(pa.Table.from_batches([follow(batch, result.batch)]), chat_fields)
+    out = _with_chat_fields(pa.Table.from_batches([result.batch]), chat_fields)
     n = out.num_rows
     keep = result.keep if result.keep is not None else pa.array([True] * n)
     reason = result.reason if result.reason is not None else pa.nulls(n, pa.string())

@@ -9,6 +9,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
+from winnow.engine.id_check import IdCheck
 from winnow.engine.local import RunFailed, RunResult, execute
 from winnow.io.inputs import InputError
 from winnow.plugins import PluginError, load_entry_points
@@ -75,6 +76,10 @@ def _stages(_args) -> int:
         )
         table.add_row(name, cls.kind, params, cls.summary, cls.origin)
     console.print(table)
+    console.print(
+        f"Every run first checks that ids are unique ({IdCheck.name}): a later record that "
+        "reuses an id goes to the ledger as invalid_input:duplicate_id."
+    )
     return 0
 
 

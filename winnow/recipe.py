@@ -6,6 +6,7 @@ YAML line where known, and the allowed values.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from winnow.io.inputs import FORMATS, InputError, InputFile, expand
 from winnow.plugins import PluginError, import_plugins, load_entry_points
 from winnow.stages import REGISTRY
+from winnow.stages.base import Params
 
 WRITE_FORMATS = ("jsonl", "jsonl.gz", "jsonl.zst", "parquet")
 
@@ -80,6 +82,49 @@ class Recipe(_Model):
     read: ReadConfig = ReadConfig()
 
 
+@dataclass(frozen=True)
+class StageSpec:
+    """One recipe stage: its registered name and validated parameters."""
+
+    name: str
+    params: Params
+
+    def to_dict(self) -> dict:
+        return {self.name: self.params.model_dump(mode="json")}
+
+
+@dataclass(frozen=True)
+class ResolvedRecipe:
+    """A validated recipe with every default filled in and its input files expanded: what
+    the engine runs. ``to_dict`` is its plain form (``recipe.yaml`` and the resume
+    fingerprint, which also covers the input files and the plugins' versions)."""
+
+    inputs: tuple[InputEntry, ...]
+    output: str
+    stages: tuple[StageSpec, ...]
+    files: tuple[InputFile, ...]
+    write: WriteConfig
+    read: ReadConfig
+    work_dir: str | None = None
+    plugins: tuple[str, ...] = ()
+    seed: int = 0
+    plugin_versions: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "inputs": [e.model_dump(mode="json") for e in self.inputs],
+            "output": self.output,
+            "work_dir": self.work_dir,
+            "plugins": list(self.plugins),
+            "seed": self.seed,
+            "stages": [s.to_dict() for s in self.stages],
+            "write": self.write.model_dump(mode="json"),
+            "read": self.read.model_dump(mode="json"),
+            "files": [f.__dict__ for f in self.files],
+            "plugin_versions": self.plugin_versions,
+        }
+
+
 def _yaml_lines(text: str) -> dict[tuple, int]:
     """Map each value's path (keys and list indexes) to its 1-based line in the YAML text."""
     lines: dict[tuple, int] = {}
@@ -112,7 +157,9 @@ def _where(path: tuple, lines: dict[tuple, int]) -> str:
     return dotted or "(top)"
 
 
-def _stage_problems(stages: list, lines: dict, seed: int = 0) -> tuple[list[dict], list[str]]:
+def _stage_problems(
+    stages: list, lines: dict, seed: int = 0
+) -> tuple[list[StageSpec], list[str]]:
     """Each stage validated (the recipe's ``seed`` is the default of every seeded stage), and
     each column a stage needs made by an earlier one."""
     resolved, problems, made = [], [], set()
@@ -125,8 +172,8 @@ def _stage_problems(stages: list, lines: dict, seed: int = 0) -> tuple[list[dict
             )
             continue
         ((name, params),) = item.items()
-        if name not in REGISTRY or name == "unique_ids":
-            known = ", ".join(sorted(n for n in REGISTRY if n != "unique_ids"))
+        if name not in REGISTRY:
+            known = ", ".join(sorted(REGISTRY))
             problems.append(
                 f"{_where(('stages', i), lines)}: unknown stage '{name}' (known: {known})"
             )
@@ -153,7 +200,7 @@ def _stage_problems(stages: list, lines: dict, seed: int = 0) -> tuple[list[dict
                 path = ("stages", i, name, *err["loc"])
                 problems.append(f"{_where(path, lines)}: {_explain(err)}")
             continue
-        resolved.append({name: model.model_dump(mode="json")})
+        resolved.append(StageSpec(name, model))
     return resolved, problems
 
 
@@ -166,7 +213,7 @@ def _explain(err: dict) -> str:
 
 def load_recipe(
     source: str | Path | dict, output: str | None = None, work_dir: str | None = None
-) -> dict:
+) -> ResolvedRecipe:
     """Validate a recipe (a YAML file path or a dict) and return it fully resolved, with
     every default filled in and the input files expanded. Raises RecipeError."""
     origin, lines = "recipe", {}
@@ -226,15 +273,21 @@ def load_recipe(
             problems.append(f"{_where(('inputs', i), lines)}: {exc}")
     if problems:
         raise RecipeError(problems, origin)
-    resolved = recipe.model_dump(mode="json")
-    resolved["inputs"] = [e.model_dump(mode="json") for e in inputs]
-    resolved["stages"] = stages
-    resolved["files"] = [f.__dict__ for f in files]
-    resolved["plugin_versions"] = plugin_versions  # part of the resume fingerprint
-    return resolved
+    return ResolvedRecipe(
+        inputs=tuple(inputs),
+        output=recipe.output,
+        stages=tuple(stages),
+        files=tuple(files),
+        write=recipe.write,
+        read=recipe.read,
+        work_dir=recipe.work_dir,
+        plugins=tuple(recipe.plugins),
+        seed=recipe.seed,
+        plugin_versions=plugin_versions,
+    )
 
 
-def recipe_yaml(resolved: dict) -> str:
+def recipe_yaml(recipe: ResolvedRecipe) -> str:
     """The resolved recipe as YAML (without the expanded file list)."""
-    shown = {k: v for k, v in resolved.items() if k not in ("files", "plugin_versions")}
+    shown = {k: v for k, v in recipe.to_dict().items() if k not in ("files", "plugin_versions")}
     return yaml.safe_dump(shown, sort_keys=False, allow_unicode=True)

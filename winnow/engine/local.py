@@ -42,11 +42,12 @@ from winnow.engine.segment import (
 )
 from winnow.engine.stats import StatsBook
 from winnow.engine.write import count_rows, doc_sizes, plan_parts, write_ledger, write_part
-from winnow.io.inputs import InputFile, group_shards, unsplittable
+from winnow.io.inputs import group_shards, unsplittable
 from winnow.io.remote import is_url, staging_folder
-from winnow.recipe import recipe_yaml
+from winnow.recipe import ResolvedRecipe, WriteConfig, recipe_yaml
 from winnow.report.html import write_report
 from winnow.schema import INVALID
+from winnow.stages.base import RunContext
 
 
 @dataclass
@@ -55,9 +56,10 @@ class RunResult:
     stats: dict
 
 
-def fingerprint(resolved: dict) -> str:
+def fingerprint(recipe: ResolvedRecipe) -> str:
     """Identifies a recipe + inputs; a resumed run must match the interrupted one."""
-    return xxhash.xxh3_128_hexdigest(orjson.dumps(resolved, option=orjson.OPT_SORT_KEYS))
+    plain = recipe.to_dict()
+    return xxhash.xxh3_128_hexdigest(orjson.dumps(plain, option=orjson.OPT_SORT_KEYS))
 
 
 class _Runner:
@@ -132,11 +134,10 @@ def _set_environment(env: dict[str, str]) -> None:
     os.environ.update(env)
 
 
-def _work_folder(resolved: dict, fp: str) -> Path | None:
+def _work_folder(recipe: ResolvedRecipe, fp: str) -> Path | None:
     """Scratch on another disk (``work_dir``): a folder per recipe and inputs, so runs that
     share the disk do not meet and a resumed run finds its checkpoints."""
-    work_dir = resolved.get("work_dir")
-    return Path(work_dir) / f"winnow-{fp[:16]}" if work_dir else None
+    return Path(recipe.work_dir) / f"winnow-{fp[:16]}" if recipe.work_dir else None
 
 
 def _prepare_output(layout: Layout, fp: str, resume: bool, overwrite: bool) -> bool:
@@ -175,7 +176,7 @@ def _prepare_output(layout: Layout, fp: str, resume: bool, overwrite: bool) -> b
 
 
 def execute(
-    resolved: dict,
+    recipe: ResolvedRecipe,
     workers: int | None = None,
     resume: bool = False,
     overwrite: bool = False,
@@ -187,31 +188,30 @@ def execute(
     """Run a resolved recipe (see ``winnow.recipe.load_recipe``) on this machine's worker
     processes, or as Ray tasks (``executor="ray"``, on the cluster at ``address`` or a
     local one). An output URL is written through a local staging folder."""
-    fp = fingerprint(resolved)
-    url = resolved["output"] if is_url(resolved["output"]) else None
+    fp = fingerprint(recipe)
+    url = recipe.output if is_url(recipe.output) else None
     if url is not None:
         finished = check_url_output(url, fp, resume, overwrite)
         if finished is not None:
             return RunResult(url, finished)
-        layout = Layout(staging_folder(url), _work_folder(resolved, fp))
+        layout = Layout(staging_folder(url), _work_folder(recipe, fp))
         if _prepare_output(layout, fp, resume, overwrite=True):
             publish(layout.out, url)
             return RunResult(url, read_json(layout.out / "stats.json"))
     else:
-        layout = Layout(resolved["output"], _work_folder(resolved, fp))
+        layout = Layout(recipe.output, _work_folder(recipe, fp))
         if _prepare_output(layout, fp, resume, overwrite):
             return RunResult(str(layout.out), read_json(layout.out / "stats.json"))
-    (layout.out / "recipe.yaml").write_text(recipe_yaml(resolved), encoding="utf-8")
-    files = [InputFile(**f) for f in resolved["files"]]
-    target = int(resolved["read"]["shard_mb"] * (1 << 20))
+    (layout.out / "recipe.yaml").write_text(recipe_yaml(recipe), encoding="utf-8")
+    files = list(recipe.files)
+    target = int(recipe.read.shard_mb * (1 << 20))
     shards = group_shards(files, target)
-    stages = [{"unique_ids": {}}, *resolved["stages"]]
     spec = TaskSpec(
         out=str(layout.out),
-        stages_json=orjson.dumps(stages).decode(),
-        batch_docs=resolved["read"]["batch_docs"],
-        batch_bytes=int(resolved["read"]["batch_mb"] * (1 << 20)),
-        plugins=tuple(resolved.get("plugins", ())),
+        stages_json=orjson.dumps([s.to_dict() for s in recipe.stages]).decode(),
+        batch_docs=recipe.read.batch_docs,
+        batch_bytes=int(recipe.read.batch_mb * (1 << 20)),
+        plugins=recipe.plugins,
         work=str(layout.work),
     )
     if executor == "ray":
@@ -224,7 +224,7 @@ def execute(
         raise RunFailed(f"unknown executor {executor!r} (local or ray)", 2)
     started = time.perf_counter()
     try:
-        stats = _run_phases(spec, layout, shards, resolved, runner, strict)
+        stats = _run_phases(spec, layout, shards, recipe.write, runner, strict)
     except BrokenProcessPool as exc:
         runner.close(wait_for=False)
         raise RunFailed(
@@ -253,7 +253,7 @@ def execute(
     return RunResult(str(layout.out), stats)
 
 
-def _run_phases(spec, layout, shards, resolved, runner, strict) -> dict:
+def _run_phases(spec, layout, shards, write: WriteConfig, runner, strict) -> dict:
     n_shards = len(shards)
     segments = segments_of(spec)
     names = {i: st.name for seg in segments for i, st in seg.rows}
@@ -293,13 +293,12 @@ def _run_phases(spec, layout, shards, resolved, runner, strict) -> dict:
             stage_seconds.update(_finish_sinks(runner, calls, names))
             lap(f"sinks {seg.index}")
     last = segments[-1].index
-    write = resolved["write"]
     sizes = [doc_sizes(layout, last, s) for s in range(n_shards)]
-    parts = plan_parts(sizes, write["shard_docs"], write["shard_bytes"])
-    fmt = write["format"]
-    chat = write["chat_format"]
+    parts = plan_parts(sizes, write.shard_docs, write.shard_bytes)
+    fmt = write.format
+    chat = write.chat_format
     todo = [
-        (spec.out, last, fmt, p, chat, spec.work, tuple(write["drop_columns"]))
+        (spec.out, last, fmt, p, chat, spec.work, tuple(write.drop_columns))
         for p in parts
         if not layout.part(p.number, fmt).exists()
     ]
@@ -351,15 +350,16 @@ def _reduce(spec: TaskSpec, layout: Layout, seg: int, n_shards: int, runner) -> 
     done = layout.reduce_done(seg)
     if done.exists():
         return read_json(done)
-    _, stage = segments_of(spec)[seg].applies
-    stage.artifacts = layout.artifacts(segments_of(spec)[seg].applies[0], stage.name)
-    stage.workers = runner
-    stage.scratch = layout.drops(seg, 0).parent / "scratch"
-    stage.shuffled_bytes = 0
+    index, stage = segments_of(spec)[seg].applies
+    run = RunContext(
+        artifacts=layout.artifacts(index, stage.name),
+        workers=runner,
+        scratch=layout.drops(seg, 0).parent / "scratch",
+    )
     t0 = time.perf_counter()
     loaders = [ShardFile(str(layout.segment_docs(seg - 1, s))) for s in range(n_shards)]
     try:
-        drops = stage.reduce(loaders)
+        drops = stage.reduce(loaders, run)
     except (ValueError, OSError) as err:  # a bad model or reference file: say which stage
         raise RunFailed(f"stage {stage.name}: {err}", 2) from err
     for s, table in enumerate(drops):
@@ -372,7 +372,7 @@ def _reduce(spec: TaskSpec, layout: Layout, seg: int, n_shards: int, runner) -> 
     record = {
         "seconds": time.perf_counter() - t0,
         "dropped": sum(t.num_rows for t in drops),
-        "shuffled_bytes": stage.shuffled_bytes,
+        "shuffled_bytes": run.shuffled_bytes,
     }
     write_json_atomic(done, record)
     return record

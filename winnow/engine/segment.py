@@ -6,14 +6,16 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from winnow.chat.edits import follow
+from winnow.engine.id_check import IdCheck
 from winnow.engine.layout import Layout, read_json, tmp_path, write_json_atomic
+from winnow.engine.passes import batch_verdict, decision_verdict
 from winnow.engine.plan import Segment, build_stages, plan_segments
 from winnow.engine.stats import StatsBook, text_bytes
 from winnow.io.inputs import InputFile
@@ -21,7 +23,7 @@ from winnow.io.read import READ_STAGE, read_shard
 from winnow.ledger import Ledger
 from winnow.plugins import import_plugins
 from winnow.schema import DOC_SCHEMA
-from winnow.stages.base import RowResult, SinkStage
+from winnow.stages.base import RowResult, RunContext, SinkStage
 
 READ_INDEX = -1
 
@@ -44,10 +46,12 @@ _PLANS: dict[str, list[Segment]] = {}
 
 
 def segments_of(spec: TaskSpec) -> list[Segment]:
-    """The plan, built once per process (stages may hold models)."""
+    """The plan, built once per process (stages may hold models): the id check (stage 0),
+    then the recipe's stages (numbered from 1)."""
     if spec.stages_json not in _PLANS:
         import_plugins(list(spec.plugins))
-        _PLANS[spec.stages_json] = plan_segments(build_stages(orjson.loads(spec.stages_json)))
+        stages = build_stages(orjson.loads(spec.stages_json))
+        _PLANS[spec.stages_json] = plan_segments([IdCheck(), *stages])
     return _PLANS[spec.stages_json]
 
 
@@ -145,15 +149,14 @@ def _private_columns(batch: pa.RecordBatch) -> list[str]:
 
 
 class _Recorder:
-    """Applies a stage's verdict: text edits carried into chat turns (``winnow.chat.edits``),
-    counts, ledger rows, and the surviving rows."""
+    """Records a stage's verdict (``winnow.engine.passes``): counts, ledger rows, and the
+    surviving rows."""
 
     def __init__(self, book: StatsBook, ledger: Ledger) -> None:
         self.book, self.ledger = book, ledger
 
     def apply(self, index: int, name: str, before: pa.RecordBatch, result: RowResult, t0: float):
         st = self.book.get(index, name)
-        result.batch = follow(before, result.batch)
         st.docs_in += before.num_rows
         st.bytes_in += text_bytes(before)
         batch = result.batch
@@ -203,7 +206,7 @@ def _source_batches(
     offset = 0
     for batch in _iter_intermediate(layout.segment_docs(seg.index - 1, shard)):
         t0 = time.perf_counter()
-        result = stage.apply(batch, offset, drops)
+        result = decision_verdict(stage, batch, offset, drops)
         offset += batch.num_rows
         kept = rec.apply(index, stage.name, batch, result, t0)
         yield kept.drop_columns(_private_columns(kept))
@@ -242,7 +245,7 @@ def finish_sink(spec: TaskSpec, seg_index: int, index: int, n_shards: int) -> di
         t0 = time.perf_counter()
         parts = [layout.sink_part(index, s) for s in range(n_shards)]
         shards = [ShardFile(str(p)) for p in parts if p.exists()]
-        summary = stage.finish(shards, layout.artifacts(index, stage.name))
+        summary = stage.finish(shards, RunContext(artifacts=layout.artifacts(index, stage.name)))
         write_json_atomic(done, {"seconds": time.perf_counter() - t0, "summary": summary})
     for s in range(n_shards):
         layout.sink_part(index, s).unlink(missing_ok=True)
@@ -276,11 +279,7 @@ def run_segment(
         for batch in _source_batches(spec, seg, shard, files, book, ledger):
             for index, stage in seg.rows:
                 t0 = time.perf_counter()
-                if isinstance(stage, SinkStage):
-                    sinks.write(index, stage.map(batch))
-                    result = RowResult(batch)
-                else:
-                    result = stage.process(batch)
+                result = batch_verdict(stage, batch, partial(sinks.write, index))
                 batch = rec.apply(index, stage.name, batch, result, t0)
             if seg.maps is not None:
                 index, stage = seg.maps

@@ -14,7 +14,6 @@ from winnow.stages import (  # noqa: F401
     portrait,
     token_count,
     tokenize,
-    unique_ids,
 )
 from winnow.stages.base import REGISTRY, CorpusStage, RowStage, Stage
 from winnow.stages.dedup import exact, minhash, semantic, spans, substring  # noqa: F401

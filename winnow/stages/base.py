@@ -22,7 +22,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Protocol
 
@@ -173,27 +173,30 @@ class InProcess:
         return [fn(*args) for args in calls]
 
 
+@dataclass
+class RunContext:
+    """What the engine hands a reduce or a sink's finish, explicitly: the run's
+    ``artifacts/NN-stage/`` folder for what it makes besides decisions (a trained model, a
+    sketch, token sequences; None outside a run), the workers that run its tasks, and a
+    private scratch folder (None: a temporary one). A reduce adds the bytes its key shuffle
+    wrote to ``shuffled_bytes`` (``stats.json``)."""
+
+    artifacts: Path | None = None
+    workers: Workers = field(default_factory=InProcess)
+    scratch: Path | None = None
+    shuffled_bytes: int = 0
+
+
 class CorpusStage(Stage):
     kind = "corpus"
     signature_columns: ClassVar[tuple[str, ...]] = ()
     decision_schema: ClassVar[pa.Schema] = DROPS_SCHEMA
-    artifacts: Path | None = None
-    """The run's ``artifacts/NN-stage/`` folder for what ``reduce`` makes besides
-    decisions (a trained model, a sketch, token sequences); the engine sets it, None
-    outside a run."""
-    workers: Workers = InProcess()
-    """Runs the tasks a ``reduce`` splits its work into (the engine sets it)."""
-    scratch: Path | None = None
-    """A private folder for a reduce's intermediate files (the engine sets it, inside the
-    run's work folder; None: the reduce makes a temporary one)."""
-    shuffled_bytes: int = 0
-    """Bytes the reduce's key shuffle wrote (``stats.json``: ``shuffled_bytes``)."""
 
     def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
         """Signature columns for a batch (named as in ``signature_columns``)."""
         raise NotImplementedError
 
-    def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
+    def reduce(self, shards: Sequence[ShardColumns], run: RunContext) -> list[pa.Table]:
         """One decision table per shard, rows counted within the shard: by default
         ``DROPS_SCHEMA`` (the rows to drop and why)."""
         raise NotImplementedError
@@ -210,17 +213,16 @@ class SinkStage(Stage):
         """The columns of this batch that ``finish`` needs (one value per row)."""
         raise NotImplementedError
 
-    def finish(self, shards: Sequence[ShardColumns], artifacts: Path | None) -> dict:
+    def finish(self, shards: Sequence[ShardColumns], run: RunContext) -> dict:
         """Build the artifact from every shard's kept columns, in corpus order, into
-        ``artifacts`` (the run's ``artifacts/NN-stage/``; None outside a run); returns a
-        small JSON summary."""
+        ``run.artifacts`` (None outside a run); returns a small JSON summary."""
         raise NotImplementedError
 
 
 @contextmanager
-def scratch_of(stage: CorpusStage) -> Iterator[Path]:
-    """The stage's scratch folder (or a temporary one), removed afterwards."""
-    folder = Path(stage.scratch) if stage.scratch else Path(tempfile.mkdtemp(prefix="winnow-"))
+def scratch_of(run: RunContext) -> Iterator[Path]:
+    """The run's scratch folder for a stage (or a temporary one), removed afterwards."""
+    folder = Path(run.scratch) if run.scratch else Path(tempfile.mkdtemp(prefix="winnow-"))
     folder.mkdir(parents=True, exist_ok=True)
     try:
         yield folder

@@ -41,6 +41,7 @@ from winnow.stages.base import (
     DROPS_SCHEMA,
     CorpusStage,
     Params,
+    RunContext,
     ShardColumns,
     register,
     scratch_of,
@@ -88,7 +89,7 @@ class Mix(CorpusStage):
             tokens = pc.max_element_wise(pc.divide(pc.add(size, 3), 4), 1).cast(pa.int64())
         return {"_mix_group": pa.array(groups, pa.string()), "_mix_tokens": tokens}
 
-    def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
+    def reduce(self, shards: Sequence[ShardColumns], run: RunContext) -> list[pa.Table]:
         p = self.params
         tables = [load(list(self.signature_columns)) for load in shards]
         sizes = [t.num_rows for t in tables]
@@ -100,11 +101,11 @@ class Mix(CorpusStage):
         plan = plan_mix(codes, names, np.asarray(tokens, dtype=np.int64), p)
         used = np.zeros(len(codes), dtype=bool)
         used[plan["doc"]] = True
-        if self.artifacts is not None:
-            with scratch_of(self) as scratch:
-                _write_stream(self, shards, sizes, codes, names, plan, scratch)
+        if run.artifacts is not None:
+            with scratch_of(run) as scratch:
+                _write_stream(run, p.stream_docs, shards, sizes, codes, names, plan, scratch)
             manifest = {k: v for k, v in plan.items() if k not in ("doc", "epoch", "phase")}
-            (self.artifacts / "manifest.json").write_text(json.dumps(manifest, indent=2))
+            (run.artifacts / "manifest.json").write_text(json.dumps(manifest, indent=2))
         self.plan = plan
         out, start = [], 0
         for size in sizes:
@@ -218,12 +219,13 @@ def _passes(docs: np.ndarray, tokens: np.ndarray, target: float, rng):
     return np.concatenate(out), np.concatenate(epochs)
 
 
-def _write_stream(stage, shards, sizes, codes, names, plan: dict, scratch: Path) -> None:
+def _write_stream(
+    run: RunContext, per_file: int, shards, sizes, codes, names, plan: dict, scratch: Path
+) -> None:
     """The stream files, without the corpus in memory: each shard's task writes the documents
     it gives to each stream file (its ``stream_docs`` positions), then each stream file's task
     gathers its pieces in position order (an external shuffle through ``scratch``)."""
-    per_file = stage.params.stream_docs
-    stage.artifacts.mkdir(parents=True, exist_ok=True)
+    run.artifacts.mkdir(parents=True, exist_ok=True)
     doc = plan["doc"]
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     shard_of = np.searchsorted(offsets, doc, side="right") - 1
@@ -234,10 +236,10 @@ def _write_stream(stage, shards, sizes, codes, names, plan: dict, scratch: Path)
         positions = order[bounds[s] : bounds[s + 1]]
         if len(positions):
             calls.append((load, positions, doc[positions] - offsets[s], per_file, str(scratch), s))
-    stage.workers.map("mix stream", _pick_shard, calls)
+    run.workers.map("mix stream", _pick_shard, calls)
     source = np.array(names, dtype=object)[codes[doc]] if len(doc) else np.zeros(0, object)
-    stage.workers.map("mix stream", _write_file, [
-        (str(scratch), part, str(stage.artifacts / f"stream-{part:05d}.parquet"),
+    run.workers.map("mix stream", _write_file, [
+        (str(scratch), part, str(run.artifacts / f"stream-{part:05d}.parquet"),
          source[start : start + per_file].tolist(), plan["epoch"][start : start + per_file],
          plan["phase"][start : start + per_file])
         for part, start in enumerate(range(0, len(doc), per_file))

@@ -46,7 +46,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from winnow.stages.base import ExampleFiles, Params, ShardColumns, SinkStage, register
+from winnow.stages.base import ExampleFiles, Params, RunContext, ShardColumns, SinkStage, register
 
 
 class PackParams(Params):
@@ -82,9 +82,9 @@ class Pack(SinkStage):
         names = ["id", "tokens"] + (["loss_mask"] if "loss_mask" in batch.schema.names else [])
         return {n: batch.column(n) for n in names}
 
-    def finish(self, shards: Sequence[ShardColumns], artifacts: Path | None) -> dict:
+    def finish(self, shards: Sequence[ShardColumns], run: RunContext) -> dict:
         p = self.params
-        folder = Path(p.path) if p.path is not None else artifacts
+        folder = Path(p.path) if p.path is not None else run.artifacts
         if folder is None:
             raise ValueError("pack outside a run needs path: (where to write the sequences)")
         masked = bool(shards) and all("loss_mask" in s.schema.names for s in shards)

@@ -9,7 +9,6 @@ The sketch is written to the run's ``artifacts/`` folder as ``portrait.npz``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -17,7 +16,7 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from winnow.models.portrait import Portrait, chunk_hashes, normalise
-from winnow.stages.base import Params, ShardColumns, SinkStage, register
+from winnow.stages.base import Params, RunContext, ShardColumns, SinkStage, register
 
 
 class PortraitParams(Params):
@@ -48,7 +47,7 @@ class PortraitStage(SinkStage):
         chars = pa.array([len(normalise(t)) for t in texts], pa.int64())
         return {"chunks": chunks, "chars": chars}
 
-    def finish(self, shards: Sequence[ShardColumns], artifacts: Path | None) -> dict:
+    def finish(self, shards: Sequence[ShardColumns], run: RunContext) -> dict:
         p = self.params
         chunks = chars = 0
         for shard in shards:  # the filter's size, from the counts alone
@@ -61,7 +60,7 @@ class PortraitStage(SinkStage):
                 portrait.add(pc.list_flatten(batch.column(0)).to_numpy())
         if p.path is not None:
             portrait.save(p.path)
-        elif artifacts is not None:
-            portrait.save(artifacts / "portrait.npz")
+        elif run.artifacts is not None:
+            portrait.save(run.artifacts / "portrait.npz")
         self.portrait = portrait  # for apply_stage callers
         return {"chunks": chunks, "chars": chars}

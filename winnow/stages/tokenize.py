@@ -62,6 +62,7 @@ from winnow.stages.base import (
     ExampleFiles,
     Params,
     RowResult,
+    RunContext,
     ShardColumns,
     register,
 )
@@ -162,7 +163,7 @@ class Tokenize(CorpusStage):
     def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
         return {}
 
-    def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
+    def reduce(self, shards: Sequence[ShardColumns], run: RunContext) -> list[pa.Table]:
         p = self.params
         if p.tokenizer is not None:
             text = self._given_tokenizer()
@@ -170,9 +171,9 @@ class Tokenize(CorpusStage):
             special = [p.eos_token, *_template_spec(p)["special_tokens"]]
             text = train_bpe(_sample_texts(shards, p.train_docs), p.train_vocab, special)
         state = self._state(text)
-        if self.artifacts is not None:
-            self.artifacts.mkdir(parents=True, exist_ok=True)
-            (self.artifacts / "tokenizer.json").write_text(text, encoding="utf-8")
+        if run.artifacts is not None:
+            run.artifacts.mkdir(parents=True, exist_ok=True)
+            (run.artifacts / "tokenizer.json").write_text(text, encoding="utf-8")
             if p.chat_template == "tokenizer":  # the config the template came from
                 config = p.config_path.read_text(encoding="utf-8")
             elif p.chat_template == "chatml":  # loads with transformers' AutoTokenizer
@@ -180,7 +181,7 @@ class Tokenize(CorpusStage):
                                      "eos_token": p.eos_token, "chat_template": CHATML_JINJA},
                                     indent=2)  # fmt: skip
             if p.chat_template is not None:
-                (self.artifacts / "tokenizer_config.json").write_text(config, encoding="utf-8")
+                (run.artifacts / "tokenizer_config.json").write_text(config, encoding="utf-8")
         return [state for _ in shards]
 
     def apply(self, batch: pa.RecordBatch, offset: int, decisions: pa.Table) -> RowResult:

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from winnow.stages.base import CorpusStage, ShardColumns, scratch_of
+from winnow.stages.base import RunContext, ShardColumns, scratch_of
 from winnow.stages.dedup.drops import drops_tables
 from winnow.stages.dedup.shuffle import concat, read_partition, shuffle
 
@@ -57,16 +57,16 @@ class Candidates:
     @classmethod
     def from_band_keys(
         cls,
-        stage: CorpusStage,
+        run: RunContext,
         shards: Sequence[ShardColumns],
         bands: Sequence[str],
         present: str,
     ) -> Candidates:
         """Documents (with ``present`` > 0) that share a key in any band are connected."""
-        with scratch_of(stage) as folder:
-            keys = shuffle(stage, shards, [(b,) for b in bands], folder, present=present)
+        with scratch_of(run) as folder:
+            keys = shuffle(run, shards, [(b,) for b in bands], folder, present=present)
             calls = [(keys.paths, p) for p in range(keys.parts)]
-            edges = stage.workers.map("collisions", collisions_in_partition, calls)
+            edges = run.workers.map("collisions", collisions_in_partition, calls)
         u, v = (concat([e[i] for e in edges]) for i in range(2))
         docs, ends = np.unique(np.concatenate([u, v]), return_inverse=True)
         n = len(docs)
@@ -98,7 +98,7 @@ def collisions_in_partition(paths: Sequence[str], part: int) -> tuple[np.ndarray
 
 
 def near_duplicate_drops(
-    stage: CorpusStage,
+    run: RunContext,
     candidates: Candidates,
     shards: Sequence[ShardColumns],
     verifier: Verifier | None,
@@ -114,7 +114,7 @@ def near_duplicate_drops(
         dup = members != first
         removed_all, kept_all = members[dup], first[dup]
     else:  # slices of whole components, several per worker
-        limit = min(VERIFY_DOCS, max(1_000, math.ceil(len(members) / (4 * stage.workers.count))))
+        limit = min(VERIFY_DOCS, max(1_000, math.ceil(len(members) / (4 * run.workers.count))))
         calls = [
             (
                 shards,
@@ -125,7 +125,7 @@ def near_duplicate_drops(
             )
             for lo, hi in _slices(bounds, limit)
         ]
-        found = stage.workers.map("verify", verify_components, calls)
+        found = run.workers.map("verify", verify_components, calls)
         removed_all, kept_all = (concat([f[i] for f in found]) for i in range(2))
     _, which, counts = np.unique(kept_all, return_inverse=True, return_counts=True)
     cluster = counts[which] + 1  # the kept one included

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from winnow.chat.view import View, view_array
-from winnow.stages.base import CorpusStage, Params, ShardColumns, register
+from winnow.stages.base import CorpusStage, Params, RunContext, ShardColumns, register
 from winnow.stages.dedup.first_occurrence import first_occurrence
 from winnow.stages.textops import collapse_whitespace, hash128
 
@@ -44,5 +44,5 @@ class ExactDedup(CorpusStage):
         hi, lo = hash128(self.canonical(view_array(batch, self.params.view)))
         return {"_exact_hi": pa.array(hi), "_exact_lo": pa.array(lo)}
 
-    def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
-        return first_occurrence(self, shards, "_exact_hi", "_exact_lo", "exact_duplicate")
+    def reduce(self, shards: Sequence[ShardColumns], run: RunContext) -> list[pa.Table]:
+        return first_occurrence(run, shards, "_exact_hi", "_exact_lo", "exact_duplicate")

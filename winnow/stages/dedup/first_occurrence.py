@@ -13,23 +13,23 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
-from winnow.stages.base import CorpusStage, ShardColumns, scratch_of
+from winnow.stages.base import RunContext, ShardColumns, scratch_of
 from winnow.stages.dedup.drops import drops_tables
 from winnow.stages.dedup.shuffle import concat, read_partition, shuffle
 
 
 def first_occurrence(
-    stage: CorpusStage,
+    run: RunContext,
     shards: Sequence[ShardColumns],
     hi_col: str,
     lo_col: str,
     reason: str,
 ) -> list[pa.Table]:
     """Drop every row whose key appeared earlier in input order; name the first row's id."""
-    with scratch_of(stage) as folder:
-        keys = shuffle(stage, shards, [(hi_col, lo_col)], folder)
+    with scratch_of(run) as folder:
+        keys = shuffle(run, shards, [(hi_col, lo_col)], folder)
         calls = [(keys.paths, p) for p in range(keys.parts)]
-        found = stage.workers.map("first occurrences", repeats_in_partition, calls)
+        found = run.workers.map("first occurrences", repeats_in_partition, calls)
     removed, first, size = (concat([f[i] for f in found]) for i in range(3))
     reasons = [reason] * len(removed)
     return drops_tables(shards, keys.offsets, removed, reasons, first, size)

@@ -23,7 +23,7 @@ import pyarrow as pa
 from pydantic import Field, model_validator
 
 from winnow.chat.view import View, view_array
-from winnow.stages.base import CorpusStage, Params, ShardColumns, register
+from winnow.stages.base import CorpusStage, Params, RunContext, ShardColumns, register
 from winnow.stages.dedup.components import Candidates, near_duplicate_drops
 from winnow.stages.dedup.shingles import mix64, shingle_hashes
 
@@ -127,14 +127,14 @@ class MinHashDedup(CorpusStage):
         out["_mh_shingles"] = pa.array(np.diff(shingles.offsets), pa.int64())
         return out
 
-    def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
+    def reduce(self, shards: Sequence[ShardColumns], run: RunContext) -> list[pa.Table]:
         p = self.params
         bands = self.signature_columns[:-1]
-        candidates = Candidates.from_band_keys(self, shards, bands, present="_mh_shingles")
+        candidates = Candidates.from_band_keys(run, shards, bands, present="_mh_shingles")
         if p.keep_highest is not None:
             candidates.rank_by(shards, p.keep_highest)
         verifier = JaccardVerifier(p.ngram, p.threshold, bands, p.view) if p.verify else None
-        return near_duplicate_drops(self, candidates, shards, verifier, reason="near_duplicate")
+        return near_duplicate_drops(run, candidates, shards, verifier, reason="near_duplicate")
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from winnow.stages.base import (
     DROPS_SCHEMA,
     CorpusStage,
     Params,
+    RunContext,
     ShardColumns,
     register,
     scratch_of,
@@ -83,7 +84,7 @@ class SemanticDedup(CorpusStage):
             }
         return {"_sem_embedding": embedding_column(texts, self.params.backend)}
 
-    def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
+    def reduce(self, shards: Sequence[ShardColumns], run: RunContext) -> list[pa.Table]:
         p = self.params
         sizes = [load.rows for load in shards]
         total = sum(sizes)
@@ -96,27 +97,29 @@ class SemanticDedup(CorpusStage):
             labels, centroids = kmeans(vectors, k, p.seed)
             found = _decide(np.arange(total), labels, vectors, centroids, p)
         else:
-            found = self._in_buckets(shards, offsets, k)
+            found = self._in_buckets(shards, offsets, k, run)
         dropped, reasons, refs = found
         order = np.argsort(dropped, kind="stable")
         dropped, reasons, refs = dropped[order], reasons[order], refs[order]
         cluster = np.bincount(refs[refs >= 0], minlength=total)[np.maximum(refs, 0)] + 1
         return drops_tables(shards, offsets, dropped, reasons, refs, cluster)
 
-    def _in_buckets(self, shards, offsets: np.ndarray, k: int) -> tuple[np.ndarray, ...]:
+    def _in_buckets(
+        self, shards, offsets: np.ndarray, k: int, run: RunContext
+    ) -> tuple[np.ndarray, ...]:
         """k-means on a sample, every shard assigned and bucketed by cluster on the workers,
         then each bucket's clusters deduplicated by one task."""
         p = self.params
         dim = dimensions(p.backend)
         model = fit_kmeans(shards, "_sem_embedding", dim, k, p.seed)
         centroids = model.cluster_centers_.astype(np.float32)
-        buckets = bucket_count(int(offsets[-1]), dim, k, self.workers.count)
-        with scratch_of(self) as folder:
-            self.workers.map("semantic_dedup assign", assign_shard, [
+        buckets = bucket_count(int(offsets[-1]), dim, k, run.workers.count)
+        with scratch_of(run) as folder:
+            run.workers.map("semantic_dedup assign", assign_shard, [
                 (model, load, "_sem_embedding", dim, int(offsets[s]), buckets, str(folder), s)
                 for s, load in enumerate(shards)
             ])  # fmt: skip
-            found = self.workers.map("semantic_dedup clusters", _dedup_bucket, [
+            found = run.workers.map("semantic_dedup clusters", _dedup_bucket, [
                 (str(folder), b, len(shards), centroids, p) for b in range(buckets)
             ])  # fmt: skip
         return tuple(np.concatenate(parts) for parts in zip(*found))

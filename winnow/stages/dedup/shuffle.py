@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from winnow.stages.base import CorpusStage, ShardColumns
+from winnow.stages.base import RunContext, ShardColumns
 
 PARTITION_KEYS = 4_000_000
 """Keys per partition (about 100 MB to sort)."""
@@ -40,7 +40,7 @@ def shard_offsets(shards: Sequence[ShardColumns], column: str) -> np.ndarray:
 
 
 def shuffle(
-    stage: CorpusStage,
+    run: RunContext,
     shards: Sequence[ShardColumns],
     key_sets: Sequence[Sequence[str]],
     folder: Path,
@@ -50,15 +50,15 @@ def shuffle(
     key (all sets the same width); rows whose ``present`` column is 0 take no part."""
     offsets = shard_offsets(shards, key_sets[0][0])
     keys = int(offsets[-1]) * len(key_sets)
-    parts = max(2 * stage.workers.count, math.ceil(keys / PARTITION_KEYS)) if keys else 0
+    parts = max(2 * run.workers.count, math.ceil(keys / PARTITION_KEYS)) if keys else 0
     sets = tuple(tuple(s) for s in key_sets)
     paths = tuple(str(folder / f"keys-{s:05d}.arrow") for s in range(len(shards)))
     calls = [
         (load, sets, present, int(offsets[s]), parts, paths[s]) for s, load in enumerate(shards)
     ]
     if parts:
-        stage.workers.map("shuffle", partition_shard, calls)
-        stage.shuffled_bytes += sum(os.path.getsize(p) for p in paths)
+        run.workers.map("shuffle", partition_shard, calls)
+        run.shuffled_bytes += sum(os.path.getsize(p) for p in paths)
     return Shuffled(offsets, paths, parts)
 
 

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import xxhash
 from pydantic import Field
 
-from winnow.stages.base import CorpusStage, Params, RowResult, ShardColumns, register
+from winnow.stages.base import CorpusStage, Params, RowResult, RunContext, ShardColumns, register
 from winnow.stages.dedup.edits import apply_edits
 
 
@@ -62,7 +62,7 @@ class SpanDedup(CorpusStage):
             hashes.append(row)
         return {self.signature_columns[0]: pa.array(hashes, pa.list_(pa.uint64()))}
 
-    def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
+    def reduce(self, shards: Sequence[ShardColumns], run: RunContext) -> list[pa.Table]:
         column = self.signature_columns[0]
         lists = [load([column]).column(column).combine_chunks() for load in shards]
         total = sum(len(pc.list_flatten(a)) for a in lists)

@@ -23,7 +23,7 @@ import pyarrow as pa
 from pydantic import Field
 from pydivsufsort import longest_previous_factor
 
-from winnow.stages.base import CorpusStage, Params, RowResult, ShardColumns, register
+from winnow.stages.base import CorpusStage, Params, RowResult, RunContext, ShardColumns, register
 from winnow.stages.dedup.edits import apply_edits
 
 TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -54,7 +54,7 @@ class SubstringDedup(CorpusStage):
         counts = [len(TOKEN.findall(t or "")) for t in batch.column("text").to_pylist()]
         return {"_substring_tokens": pa.array(counts, pa.int64())}
 
-    def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
+    def reduce(self, shards: Sequence[ShardColumns], run: RunContext) -> list[pa.Table]:
         sizes = [int(np.sum(load(["_substring_tokens"]).column(0).to_numpy())) for load in shards]
         out: list[pa.Table] = []
         group: list[int] = []

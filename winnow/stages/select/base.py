@@ -93,6 +93,21 @@ def shard_texts(load: ShardColumns, view: str) -> list[str]:
     return texts
 
 
+def fetch_texts(shards: Sequence[ShardColumns], rows: np.ndarray, view: str) -> list[str]:
+    """The ``view`` of the documents at global ``rows`` (sorted: numbered shard after shard),
+    read one shard at a time."""
+    out: list[str] = []
+    start = 0
+    for load in shards:
+        size = load.rows
+        lo, hi = np.searchsorted(rows, [start, start + size])
+        if hi > lo:
+            texts = shard_texts(load, view)
+            out += [texts[i - start] for i in rows[lo:hi].tolist()]
+        start += size
+    return out
+
+
 class ScoreSelector(CorpusStage):
     decision_schema = DECISIONS
 

@@ -22,13 +22,13 @@ from pydantic import Field, model_validator
 
 from winnow.models.fasttext import FastTextModel
 from winnow.models.fasttext_train import POSITIVE, train_classifier
-from winnow.stages.base import ExampleFiles, ShardColumns, register, scratch_of
+from winnow.stages.base import ExampleFiles, RunContext, ShardColumns, register, scratch_of
 from winnow.stages.select.base import (
     ScoreSelector,
     SelectParams,
+    fetch_texts,
     model_file,
     score_shard,
-    shard_texts,
 )
 from winnow.stages.select.targets import require_files, target_texts
 
@@ -80,17 +80,17 @@ class QualityClassifier(ScoreSelector):
     def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
         return {}  # reduce reads the text itself
 
-    def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
+    def reduce(self, shards: Sequence[ShardColumns], run: RunContext) -> list[pa.Table]:
         p = self.params
-        with scratch_of(self) as folder:
+        with scratch_of(run) as folder:
             path = Path(p.model) if p.model is not None else None
             if p.positives is not None:
                 if path is None:
-                    path = (self.artifacts or folder) / "model.bin"
+                    path = (run.artifacts or folder) / "model.bin"
                 self.train(shards, path)
             FastTextModel(path)  # fails here, once, if the file is not a fastText model
             calls = [(str(path), load, p.view, p.label) for load in shards]
-            scores = self.workers.map("score quality_classifier", probabilities, calls)
+            scores = run.workers.map("score quality_classifier", probabilities, calls)
         sizes = [len(s) for s in scores]
         score = np.concatenate(scores).astype(np.float64) if scores else np.zeros(0)
         return self.decisions(score, self.choose(score), sizes)
@@ -129,16 +129,8 @@ def _pool_sample(
     shards: Sequence[ShardColumns], k: int, view: str, rng: np.random.Generator
 ) -> list[str]:
     """``k`` documents of the pool, a seeded uniform sample (same for any sharding)."""
-    sizes = [load.rows for load in shards]
-    chosen = np.sort(rng.choice(sum(sizes), min(k, sum(sizes)), replace=False))
-    out, start = [], 0
-    for load, size in zip(shards, sizes):
-        lo, hi = np.searchsorted(chosen, [start, start + size])
-        if hi > lo:
-            texts = shard_texts(load, view)
-            out += [texts[i - start] for i in chosen[lo:hi].tolist()]
-        start += size
-    return out
+    total = sum(load.rows for load in shards)
+    return fetch_texts(shards, np.sort(rng.choice(total, min(k, total), replace=False)), view)
 
 
 def probabilities(path: str, load: ShardColumns, view: str, label: str) -> np.ndarray:

@@ -31,12 +31,12 @@ import pyarrow as pa
 from pydantic import Field, model_validator
 from scipy.stats import rankdata
 
-from winnow.models.clustering import kmeans
+from winnow.models.clustering import even_sample
 from winnow.models.embeddings import embedder
 from winnow.models.fasttext_train import train_classifier
 from winnow.models.ngram_lm import NgramLM
-from winnow.stages.base import ExampleFiles, ShardColumns, register, scratch_of
-from winnow.stages.select.base import ScoreSelector, SelectParams, shard_texts
+from winnow.stages.base import ExampleFiles, RunContext, ShardColumns, register, scratch_of
+from winnow.stages.select.base import ScoreSelector, SelectParams, fetch_texts, shard_texts
 from winnow.stages.select.classifier import probabilities
 from winnow.stages.select.targets import require_files, target_texts
 
@@ -71,7 +71,9 @@ class _LossSelector(ScoreSelector):
     def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
         return {}  # reduce reads the losses or the text itself
 
-    def losses(self, shards: Sequence[ShardColumns]) -> tuple[np.ndarray, np.ndarray, list]:
+    def losses(
+        self, shards: Sequence[ShardColumns], run: RunContext
+    ) -> tuple[np.ndarray, np.ndarray, list]:
         """(documents x models loss matrix, benchmark per model, shard sizes)."""
         p = self.params
         if p.loss_columns is not None:
@@ -79,27 +81,71 @@ class _LossSelector(ScoreSelector):
                      for load in shards]  # fmt: skip
             matrix = np.concatenate(parts) if parts else np.zeros((0, len(p.loss_columns)))
             return matrix, np.array(p.benchmark), [len(m) for m in parts]
-        texts = [shard_texts(load, p.view) for load in shards]
-        pool = [t for part in texts for t in part]
-        return (*self._proxy_losses(pool), [len(part) for part in texts])
+        return (*self._proxy_losses(shards, run), [load.rows for load in shards])
 
-    def _proxy_losses(self, pool: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    def _proxy_losses(
+        self, shards: Sequence[ShardColumns], run: RunContext
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Proxy n-gram models of different quality and every document's loss under each,
+        scored shard by shard on the workers: memory holds the proxies' training documents
+        and a documents x proxies matrix, not the pool."""
         p = self.params
         rng = np.random.Generator(np.random.PCG64(p.seed))
-        vectors = embedder("static")(pool)
-        labels, _ = kmeans(vectors, min(p.clusters, len(pool)), p.seed)
-        target = list(target_texts(p.target))
-        matrix = np.zeros((len(pool), p.proxies))
-        benchmark = np.zeros(p.proxies)
-        for m in range(p.proxies):
+        total = sum(load.rows for load in shards)
+        if not total:
+            return np.zeros((0, p.proxies)), np.zeros(p.proxies)
+        labels = self._pool_clusters(shards, total, run)
+        chosen = []
+        for _ in range(p.proxies):  # each proxy's seeded mix over the clusters
             weight = rng.dirichlet(np.ones(labels.max() + 1))[labels]
-            chosen = rng.choice(len(pool), min(p.proxy_docs, len(pool)), replace=False,
-                                p=weight / weight.sum())  # fmt: skip
-            lm = NgramLM.train([pool[i] for i in np.sort(chosen)], order=p.order)
-            benchmark[m] = -np.log(_finite(lm.perplexity(target))).mean()
-            for i in range(0, len(pool), BATCH):
-                matrix[i : i + BATCH, m] = np.log(_finite(lm.perplexity(pool[i : i + BATCH])))
-        return matrix, benchmark
+            chosen.append(np.sort(rng.choice(total, min(p.proxy_docs, total), replace=False,
+                                             p=weight / weight.sum())))  # fmt: skip
+        union = np.unique(np.concatenate(chosen))
+        texts = fetch_texts(shards, union, p.view)
+        target = list(target_texts(p.target))
+        benchmark = np.zeros(p.proxies)
+        with scratch_of(run) as scratch:
+            paths = []
+            for m, rows in enumerate(chosen):
+                lm = NgramLM.train([texts[i] for i in np.searchsorted(union, rows)], order=p.order)
+                benchmark[m] = -np.log(_finite(lm.perplexity(target))).mean()
+                paths.append(str(lm.write_npz(scratch / f"proxy-{m}.npz")))
+            calls = [(paths, load, p.view) for load in shards]
+            parts = run.workers.map(f"score {self.name} proxies", proxy_losses, calls)
+        return np.concatenate(parts), benchmark
+
+    def _pool_clusters(
+        self, shards: Sequence[ShardColumns], total: int, run: RunContext
+    ) -> np.ndarray:
+        """k-means of the pool's static embeddings, fitted on an evenly spaced sample; every
+        shard assigned on the workers."""
+        from sklearn.cluster import KMeans
+
+        p = self.params
+        sample = embedder("static")(fetch_texts(shards, even_sample(total), p.view))
+        model = KMeans(n_clusters=min(p.clusters, total), n_init=1, max_iter=100,
+                       random_state=p.seed).fit(sample)  # fmt: skip
+        calls = [(model, load, p.view) for load in shards]
+        return np.concatenate(run.workers.map(f"{self.name} clusters", pool_clusters, calls))
+
+
+def pool_clusters(model, load: ShardColumns, view: str) -> np.ndarray:
+    """A worker's task: the k-means cluster of every document of one shard."""
+    vectors = embedder("static")(shard_texts(load, view))
+    return np.concatenate(
+        [model.predict(vectors[i : i + 100_000]) for i in range(0, len(vectors), 100_000)]
+    ).astype(np.int64)
+
+
+def proxy_losses(paths: list[str], load: ShardColumns, view: str) -> np.ndarray:
+    """A worker's task: the log perplexity of every document of one shard under each proxy."""
+    texts = shard_texts(load, view)
+    out = np.zeros((len(texts), len(paths)))
+    for m, path in enumerate(paths):
+        lm = NgramLM.read_npz(path)
+        for i in range(0, len(texts), BATCH):
+            out[i : i + BATCH, m] = np.log(_finite(lm.perplexity(texts[i : i + BATCH])))
+    return out
 
 
 def _loss_table(load: ShardColumns, columns: list[str]) -> pa.Table:
@@ -151,8 +197,8 @@ class PerplexityCorrelation(_LossSelector):
     def examples(cls, files: ExampleFiles) -> list[dict]:
         return [{"target": files.target, "proxies": 3, "proxy_docs": 10, "keep_fraction": 0.5}]
 
-    def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
-        matrix, benchmark, sizes = self.losses(shards)
+    def reduce(self, shards: Sequence[ShardColumns], run: RunContext) -> list[pa.Table]:
+        matrix, benchmark, sizes = self.losses(shards, run)
         score = spearman(-matrix, benchmark)
         return self.decisions(score, self.choose(score), sizes)
 
@@ -178,21 +224,21 @@ class Preselect(_LossSelector):
     def examples(cls, files: ExampleFiles) -> list[dict]:
         return [{"target": files.target, "proxies": 3, "proxy_docs": 10, "keep_fraction": 0.5}]
 
-    def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
+    def reduce(self, shards: Sequence[ShardColumns], run: RunContext) -> list[pa.Table]:
         p = self.params
-        matrix, benchmark, sizes = self.losses(shards)
+        matrix, benchmark, sizes = self.losses(shards, run)
         strength = predictive_strength(matrix, benchmark)
-        texts = [t for load in shards for t in shard_texts(load, p.view)]
-        k = max(1, round(p.positive_fraction * len(texts)))
-        order = np.lexsort((np.arange(len(texts)), -strength))
-        positives = [texts[i] for i in np.sort(order[:k])]
-        negatives = [texts[i] for i in np.sort(order[-k:])]
-        with scratch_of(self) as scratch:
-            folder = self.artifacts or scratch
+        total = len(strength)
+        k = max(1, round(p.positive_fraction * total))
+        order = np.lexsort((np.arange(total), -strength))
+        positives = fetch_texts(shards, np.sort(order[:k]), p.view)
+        negatives = fetch_texts(shards, np.sort(order[-k:]), p.view)
+        with scratch_of(run) as scratch:
+            folder = run.artifacts or scratch
             path = Path(p.model) if p.model is not None else folder / "model.bin"
             train_classifier(positives, negatives, path, seed=p.seed)
             calls = [(str(path), load, p.view, "pos") for load in shards]
-            scores = self.workers.map("score preselect", probabilities, calls)
+            scores = run.workers.map("score preselect", probabilities, calls)
         score = np.concatenate(scores).astype(np.float64) if scores else np.zeros(0)
         return self.decisions(score, self.choose(score), sizes)
 

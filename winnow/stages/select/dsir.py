@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
 from winnow.chat.view import text_view
-from winnow.stages.base import ExampleFiles, ShardColumns, register
+from winnow.stages.base import ExampleFiles, RunContext, ShardColumns, register
 from winnow.stages.select.base import ScoreSelector, TargetParams, top
 from winnow.stages.select.targets import target_texts
 from winnow.text.runs import expand_runs, runs_of
@@ -182,16 +182,16 @@ class Dsir(ScoreSelector):
         offsets = pa.array(np.concatenate([[0], np.cumsum(per_text)]).astype(np.int32))
         return {"_dsir_buckets": pa.ListArray.from_arrays(offsets, pa.array(buckets, pa.int32()))}
 
-    def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
+    def reduce(self, shards: Sequence[ShardColumns], run: RunContext) -> list[pa.Table]:
         p = self.params
         calls = [(load, p.num_buckets) for load in shards]
-        counts = self.workers.map("dsir features", bucket_counts, calls)
+        counts = run.workers.map("dsir features", bucket_counts, calls)
         pool = np.sum(counts, axis=0) if counts else np.zeros(p.num_buckets, np.int64)
         log_pool = np.log(pool / max(pool.sum(), 1) + 1e-8)
         sets = [p.target] if p.target_weights is None else list(p.target)
         log_diffs = np.stack([self._log_target(t) - log_pool for t in sets], axis=1)
         calls = [(load, log_diffs, p.min_tokens) for load in shards]
-        found = self.workers.map("dsir weights", log_weights, calls)
+        found = run.workers.map("dsir weights", log_weights, calls)
         scores = [f[0] for f in found]
         eligible = [f[1] for f in found]
         sizes = [len(f[1]) for f in found]

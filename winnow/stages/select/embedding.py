@@ -20,7 +20,7 @@ from pydantic import Field
 
 from winnow.chat.view import text_view
 from winnow.models.embeddings import dimensions, embedder, embedding_column, embedding_matrix
-from winnow.stages.base import ExampleFiles, ShardColumns, register
+from winnow.stages.base import ExampleFiles, RunContext, ShardColumns, register
 from winnow.stages.clusters import assign_shard, fit_kmeans
 from winnow.stages.select.base import ScoreSelector, SelectParams, TargetParams, top
 from winnow.stages.select.targets import target_texts
@@ -59,7 +59,7 @@ class EmbeddingSimilarity(_Embedded):
     def examples(cls, files: ExampleFiles) -> list[dict]:
         return [{"target": files.target, "keep_fraction": 0.5}]
 
-    def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
+    def reduce(self, shards: Sequence[ShardColumns], run: RunContext) -> list[pa.Table]:
         p = self.params
         vectors, sizes = self._load(shards)
         target = embedder(p.backend)(list(target_texts(p.target)))
@@ -96,7 +96,7 @@ class Diversity(_Embedded):
     def examples(cls, files: ExampleFiles) -> list[dict]:
         return [{"keep_fraction": 0.5}]
 
-    def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
+    def reduce(self, shards: Sequence[ShardColumns], run: RunContext) -> list[pa.Table]:
         p = self.params
         if p.min_score is not None:
             raise ValueError(
@@ -108,7 +108,7 @@ class Diversity(_Embedded):
         if total:  # k-means on a sample; every shard assigned on the workers
             dim = dimensions(p.backend)
             model = fit_kmeans(shards, _COLUMN, dim, min(p.clusters, total), p.seed)
-            labels = np.concatenate(self.workers.map("diversity assign", assign_shard, [
+            labels = np.concatenate(run.workers.map("diversity assign", assign_shard, [
                 (model, load, _COLUMN, dim, 0) for load in shards
             ]))  # fmt: skip
         counts = np.bincount(labels) if total else np.zeros(0, np.int64)

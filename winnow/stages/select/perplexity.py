@@ -23,7 +23,7 @@ import pyarrow as pa
 from pydantic import Field, model_validator
 
 from winnow.models.ngram_lm import NgramLM
-from winnow.stages.base import ExampleFiles, ShardColumns, register, scratch_of
+from winnow.stages.base import ExampleFiles, RunContext, ShardColumns, register, scratch_of
 from winnow.stages.select.base import (
     ScoreSelector,
     SelectParams,
@@ -85,13 +85,13 @@ class Perplexity(ScoreSelector):
     def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
         return {}  # reduce reads the text itself
 
-    def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
+    def reduce(self, shards: Sequence[ShardColumns], run: RunContext) -> list[pa.Table]:
         p = self.params
-        lm = self.language_model()
-        with scratch_of(self) as folder:  # the exact model, for the workers
+        lm = self.language_model(run.artifacts)
+        with scratch_of(run) as folder:  # the exact model, for the workers
             path = str(lm.write_npz(folder / "model.npz"))
             calls = [(path, load, p.view) for load in shards]
-            scores = self.workers.map("score perplexity", perplexities, calls)
+            scores = run.workers.map("score perplexity", perplexities, calls)
         sizes = [len(s) for s in scores]
         ppl = np.concatenate(scores) if scores else np.zeros(0)
         finite = np.isfinite(ppl)
@@ -110,7 +110,7 @@ class Perplexity(ScoreSelector):
             chosen = top(-np.where(finite, ppl, np.inf), finite, p.how_many(len(ppl)))
         return self.decisions(ppl, chosen, sizes, bucket=bucket)
 
-    def language_model(self) -> NgramLM:
+    def language_model(self, artifacts: Path | None = None) -> NgramLM:
         p = self.params
         if p.target is None:
             return NgramLM.read_arpa(p.model)
@@ -120,8 +120,8 @@ class Perplexity(ScoreSelector):
         lm = NgramLM.train(texts, order=p.order)
         if p.model is not None:
             lm.write_arpa(p.model)
-        elif self.artifacts is not None:
-            lm.write_arpa(self.artifacts / "model.arpa")
+        elif artifacts is not None:
+            lm.write_arpa(artifacts / "model.arpa")
         return lm
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
-from winnow.stages.base import ExampleFiles, ShardColumns, register
+from winnow.stages.base import ExampleFiles, RunContext, ShardColumns, register
 from winnow.stages.select.base import ScoreSelector, SelectParams
 
 
@@ -27,7 +27,7 @@ class Sample(ScoreSelector):
     def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
         return {}
 
-    def reduce(self, shards: Sequence[ShardColumns]) -> list[pa.Table]:
+    def reduce(self, shards: Sequence[ShardColumns], run: RunContext) -> list[pa.Table]:
         sizes = [load.rows for load in shards]
         score = np.random.Generator(np.random.PCG64(self.params.seed)).random(sum(sizes))
         return self.decisions(score, self.choose(score), sizes)
