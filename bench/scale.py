@@ -1,5 +1,5 @@
 """The engine on a real-sized corpus (run by hand, not a test):
-python bench/scale.py [--mb 1536] [--skip-web] [--rss-scale 4]
+python bench/scale.py [--mb 1536] [--skip-web] [--rss-scale 4] [--ray]
 
 Builds ``--mb`` of real paragraphs from ``../shared/corpora`` (man pages, abstracts, the UDHR,
 Debian copyright files) plus word-perturbed near copies, written as 8 JSONL files and as the
@@ -10,8 +10,10 @@ same documents in one file. Runs, each as a fresh ``winnow run`` process:
 - the web recipe (langid, three heuristic filters, exact + MinHash dedup, classifier,
   tokenize, pack) at 2 workers on the 8 files and on the one file.
 
-With ``--rss-scale N``, also builds N times ``--mb`` (8 files) and runs the model recipe on it
-at 2 workers, printing its peak RSS over the peak RSS at 1x.
+With ``--ray``, also runs the model recipe (and the web recipe on 8 files) on a local Ray
+cluster with 2 workers, where the scoring and shuffles run as Ray tasks (phase seconds show
+where the time goes). With ``--rss-scale N``, also builds N times ``--mb`` (8 files) and
+runs the model recipe on it at 2 workers, printing its peak RSS over the peak RSS at 1x.
 
 Prints wall time, speed-up, peak RSS of the whole process tree, peak scratch disk
 (``OUT/_work``) over the input size, sampled every 0.2 s, and each run's phase seconds.
@@ -118,13 +120,13 @@ def _disk(folder: Path) -> int:
     return total
 
 
-def run(recipe: dict, work: Path, name: str, workers: int) -> dict:
+def run(recipe: dict, work: Path, name: str, workers: int, executor: str = "local") -> dict:
     path = work / f"{name}.yaml"
     out = work / f"out-{name}"
     shutil.rmtree(out, ignore_errors=True)
     path.write_text(yaml.safe_dump(recipe))
     cmd = [sys.executable, "-m", "winnow.cli", "run", str(path), "-o", str(out),
-           "--workers", str(workers)]  # fmt: skip
+           "--workers", str(workers), "--executor", executor]  # fmt: skip
     peak = {"rss": 0, "scratch": 0}
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
@@ -150,6 +152,7 @@ def main() -> None:
     ap.add_argument("--mb", type=int, default=1536)
     ap.add_argument("--skip-web", action="store_true")
     ap.add_argument("--rss-scale", type=int, default=0)
+    ap.add_argument("--ray", action="store_true")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="winnow-scale-bench-"))
     eight, one, size, positives = build(work, args.mb)
@@ -180,6 +183,12 @@ def main() -> None:
             rows.append(
                 (label, 2, run(recipe, work, label.replace(", ", "-").replace(" ", "-"), 2))
             )
+    if args.ray:
+        rows.append(("model, Ray", 2, run({"inputs": [str(eight)], "stages": model}, work,
+                                          "model-ray", 2, "ray")))  # fmt: skip
+        if not args.skip_web:
+            rows.append(("web, Ray", 2, run({"inputs": [str(eight)], "stages": web}, work,
+                                            "web-ray", 2, "ray")))  # fmt: skip
     print(f"{'recipe':<16} {'workers':>7} {'seconds':>8} {'peak RSS':>9} {'scratch/input':>13}")
     for label, workers, r in rows:
         print(f"{label:<16} {workers:>7} {r['seconds']:>8.1f} {r['rss'] / 1e9:>8.2f}G "

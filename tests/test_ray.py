@@ -23,6 +23,9 @@ def test_demo_recipe_on_ray_equals_local(tmp_path):
     winnow.run({**recipe, "output": str(on_ray)}, workers=2, executor="ray")
     assert tree_digest(local) == tree_digest(on_ray)
     assert (on_ray / "report.html").exists()
+    packed = [sorted(out.glob("artifacts/*-pack/*")) for out in (local, on_ray)]  # a sink
+    assert [p.name for p in packed[0]] == [p.name for p in packed[1]] and packed[0]
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(*packed))
 
 
 def _ray_task_pids(name: str) -> list[int]:

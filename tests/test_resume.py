@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.conftest import tree_digest
+from tests.conftest import corpus_records, tree_digest, write_jsonl
 
 RECIPE = {
     "stages": [{"normalize": {}}, {"length_filter": {"min_words": 50}}, {"exact_dedup": {}}],
@@ -134,7 +134,20 @@ def test_resume_refuses_changed_inputs(tmp_path, manpage_shards):
     victim = sorted(inputs.iterdir())[-1]
     os.utime(victim, ns=(0, 10**18))  # same bytes, new modification time
     again = _winnow("run", str(recipe), "-o", str(out), "--resume")
-    assert again.wait(timeout=60) == 2 and "input files changed" in again.stderr.read()
+    assert again.wait(timeout=60) == 2
+    assert "its input files or a file a stage reads changed" in again.stderr.read()
+
+
+def test_resume_refuses_a_changed_file_a_stage_reads(tmp_path, manpage_shards):
+    target = write_jsonl(tmp_path / "target.jsonl", corpus_records("abstracts", 200))
+    recipe = tmp_path / "recipe.yaml"
+    stages = [*RECIPE["stages"], {"perplexity": {"target": str(target), "keep_fraction": 0.9}}]
+    recipe.write_text(yaml.safe_dump({"inputs": [str(manpage_shards)], **RECIPE, "stages": stages}))
+    out = tmp_path / "out"
+    _interrupt(recipe, out, 2)
+    os.utime(target, ns=(0, 10**18))  # same bytes, new modification time
+    again = _winnow("run", str(recipe), "-o", str(out), "--resume")
+    assert again.wait(timeout=60) == 2 and "a file a stage reads changed" in again.stderr.read()
 
 
 def test_finished_segments_are_deleted_and_a_kill_after_that_resumes(tmp_path, manpage_shards):
@@ -167,6 +180,9 @@ def test_scratch_on_another_disk_resumes_and_goes_away(tmp_path, manpage_shards)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=120)
     assert not list((out / "_work").glob("seg*"))  # the segments are on the other disk
+    elsewhere = _winnow("run", str(recipe), "-o", str(out), "--resume")  # no --work-dir
+    assert elsewhere.wait(timeout=60) == 2
+    assert f"keeps its checkpoints in {scratch}" in elsewhere.stderr.read()
     resumed = _winnow(*args, "--resume")
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
     assert not (out / "_work").exists() and not list(scratch.iterdir())

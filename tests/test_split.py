@@ -97,3 +97,12 @@ def test_a_parquet_file_is_cut_at_row_groups(tmp_path):
     assert tree_digest(outs[0]) == tree_digest(outs[1])
     for doc in read_output(outs[1]):  # sources name the exact row
         assert table.column("id")[int(doc["source"].rsplit(":", 1)[1])].as_py() == doc["id"]
+
+
+def test_a_blank_file_is_one_empty_file_row_however_it_is_cut(tmp_path):
+    blank = tmp_path / "in" / "blank.jsonl"
+    blank.parent.mkdir()
+    blank.write_bytes(b"\n \n\t\n" * 400_000)  # 2 MB of whitespace: cut into pieces at 0.5
+    outs = _whole_and_cut(tmp_path, blank.parent)
+    assert tree_digest(outs[0]) == tree_digest(outs[1])
+    assert [r["reason"] for r in read_ledger(outs[1])] == ["invalid_input:empty_file"]

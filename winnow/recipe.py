@@ -6,6 +6,7 @@ YAML line where known, and the allowed values.
 
 from __future__ import annotations
 
+import glob
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -14,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from winnow.io.inputs import FORMATS, InputError, InputFile, expand
+from winnow.io.remote import is_url
 from winnow.plugins import PluginError, import_plugins, load_entry_points
 from winnow.stages import REGISTRY
 from winnow.stages.base import Params
@@ -109,6 +111,8 @@ class ResolvedRecipe:
     plugins: tuple[str, ...] = ()
     seed: int = 0
     plugin_versions: dict[str, str] = field(default_factory=dict)
+    stage_files: dict[str, list] = field(default_factory=dict)
+    """Per stage (its place in the recipe), every file it reads: path, size, mtime."""
 
     def to_dict(self) -> dict:
         return {
@@ -122,6 +126,7 @@ class ResolvedRecipe:
             "read": self.read.model_dump(mode="json"),
             "files": [f.__dict__ for f in self.files],
             "plugin_versions": self.plugin_versions,
+            "stage_files": self.stage_files,
         }
 
 
@@ -284,10 +289,41 @@ def load_recipe(
         plugins=tuple(recipe.plugins),
         seed=recipe.seed,
         plugin_versions=plugin_versions,
+        stage_files=_stage_files(stages),
     )
+
+
+def _stage_files(stages: list[StageSpec]) -> dict[str, list]:
+    """What each stage reads, stamped: a resume refuses files changed since the run began."""
+    out = {}
+    for i, spec in enumerate(stages, start=1):
+        values = REGISTRY[spec.name].files_read(spec.params)
+        names = [n for v in values for n in ([v] if isinstance(v, str) else v)]
+        found = [_stamp(f) for name in names for f in _local_files(name)]
+        if found:
+            out[str(i)] = found
+    return out
+
+
+def _local_files(name: str) -> list[Path]:
+    """The local files a path, folder or glob names (a URL is stamped by nothing)."""
+    if is_url(name):
+        return []
+    path = Path(name)
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file())
+    if path.is_file():
+        return [path]
+    return sorted(Path(p) for p in glob.glob(name, recursive=True) if Path(p).is_file())
+
+
+def _stamp(path: Path) -> list:
+    st = path.stat()
+    return [str(path.resolve()), st.st_size, st.st_mtime_ns]
 
 
 def recipe_yaml(recipe: ResolvedRecipe) -> str:
     """The resolved recipe as YAML (without the expanded file list)."""
-    shown = {k: v for k, v in recipe.to_dict().items() if k not in ("files", "plugin_versions")}
+    hidden = ("files", "plugin_versions", "stage_files")
+    shown = {k: v for k, v in recipe.to_dict().items() if k not in hidden}
     return yaml.safe_dump(shown, sort_keys=False, allow_unicode=True)

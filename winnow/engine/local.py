@@ -57,8 +57,10 @@ class RunResult:
 
 
 def fingerprint(recipe: ResolvedRecipe) -> str:
-    """Identifies a recipe + inputs; a resumed run must match the interrupted one."""
-    plain = recipe.to_dict()
+    """Identifies a recipe + inputs (and the files its stages read); a resumed run must
+    match the interrupted one. Where scratch lives (``work_dir``) is not part of it: a resume
+    that names another place is told where the checkpoints are."""
+    plain = {k: v for k, v in recipe.to_dict().items() if k != "work_dir"}
     return xxhash.xxh3_128_hexdigest(orjson.dumps(plain, option=orjson.OPT_SORT_KEYS))
 
 
@@ -140,6 +142,21 @@ def _work_folder(recipe: ResolvedRecipe, fp: str) -> Path | None:
     return Path(recipe.work_dir) / f"winnow-{fp[:16]}" if recipe.work_dir else None
 
 
+def _check_scratch_place(layout: Layout) -> None:
+    """A resumed run must find its checkpoints where the interrupted one kept them."""
+    location = layout.meta / "location"
+    kept = Path(location.read_text()) if location.exists() else layout.meta
+    if kept.resolve() != layout.work.resolve():
+        how = "without --work-dir"
+        if kept != layout.meta:
+            how = f"with the same work_dir ({kept.parent})"
+        raise RunFailed(
+            f"{layout.out}: cannot resume here: the interrupted run keeps its checkpoints in "
+            f"{kept}; resume {how}",
+            2,
+        )
+
+
 def _prepare_output(layout: Layout, fp: str, resume: bool, overwrite: bool) -> bool:
     """Returns True when a finished run with the same fingerprint is already there."""
     fp_file = layout.meta / "fingerprint"
@@ -150,10 +167,11 @@ def _prepare_output(layout: Layout, fp: str, resume: bool, overwrite: bool) -> b
                 return True
             if not fp_file.exists() or fp_file.read_text() != fp:
                 raise RunFailed(
-                    f"{layout.out}: cannot resume: it holds no interrupted run of this recipe "
-                    "and these inputs (the recipe or the input files changed)",
+                    f"{layout.out}: cannot resume: it holds no interrupted run of this recipe and "
+                    "these inputs (the recipe, its input files or a file a stage reads changed)",
                     2,
                 )
+            _check_scratch_place(layout)
             for leftover in [*layout.data.glob(".*.tmp-*"), *layout.ledger.glob(".*.tmp-*")]:
                 leftover.unlink()
             return False

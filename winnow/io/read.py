@@ -74,8 +74,19 @@ def read_shard(
             base = 0 if whole or f.format != "parquet" else f.first_line  # rows before the piece
             source = f"{f.path}:after-record-{base + seen}"
             invalid.add(stable_id(source), source, READ_STAGE, f"{INVALID}:corrupt_file")
-        if seen == 0 and f.start == 0 and f.end is None:  # (a piece of a file may hold none)
-            source = f"{f.path}:0"
+        if seen == 0 and f.start == 0 and (f.end is None or _blank_after(f.path, f.end)):
+            source = f"{f.path}:0"  # (a later piece of a file may hold none: not empty)
             invalid.add(stable_id(source), source, READ_STAGE, f"{INVALID}:empty_file")
         if len(builder) or len(invalid):
             yield (builder.flush() if len(builder) else None), invalid
+
+
+def _blank_after(path: str, offset: int, block: int = 1 << 24) -> bool:
+    """Whether a plain file holds nothing but whitespace from ``offset`` on: the first piece
+    of a split file that held no record names the file empty only if the others hold none."""
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        while chunk := fh.read(block):
+            if chunk.strip():
+                return False
+    return True

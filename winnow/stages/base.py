@@ -89,6 +89,9 @@ class Stage:
     """Columns an earlier stage must make (checked when the recipe is validated)."""
     makes: ClassVar[tuple[str, ...]] = ()
     """Columns this stage adds that later stages may need."""
+    reads: ClassVar[tuple[str, ...]] = ()
+    """Parameters naming files the stage reads (a path, folder or glob, or a list of them):
+    their sizes and modification times are part of the resume fingerprint."""
     example_before: ClassVar[tuple[tuple[str, dict], ...]] = ()
     """Stages (name, parameters) that must run before this one in its examples (``pack``
     needs ``tokenize``'s tokens)."""
@@ -101,6 +104,12 @@ class Stage:
         """Whether the stage needs the whole corpus (map → reduce → apply) with these
         parameters; otherwise the engine runs it per batch (``process``), like a row stage."""
         return isinstance(self, CorpusStage)
+
+    @classmethod
+    def files_read(cls, params: Params) -> list[str | list[str]]:
+        """What the stage reads with these parameters (``reads``, where set)."""
+        values = (getattr(params, name) for name in cls.reads)
+        return [v for v in values if v is not None]
 
     @classmethod
     def examples(cls, files: ExampleFiles) -> list[dict]:

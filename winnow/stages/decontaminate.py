@@ -73,6 +73,7 @@ class Decontaminate(RowStage):
 
     name = "decontaminate"
     ParamsModel = DecontaminateParams
+    reads = ("benchmarks",)
     summary = "word 13-gram overlap with benchmark items: drop the document or cut the span"
     origin = "GPT-3 (Brown et al. 2020) 13-gram decontamination"
 

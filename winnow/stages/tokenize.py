@@ -120,6 +120,7 @@ class Tokenize(CorpusStage):
     name = "tokenize"
     makes = ("tokens", "n_tokens")
     ParamsModel = TokenizeParams
+    reads = ("tokenizer",)
     summary = "token ids with a tokenizer.json, or a byte-level BPE trained on the data"
     origin = "Hugging Face tokenizers; byte-level BPE (Radford et al. 2019)"
 

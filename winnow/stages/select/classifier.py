@@ -70,6 +70,13 @@ class QualityClassifier(ScoreSelector):
 
     name = "quality_classifier"
     ParamsModel = ClassifierParams
+    reads = ("positives", "negatives")
+
+    @classmethod
+    def files_read(cls, params: ClassifierParams) -> list[str | list[str]]:
+        """Also ``model`` when it is reused (no ``positives``), not when it is written."""
+        reused = [params.model] if params.positives is None and params.model else []
+        return super().files_read(params) + reused
     summary = "fastText classifier P(positive), trained on reference vs pool documents"
     origin = "DCLM fastText filter (Li et al. 2024); FineWeb-Edu-style classifier filtering"
 

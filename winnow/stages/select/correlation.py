@@ -68,6 +68,8 @@ class CorrelationParams(SelectParams):
 
 
 class _LossSelector(ScoreSelector):
+    reads = ("target",)
+
     def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
         return {}  # reduce reads the losses or the text itself
 

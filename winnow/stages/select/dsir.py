@@ -162,6 +162,7 @@ class Dsir(ScoreSelector):
 
     name = "dsir"
     ParamsModel = DsirParams
+    reads = ("target",)
     summary = "importance resampling on hashed unigram+bigram features toward target sets"
     origin = "DSIR (Xie et al. 2023), features and weights as the data-selection package"
     signature_columns = ("_dsir_buckets",)

@@ -52,6 +52,7 @@ class EmbeddingSimilarity(_Embedded):
 
     name = "embedding_similarity"
     ParamsModel = SimilarityParams
+    reads = ("target",)
     summary = "cosine similarity to the target centroid or k nearest target documents"
     origin = "BETR (Mizrahi et al. 2025); CiT (Xu et al. 2023)"
 

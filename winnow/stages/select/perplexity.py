@@ -72,6 +72,13 @@ class Perplexity(ScoreSelector):
 
     name = "perplexity"
     ParamsModel = PerplexityParams
+    reads = ("target",)
+
+    @classmethod
+    def files_read(cls, params: PerplexityParams) -> list[str | list[str]]:
+        """Also ``model`` when it is reused (no ``target``), not when it is written."""
+        reused = [params.model] if params.target is None and params.model else []
+        return super().files_read(params) + reused
     summary = "Kneser-Ney n-gram perplexity against a reference corpus, CCNet buckets"
     origin = "CCNet (Wenzek et al. 2020); POINTS lowest-perplexity band (Liu et al. 2024)"
     decision_schema = pa.schema(
