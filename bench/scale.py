@@ -1,5 +1,5 @@
 """The engine on a real-sized corpus (run by hand, not a test):
-python bench/scale.py [--mb 1536] [--skip-web] [--rss-scale 4] [--ray]
+python bench/scale.py [--mb 1536] [--skip-web] [--rss-scale 4] [--ray] [--one-core]
 
 Builds ``--mb`` of real paragraphs from ``../shared/corpora`` (man pages, abstracts, the UDHR,
 Debian copyright files) plus word-perturbed near copies, written as 8 JSONL files and as the
@@ -10,7 +10,10 @@ same documents in one file. Runs, each as a fresh ``winnow run`` process:
 - the web recipe (langid, three heuristic filters, exact + MinHash dedup, classifier,
   tokenize, pack) at 2 workers on the 8 files and on the one file.
 
-With ``--ray``, also runs the model recipe (and the web recipe on 8 files) on a local Ray
+With ``--one-core``, also runs the model recipe at 1 worker pinned to one core (``taskset``):
+at ``--workers 1`` the tokenizers' Rust threads and the gzip writer's threads already use
+every core, so that run is the single-core baseline of the speed-up. With ``--ray``, also
+runs the model recipe (and the web recipe on 8 files) on a local Ray
 cluster with 2 workers, where the scoring and shuffles run as Ray tasks (phase seconds show
 where the time goes). With ``--rss-scale N``, also builds N times ``--mb`` (8 files) and
 runs the model recipe on it at 2 workers, printing its peak RSS over the peak RSS at 1x.
@@ -120,13 +123,17 @@ def _disk(folder: Path) -> int:
     return total
 
 
-def run(recipe: dict, work: Path, name: str, workers: int, executor: str = "local") -> dict:
+def run(
+    recipe: dict, work: Path, name: str, workers: int, executor: str = "local", pin: bool = False
+) -> dict:
     path = work / f"{name}.yaml"
     out = work / f"out-{name}"
     shutil.rmtree(out, ignore_errors=True)
     path.write_text(yaml.safe_dump(recipe))
     cmd = [sys.executable, "-m", "winnow.cli", "run", str(path), "-o", str(out),
            "--workers", str(workers), "--executor", executor]  # fmt: skip
+    if pin:  # the whole process tree on one core
+        cmd = ["taskset", "-c", "0", *cmd]
     peak = {"rss": 0, "scratch": 0}
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
@@ -153,6 +160,7 @@ def main() -> None:
     ap.add_argument("--skip-web", action="store_true")
     ap.add_argument("--rss-scale", type=int, default=0)
     ap.add_argument("--ray", action="store_true")
+    ap.add_argument("--one-core", action="store_true")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="winnow-scale-bench-"))
     eight, one, size, positives = build(work, args.mb)
@@ -183,6 +191,9 @@ def main() -> None:
             rows.append(
                 (label, 2, run(recipe, work, label.replace(", ", "-").replace(" ", "-"), 2))
             )
+    if args.one_core:
+        r = run({"inputs": [str(eight)], "stages": model}, work, "model-one-core", 1, pin=True)
+        rows.append(("model, one core", 1, r))
     if args.ray:
         rows.append(("model, Ray", 2, run({"inputs": [str(eight)], "stages": model}, work,
                                           "model-ray", 2, "ray")))  # fmt: skip
@@ -199,6 +210,10 @@ def main() -> None:
     )
     if not args.skip_web:
         print(f"one file / 8 files: {rows[3][2]['seconds'] / rows[2][2]['seconds']:.2f}x the time")
+    if args.one_core:
+        one = next(r for label, _, r in rows if label == "model, one core")
+        print(f"model recipe speed-up at 2 workers over one core: "
+              f"{one['seconds'] / rows[1][2]['seconds']:.2f}x")  # fmt: skip
     if args.rss_scale:
         big, _, big_size, _ = build(work / "scaled", args.mb * args.rss_scale)
         r = run({"inputs": [str(big)], "stages": model}, work, "model-scaled", 2)
