@@ -258,6 +258,8 @@ def run_segment(
     """Run one segment on one shard and checkpoint it; returns the shard's stats.
     Segment 0 reads ``files``; later segments read the previous segment's output."""
     layout = Layout(spec.out, spec.work)
+    if layout.segment_done(seg_index, shard).exists():  # a retried task that had finished:
+        return read_json(layout.segment_done(seg_index, shard))  # its input may be gone
     seg = segments_of(spec)[seg_index]
     book, ledger = StatsBook(), Ledger()
     for entry in [seg.applies, *seg.rows, seg.maps]:

@@ -34,8 +34,8 @@ class Shuffled:
     parts: int
 
 
-def shard_offsets(shards: Sequence[ShardColumns], column: str) -> np.ndarray:
-    sizes = [load([column]).num_rows for load in shards]
+def shard_offsets(shards: Sequence[ShardColumns]) -> np.ndarray:
+    sizes = [load.rows for load in shards]
     return np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
 
 
@@ -48,7 +48,7 @@ def shuffle(
 ) -> Shuffled:
     """Partition the keys of every shard; ``key_sets`` each name the uint64 columns of one
     key (all sets the same width); rows whose ``present`` column is 0 take no part."""
-    offsets = shard_offsets(shards, key_sets[0][0])
+    offsets = shard_offsets(shards)
     keys = int(offsets[-1]) * len(key_sets)
     parts = max(2 * run.workers.count, math.ceil(keys / PARTITION_KEYS)) if keys else 0
     sets = tuple(tuple(s) for s in key_sets)
