@@ -4,6 +4,7 @@ from winnow.stages import (  # noqa: F401
     badwords,
     chat_quality,
     decontaminate,
+    field_filter,
     langid,
     length,
     line_clean,
@@ -12,11 +13,13 @@ from winnow.stages import (  # noqa: F401
     pack,
     pii,
     portrait,
+    regex_filter,
     token_count,
     tokenize,
+    url_filter,
 )
 from winnow.stages.base import REGISTRY, CorpusStage, RowStage, Stage
-from winnow.stages.dedup import exact, minhash, semantic, spans, substring  # noqa: F401
+from winnow.stages.dedup import exact, key, minhash, semantic, spans, substring  # noqa: F401
 from winnow.stages.quality import c4, fineweb, gopher  # noqa: F401
 from winnow.stages.select import (  # noqa: F401
     classifier,
