@@ -1,7 +1,8 @@
 """``mix``: combine sources in target proportions of tokens, as an ordered training stream.
 
 Sources are the input files (``by: source``, named by file name without extensions) or
-the values of a metadata field (``by: domain``). Each source's share of the stream's
+the values of a field path (``by: meta.domain``, ``by: lang``; a bare name that is no column
+is a key of ``meta``, so ``by: domain`` works as before). Each source's share of the stream's
 tokens is its ``weights`` entry (default: its available tokens), raised to ``1 /
 temperature`` and normalised (temperature sampling, as mT5/XLM-R). A source repeats at
 most ``max_epochs`` times (4 epochs are nearly as good as new data: Muennighoff et al.
@@ -29,13 +30,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
 from winnow.chat.output import openai_messages
+from winnow.fields import MISSING, field_values
 from winnow.io.inputs import data_name
 from winnow.stages.base import (
     DROPS_SCHEMA,
@@ -80,8 +81,10 @@ class Mix(CorpusStage):
         if self.params.by == "source":
             files = pc.replace_substring_regex(batch.column("source"), r":[0-9]+$", "")
             groups = [data_name(f) for f in files.to_pylist()]
-        else:
-            groups = [_field(m, self.params.by) for m in batch.column("meta").to_pylist()]
+        else:  # a field path: a column, or a key of meta
+            groups = [
+                "" if v is MISSING else str(v) for v in field_values(batch, self.params.by)
+            ]
         if "n_tokens" in batch.schema.names:
             tokens = batch.column("n_tokens").cast(pa.int64())
         else:
@@ -274,11 +277,3 @@ def _write_file(scratch: str, part: int, path: str, source, epoch, phase) -> Non
         "text": chunk.column("text"), "messages": chunk.column("messages"),
     })  # fmt: skip
     pq.write_table(table, path)
-
-
-def _field(meta: str | None, field: str) -> str:
-    try:
-        value = orjson.loads(meta).get(field) if meta else None
-    except (orjson.JSONDecodeError, AttributeError):
-        value = None
-    return "" if value is None else str(value)
