@@ -11,6 +11,7 @@ from rich.table import Table
 
 from winnow.engine.id_check import IdCheck
 from winnow.engine.local import RunFailed, RunResult, execute
+from winnow.extras import MissingExtra
 from winnow.io.inputs import InputError
 from winnow.plugins import PluginError, load_entry_points
 from winnow.recipe import RecipeError, load_recipe
@@ -288,6 +289,9 @@ def main(argv: list[str] | None = None) -> int:
     except RunFailed as exc:
         _error(f"error: {exc}")
         return exc.exit_code
+    except MissingExtra as exc:
+        _error(f"error: {exc}")
+        return 2
     except KeyboardInterrupt:
         _error("interrupted; rerun with --resume to continue")
         return 130

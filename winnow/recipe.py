@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from winnow.extras import missing
 from winnow.io.inputs import FORMATS, InputError, InputFile, expand
 from winnow.io.remote import is_url
 from winnow.plugins import PluginError, import_plugins, load_entry_points
@@ -205,6 +206,12 @@ def _stage_problems(
                 path = ("stages", i, name, *err["loc"])
                 problems.append(f"{_where(path, lines)}: {_explain(err)}")
             continue
+        for module, extra in cls.extras(model):
+            if missing(module):
+                problems.append(
+                    f"{_where(('stages', i), lines)}: {name} with these parameters needs "
+                    f"{module}: pip install 'winnow[{extra}]'"
+                )
         resolved.append(StageSpec(name, model))
     return resolved, problems
 

