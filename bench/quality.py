@@ -75,7 +75,7 @@ def langid_side_by_side(runs: int) -> None:
 def langid_rates(docs: list[str], reference, runs: int) -> tuple[float, ...]:
     """(winnow docs/s, its first pass, fastText docs/s, median paired ratio)."""
     lines = [d.replace("\n", " ").replace("\r", " ") + "\n" for d in docs]
-    batches = _as_documents(pa.table({"text": docs})).to_batches(max_chunksize=2048)
+    batches = _as_documents(pa.table({"text": docs}))[0].to_batches(max_chunksize=2048)
     stage = make_stage("langid")
     cold = median_rate(lambda: [stage.process(b) for b in batches], len(docs), 1)
     ours, theirs = [], []
@@ -107,7 +107,7 @@ def main() -> None:
     mean_chars = sum(map(len, docs)) / len(docs)
     print(f"{len(docs):,} paragraphs, mean {mean_chars:.0f} characters; medians of {args.runs}")
 
-    batches = _as_documents(pa.table({"text": docs})).to_batches(max_chunksize=2048)
+    batches = _as_documents(pa.table({"text": docs}))[0].to_batches(max_chunksize=2048)
     stages = [make_stage(name) for name in STAGES]
 
     def winnow_all():

@@ -3,7 +3,8 @@ python bench/tokens.py [--docs 40000] [--vocab 16000] [--runs 3]
 
 A byte-level BPE is trained on the documents (real 1 KB windows of man pages, licences,
 UDHR and abstracts), then the ``tokenize`` stage encodes them and each ``pack`` strategy
-packs the tokens into 2,048-token sequences, one core (RAYON_NUM_THREADS=1 for the
+packs the tokens into 2,048-token sequences (written to files, a window of documents at a
+time, as the sink does), one core (RAYON_NUM_THREADS=1 for the
 tokenizer's Rust threads). Prints tokens/s (median of ``runs``), truncated documents and
 padding for each strategy.
 """
@@ -12,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,7 +39,7 @@ def main() -> None:
     from tests.conftest import corpus_records
     from winnow.api import _as_documents
     from winnow.stages.base import DROPS_SCHEMA
-    from winnow.stages.pack import PLANS, PackParams, write_sequences
+    from winnow.stages.pack import PackParams, SequenceWriter
     from winnow.stages.tokenize import _KEY, Tokenize, train_bpe
 
     per = args.docs // 3
@@ -49,7 +52,7 @@ def main() -> None:
           f"{time.perf_counter() - t0:.1f} s; one core")  # fmt: skip
     stage = Tokenize(Tokenize.ParamsModel(train_vocab=args.vocab))
     decisions = DROPS_SCHEMA.with_metadata({_KEY: tokenizer.encode()}).empty_table()
-    batches = _as_documents(pa.table({"text": docs})).to_batches(max_chunksize=4096)
+    batches = _as_documents(pa.table({"text": docs}))[0].to_batches(max_chunksize=4096)
     results, times = [], []
     for _ in range(args.runs):
         t0 = time.perf_counter()
@@ -60,20 +63,22 @@ def main() -> None:
     total = int(lengths.sum())
     print(f"tokenize: {total / statistics.median(times):,.0f} tokens/s "
           f"({total:,} tokens, {len(docs) / statistics.median(times):,.0f} docs/s)")  # fmt: skip
-    flat = np.concatenate([np.array(x, dtype=np.uint32) for x in tokens.to_pylist()])
-    ids = pa.array([f"d{i}" for i in range(len(docs))])
+    table = pa.table({"id": [f"d{i}" for i in range(len(docs))], "tokens": tokens})
+    folder = Path(tempfile.mkdtemp(prefix="winnow-tokens-bench-"))
     for strategy in ("concat", "best_fit", "buckets"):
         params = PackParams(seq_len=2048, strategy=strategy)
         times = []
         for _ in range(args.runs):
             t0 = time.perf_counter()
-            stats = write_sequences(
-                None, PLANS[strategy](lengths, 2048), flat, lengths, ids, params
-            )
+            writer = SequenceWriter(folder / strategy, params, np.uint16, masked=False)
+            for start in range(0, table.num_rows, params.window):  # as the sink streams
+                writer.add(table.slice(start, params.window))
+            stats = writer.close()
             times.append(time.perf_counter() - t0)
         print(f"pack {strategy:<9} {total / statistics.median(times):>14,.0f} tokens/s; "
               f"truncated {stats['documents_truncated']:,} documents, padding "
               f"{stats['padding_fraction']:.2%}")  # fmt: skip
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

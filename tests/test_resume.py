@@ -63,9 +63,16 @@ def _wait_for_checkpoints(out: Path, n: int, proc: subprocess.Popen) -> None:
     raise AssertionError("no checkpoints appeared")
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt(recipe: Path, out: Path, checkpoints: int, sig=signal.SIGKILL) -> tuple[int, str]:
-    """Start a 2-worker run, wait for some finished shards, signal the whole process group."""
-    proc = _winnow("run", str(recipe), "-o", str(out), "--workers", "2", start_new_session=True)
+    """Start a 2-worker run, wait for some finished shards, signal the whole process group.
+    SIGINT is reset to its default in the run, as on a terminal: a shell that starts this test
+    in the background (no job control) would have it ignored."""
+    proc = _winnow("run", str(recipe), "-o", str(out), "--workers", "2", start_new_session=True,
+                   preexec_fn=_default_sigint)  # fmt: skip
     _wait_for_checkpoints(out, checkpoints, proc)
     os.killpg(proc.pid, sig)
     code = proc.wait(timeout=120)

@@ -349,10 +349,6 @@ def _finish_sinks(runner, calls: list[tuple], names: dict[int, str]) -> dict[int
     return {c[3]: r["seconds"] for c, r in zip(calls, results) if c[0] is finish_sink}
 
 
-def _complete(layout: Layout, seg: int, n_shards: int) -> bool:
-    return all(layout.segment_done(seg, s).exists() for s in range(n_shards))
-
-
 def _release(layout: Layout, seg: int, n_shards: int) -> None:
     """Segment ``seg`` is checkpointed on every shard: its reduce's scratch is never read
     again (a resumed run starts from ``seg``), so it goes now, not when the run ends, with
