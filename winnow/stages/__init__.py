@@ -4,6 +4,7 @@ from winnow.stages import (  # noqa: F401
     badwords,
     chat_quality,
     decontaminate,
+    export,
     field_filter,
     langid,
     length,

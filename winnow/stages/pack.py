@@ -88,7 +88,7 @@ class Pack(SinkStage):
         if folder is None:
             raise ValueError("pack outside a run needs path: (where to write the sequences)")
         masked = bool(shards) and all("loss_mask" in s.schema.names for s in shards)
-        top = max((_max_token(s) for s in shards), default=0)
+        top = max((max_token(s) for s in shards), default=0)
         dtype = np.uint16 if (top < 65535 and p.pad_id < 65535) else np.uint32
         writer = SequenceWriter(Path(folder), p, dtype, masked)
         columns = ["id", "tokens", "loss_mask"] if masked else ["id", "tokens"]
@@ -108,7 +108,8 @@ class Pack(SinkStage):
         return writer.close()
 
 
-def _max_token(shard: ShardColumns) -> int:
+def max_token(shard: ShardColumns) -> int:
+    """The largest token id of a shard's ``tokens`` (0 if none), read batch by batch."""
     top = 0
     for batch in shard.batches(["tokens"]):
         value = pc.max(pc.list_flatten(batch.column(0))).as_py()

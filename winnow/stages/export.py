@@ -1,0 +1,105 @@
+"""``export``: each document's ``tokens`` (from ``tokenize``) in a format trainers read, one
+document per entry, in corpus order, written to the run's ``artifacts/NN-export/`` (or
+``path``):
+
+- ``megatron``: Megatron-LM's indexed dataset, ``data.bin`` + ``data.idx`` (the ``MMIDIDX``
+  format), token dtype uint16 below 65,500 ids, else int32 (Megatron's rule, from the largest
+  id); point ``--data-path`` at ``.../data``;
+- ``hf``: a Hugging Face ``datasets`` folder (``load_from_disk``): ``id``, ``input_ids`` and,
+  for chat records tokenized with a template, ``loss_mask``.
+
+A sink: it reads the stream at its place and removes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from winnow.extras import require
+from winnow.io.megatron import MegatronWriter, optimal_dtype
+from winnow.stages.base import (
+    ExampleFiles,
+    Params,
+    RunContext,
+    ShardColumns,
+    SinkStage,
+    register,
+    scratch_of,
+)
+from winnow.stages.pack import max_token
+
+
+class ExportParams(Params):
+    format: Literal["megatron", "hf"]
+    path: str | None = None
+    """Where to write (default: the run's artifacts/ folder)."""
+
+
+@register
+class Export(SinkStage):
+    """Write the documents' tokens as a Megatron indexed dataset or a Hugging Face dataset."""
+
+    name = "export"
+    needs = ("tokens",)
+    ParamsModel = ExportParams
+    summary = "tokens as Megatron's indexed dataset (.bin/.idx) or a Hugging Face dataset"
+    origin = "Megatron-LM indexed_dataset (MMIDIDX); Hugging Face datasets save_to_disk"
+    example_before = (("tokenize", {"train_vocab": 300, "chat_template": "chatml"}),)
+
+    @classmethod
+    def examples(cls, files: ExampleFiles) -> list[dict]:
+        return [{"format": "megatron"}]
+
+    @classmethod
+    def extras(cls, params: ExportParams) -> list[tuple[str, str]]:
+        return [("datasets", "hf")] if params.format == "hf" else []
+
+    def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
+        if "tokens" not in batch.schema.names:
+            raise ValueError("export needs a tokenize stage before it (no tokens column)")
+        names = ["id", "tokens"] + (["loss_mask"] if "loss_mask" in batch.schema.names else [])
+        return {n: batch.column(n) for n in names}
+
+    def finish(self, shards: Sequence[ShardColumns], run: RunContext) -> dict:
+        p = self.params
+        folder = Path(p.path) if p.path is not None else run.artifacts
+        if folder is None:
+            raise ValueError("export outside a run needs path: (where to write)")
+        if p.format == "megatron":
+            top = max((max_token(s) for s in shards), default=0)
+            writer = MegatronWriter(folder / "data", optimal_dtype(top + 1))
+            for shard in shards:
+                for batch in shard.batches(["tokens"]):
+                    tokens = batch.column(0)
+                    lengths = pc.list_value_length(tokens).fill_null(0).to_numpy()
+                    writer.add(pc.list_flatten(tokens).to_numpy(zero_copy_only=False), lengths)
+            return writer.close()
+        return _hf(shards, folder, run)
+
+
+def _hf(shards: Sequence[ShardColumns], folder: Path, run: RunContext) -> dict:
+    datasets = require("datasets", "hf", "export format: hf")
+    masked = bool(shards) and all("loss_mask" in s.schema.names for s in shards)
+    features = {"id": datasets.Value("string"),
+                "input_ids": datasets.Sequence(datasets.Value("int32"))}  # fmt: skip
+    if masked:
+        features["loss_mask"] = datasets.Sequence(datasets.Value("bool"))
+
+    def rows():
+        for shard in shards:
+            names = ["id", "tokens", "loss_mask"] if masked else ["id", "tokens"]
+            for batch in shard.batches(names):
+                table = batch.rename_columns(["id", "input_ids", *names[2:]])
+                yield from table.to_pylist()
+
+    with scratch_of(run) as cache:
+        dataset = datasets.Dataset.from_generator(
+            rows, features=datasets.Features(features), cache_dir=str(cache)
+        )
+        dataset.save_to_disk(str(folder))
+        return {"documents": dataset.num_rows, "format": "hf"}
