@@ -41,6 +41,8 @@ def test_megatron_indexed_dataset_reads_back_with_megatron_core(exported):
     assert dataset.index.dtype == np.uint16  # a 3,000-id vocabulary
     for i, doc in enumerate(docs):
         assert dataset[i].tolist() == doc["tokens"]
+    trained = next((exported["megatron"] / "artifacts").glob("*-tokenize/tokenizer.json"))
+    assert (prefix.parent / "tokenizer.json").read_bytes() == trained.read_bytes()  # beside it
 
 
 def test_hugging_face_dataset_loads_from_disk(exported):

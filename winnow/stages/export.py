@@ -13,12 +13,14 @@ A sink: it reads the stream at its place and removes nothing.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from pydantic import field_validator
 
 from winnow.extras import require
 from winnow.io.megatron import MegatronWriter, optimal_dtype
@@ -38,6 +40,16 @@ class ExportParams(Params):
     format: Literal["megatron", "hf"]
     path: str | None = None
     """Where to write (default: the run's artifacts/ folder)."""
+    tokenizer: str | None = None
+    """A tokenizer.json to copy beside the data (default: the one an earlier ``tokenize``
+    of this run trained and saved)."""
+
+    @field_validator("tokenizer")
+    @classmethod
+    def _exists(cls, path: str | None) -> str | None:
+        if path is not None and not Path(path).is_file():
+            raise ValueError(f"no tokenizer file at {path!r}")
+        return path
 
 
 @register
@@ -50,6 +62,7 @@ class Export(SinkStage):
     summary = "tokens as Megatron's indexed dataset (.bin/.idx) or a Hugging Face dataset"
     origin = "Megatron-LM indexed_dataset (MMIDIDX); Hugging Face datasets save_to_disk"
     example_before = (("tokenize", {"train_vocab": 300, "chat_template": "chatml"}),)
+    reads = ("tokenizer",)
 
     @classmethod
     def examples(cls, files: ExampleFiles) -> list[dict]:
@@ -70,7 +83,14 @@ class Export(SinkStage):
         folder = Path(p.path) if p.path is not None else run.artifacts
         if folder is None:
             raise ValueError("export outside a run needs path: (where to write)")
-        if p.format == "megatron":
+        summary = self._write(shards, Path(folder), run)
+        tokenizer = Path(p.tokenizer) if p.tokenizer else _trained_tokenizer(run.artifacts)
+        if tokenizer is not None:
+            shutil.copyfile(tokenizer, Path(folder) / "tokenizer.json")
+        return {**summary, "tokenizer": str(tokenizer) if tokenizer else None}
+
+    def _write(self, shards: Sequence[ShardColumns], folder: Path, run: RunContext) -> dict:
+        if self.params.format == "megatron":
             top = max((max_token(s) for s in shards), default=0)
             writer = MegatronWriter(folder / "data", optimal_dtype(top + 1))
             for shard in shards:
@@ -80,6 +100,16 @@ class Export(SinkStage):
                     writer.add(pc.list_flatten(tokens).to_numpy(zero_copy_only=False), lengths)
             return writer.close()
         return _hf(shards, folder, run)
+
+
+def _trained_tokenizer(artifacts: Path | None) -> Path | None:
+    """The tokenizer.json the last ``tokenize`` before this stage saved in the run, if any."""
+    if artifacts is None or not artifacts.name[:2].isdigit():
+        return None
+    mine = int(artifacts.name[:2])
+    found = [t for t in sorted(artifacts.parent.glob("*-tokenize/tokenizer.json"))
+             if t.parent.name[:2].isdigit() and int(t.parent.name[:2]) < mine]  # fmt: skip
+    return found[-1] if found else None
 
 
 def _hf(shards: Sequence[ShardColumns], folder: Path, run: RunContext) -> dict:
