@@ -72,11 +72,14 @@ def load_columns(path: os.PathLike, columns) -> pa.Table:
     with pa.memory_map(str(path)) as source:
         if columns is None:
             return pa.ipc.open_file(source).read_all()
-        names = pa.ipc.open_file(source).schema.names
-        wanted = [names.index(c) for c in columns]
-        options = pa.ipc.IpcReadOptions(included_fields=sorted(set(wanted)))
-        table = pa.ipc.open_file(source, options=options).read_all()
+        table = pa.ipc.open_file(source, options=_only(source, columns)).read_all()
     return table.select(list(columns))
+
+
+def _only(source, columns) -> pa.ipc.IpcReadOptions:
+    """Read options that decode only ``columns`` of an open Arrow file."""
+    names = pa.ipc.open_file(source).schema.names
+    return pa.ipc.IpcReadOptions(included_fields=sorted({names.index(c) for c in columns}))
 
 
 @dataclass(frozen=True)
@@ -102,10 +105,7 @@ class ShardFile:
         """The named columns, one record batch at a time (read from the file, not mapped:
         memory holds one batch)."""
         with pa.OSFile(self.path) as source:
-            names = pa.ipc.open_file(source).schema.names
-            wanted = sorted({names.index(c) for c in columns})
-            options = pa.ipc.IpcReadOptions(included_fields=wanted)
-            reader = pa.ipc.open_file(source, options=options)
+            reader = pa.ipc.open_file(source, options=_only(source, columns))
             for i in range(reader.num_record_batches):
                 yield reader.get_batch(i).select(list(columns))
 

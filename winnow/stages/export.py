@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import field_validator
 
@@ -29,11 +28,10 @@ from winnow.stages.base import (
     Params,
     RunContext,
     ShardColumns,
-    SinkStage,
     register,
     scratch_of,
 )
-from winnow.stages.pack import max_token
+from winnow.stages.token_sink import TokenSink, masked, max_token
 
 
 class ExportParams(Params):
@@ -53,11 +51,10 @@ class ExportParams(Params):
 
 
 @register
-class Export(SinkStage):
+class Export(TokenSink):
     """Write the documents' tokens as a Megatron indexed dataset or a Hugging Face dataset."""
 
     name = "export"
-    needs = ("tokens",)
     ParamsModel = ExportParams
     summary = "tokens as Megatron's indexed dataset (.bin/.idx) or a Hugging Face dataset"
     origin = "Megatron-LM indexed_dataset (MMIDIDX); Hugging Face datasets save_to_disk"
@@ -72,27 +69,18 @@ class Export(SinkStage):
     def extras(cls, params: ExportParams) -> list[tuple[str, str]]:
         return [("datasets", "hf")] if params.format == "hf" else []
 
-    def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
-        if "tokens" not in batch.schema.names:
-            raise ValueError("export needs a tokenize stage before it (no tokens column)")
-        names = ["id", "tokens"] + (["loss_mask"] if "loss_mask" in batch.schema.names else [])
-        return {n: batch.column(n) for n in names}
-
     def finish(self, shards: Sequence[ShardColumns], run: RunContext) -> dict:
         p = self.params
-        folder = Path(p.path) if p.path is not None else run.artifacts
-        if folder is None:
-            raise ValueError("export outside a run needs path: (where to write)")
-        summary = self._write(shards, Path(folder), run)
+        folder = self.folder(run)
+        summary = self._write(shards, folder, run)
         tokenizer = Path(p.tokenizer) if p.tokenizer else _trained_tokenizer(run.artifacts)
         if tokenizer is not None:
-            shutil.copyfile(tokenizer, Path(folder) / "tokenizer.json")
+            shutil.copyfile(tokenizer, folder / "tokenizer.json")
         return {**summary, "tokenizer": str(tokenizer) if tokenizer else None}
 
     def _write(self, shards: Sequence[ShardColumns], folder: Path, run: RunContext) -> dict:
         if self.params.format == "megatron":
-            top = max((max_token(s) for s in shards), default=0)
-            writer = MegatronWriter(folder / "data", optimal_dtype(top + 1))
+            writer = MegatronWriter(folder / "data", optimal_dtype(max_token(shards) + 1))
             for shard in shards:
                 for batch in shard.batches(["tokens"]):
                     tokens = batch.column(0)
@@ -114,15 +102,15 @@ def _trained_tokenizer(artifacts: Path | None) -> Path | None:
 
 def _hf(shards: Sequence[ShardColumns], folder: Path, run: RunContext) -> dict:
     datasets = require("datasets", "hf", "export format: hf")
-    masked = bool(shards) and all("loss_mask" in s.schema.names for s in shards)
+    with_mask = masked(shards)
     features = {"id": datasets.Value("string"),
                 "input_ids": datasets.Sequence(datasets.Value("int32"))}  # fmt: skip
-    if masked:
+    if with_mask:
         features["loss_mask"] = datasets.Sequence(datasets.Value("bool"))
 
     def rows():
         for shard in shards:
-            names = ["id", "tokens", "loss_mask"] if masked else ["id", "tokens"]
+            names = ["id", "tokens", "loss_mask"] if with_mask else ["id", "tokens"]
             for batch in shard.batches(names):
                 table = batch.rename_columns(["id", "input_ids", *names[2:]])
                 yield from table.to_pylist()

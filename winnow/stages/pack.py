@@ -46,7 +46,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from winnow.stages.base import ExampleFiles, Params, RunContext, ShardColumns, SinkStage, register
+from winnow.stages.base import ExampleFiles, Params, RunContext, ShardColumns, register
+from winnow.stages.token_sink import TokenSink, masked, max_token
 
 
 class PackParams(Params):
@@ -62,11 +63,10 @@ class PackParams(Params):
 
 
 @register
-class Pack(SinkStage):
+class Pack(TokenSink):
     """Pack tokenised documents into fixed-length training sequences."""
 
     name = "pack"
-    needs = ("tokens",)
     ParamsModel = PackParams
     summary = "token sequences of seq_len: best-fit decreasing, concat-and-chunk or buckets"
     origin = "Ding et al. 2024 (best-fit packing); Pouransari et al. 2024 (buckets)"
@@ -76,22 +76,13 @@ class Pack(SinkStage):
     def examples(cls, files: ExampleFiles) -> list[dict]:
         return [{"seq_len": 64, "strategy": s} for s in ("best_fit", "concat", "buckets")]
 
-    def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
-        if "tokens" not in batch.schema.names:
-            raise ValueError("pack needs a tokenize stage before it (no tokens column)")
-        names = ["id", "tokens"] + (["loss_mask"] if "loss_mask" in batch.schema.names else [])
-        return {n: batch.column(n) for n in names}
-
     def finish(self, shards: Sequence[ShardColumns], run: RunContext) -> dict:
         p = self.params
-        folder = Path(p.path) if p.path is not None else run.artifacts
-        if folder is None:
-            raise ValueError("pack outside a run needs path: (where to write the sequences)")
-        masked = bool(shards) and all("loss_mask" in s.schema.names for s in shards)
-        top = max((max_token(s) for s in shards), default=0)
+        with_mask = masked(shards)
+        top = max_token(shards)
         dtype = np.uint16 if (top < 65535 and p.pad_id < 65535) else np.uint32
-        writer = SequenceWriter(Path(folder), p, dtype, masked)
-        columns = ["id", "tokens", "loss_mask"] if masked else ["id", "tokens"]
+        writer = SequenceWriter(self.folder(run), p, dtype, with_mask)
+        columns = ["id", "tokens", "loss_mask"] if with_mask else ["id", "tokens"]
         pending: list[pa.RecordBatch] = []
         size = 0
         for shard in shards:
@@ -106,15 +97,6 @@ class Pack(SinkStage):
         if size:
             writer.add(pa.Table.from_batches(pending).combine_chunks())
         return writer.close()
-
-
-def max_token(shard: ShardColumns) -> int:
-    """The largest token id of a shard's ``tokens`` (0 if none), read batch by batch."""
-    top = 0
-    for batch in shard.batches(["tokens"]):
-        value = pc.max(pc.list_flatten(batch.column(0))).as_py()
-        top = max(top, value or 0)
-    return top
 
 
 # A plan is a table of pieces: (row, length, doc, start) per piece, ``row`` numbering the

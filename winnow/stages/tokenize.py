@@ -66,7 +66,7 @@ from winnow.stages.base import (
     ShardColumns,
     register,
 )
-from winnow.stages.select.base import shard_texts
+from winnow.stages.select.base import fetch_texts
 
 EOT = "<|endoftext|>"
 _KEY = b"winnow.tokenizer"
@@ -289,13 +289,6 @@ def train_bpe(texts: Iterator[str], vocab_size: int, eos: str | Sequence[str] = 
 
 def _sample_texts(shards: Sequence[ShardColumns], limit: int) -> Iterator[str]:
     """Up to ``limit`` documents evenly spaced over the corpus, in order."""
-    sizes = [load.rows for load in shards]
-    total = sum(sizes)
+    total = sum(load.rows for load in shards)
     chosen = np.unique(np.linspace(0, total - 1, min(total, limit)).astype(np.int64))
-    start = 0
-    for load, size in zip(shards, sizes):
-        lo, hi = np.searchsorted(chosen, [start, start + size])
-        if hi > lo:
-            texts = shard_texts(load, "text")
-            yield from (texts[i - start] for i in chosen[lo:hi].tolist())
-        start += size
+    yield from fetch_texts(shards, chosen, "text")
