@@ -52,19 +52,19 @@ FAMILIES = {
 DIGESTS = {
     "chat": (
         "c378d4ccc5157cfcf34a602bb228407a36fe3b4a7d4c072def29eb1e5bd7d16e",
-        "cdfa43336c370dd68912c213fb33d6550781994f725c14dec404cf44a70a53b2",
+        "b6ce0eba98ea8271b38e3e256e5bfe6248317181acf7ab5d1ef7c08777658450",
     ),
     "dedup": (
         "ceb3380a7a3c3b52931f96b159699962590578dd1a13406ceebf0064e13d3051",
-        "549fe35887c5f7ae460f771e7667d9a934ca85ecc08954d0fe5e4a94dfbaa900",
+        "e46bc3a6d178bd4679f1c882b7bd2deed480118ac746c55dfc19f96035bcc6be",
     ),
     "heuristic": (
         "7813dbc15b5cf2f819354517c54f814900202501cccc2f8fe7767074f36ac601",
-        "9fe15845e6d0205c00b11f1fe60207e85d5702c9f50521117ca5b815fa6671b4",
+        "e9c6f76bffc677d5fa1bdb1cff604e51568624f385ab5b1fbb19ce2656444612",
     ),
     "selection": (
         "7fc82e73f8b75b1e2d72c830e1c8a6efdeb902d7f89e0e35703e07f24ebea51f",
-        "c029deefc587cca44282d2230cfdf5ab04d7085ed6d950be7c8ae81b0c26aa99",
+        "117301f9022a39b5a0c17be1bd19bdf87f105121a24db1d9646cc189ef2f4249",
     ),
     "tokens": (
         "2ad9c43d375d17be04136334aef065c9eebba11eb53cafacc41e67e0660d52b1",

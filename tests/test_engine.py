@@ -65,7 +65,8 @@ def test_stats_and_layout(tmp_path):
         }
     }
     for part in (out / "ledger").glob("*.parquet"):
-        names = ["id", "source", "stage", "reason", "duplicate_of", "cluster_size", "detail"]
+        names = ["id", "source", "stage", "reason", "duplicate_of", "cluster_size",
+                 "reference_source", "detail"]  # fmt: skip
         assert pq.read_schema(part).names == names
     # the four partial translations under 50 words... and no more
     short = [r for r in read_ledger(out) if r["reason"] == "too_short_words"]

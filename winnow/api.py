@@ -136,7 +136,8 @@ def apply_stage(stage: str | Stage, data, drop: bool = False, **params: Any):
     """Apply one stage to a ``pyarrow.Table`` or a ``datasets.Dataset``, in memory.
 
     Returns the same kind of object with the stage's columns added plus ``keep`` (bool) and
-    ``drop_reason`` (null where kept; ``duplicate_of`` too for corpus stages). With
+    ``drop_reason`` (null where kept; ``duplicate_of`` too for corpus stages, and
+    ``reference_source`` for a dedup against a ``reference:``). With
     ``drop=True`` the dropped rows are removed instead. Chat columns (``messages``,
     ``conversations``, ``instruction``/``output``, ...) come back in their format with every
     edit of the stage applied inside the turns."""
@@ -164,6 +165,9 @@ def apply_stage(stage: str | Stage, data, drop: bool = False, **params: Any):
     out = out.append_column("keep", keep).append_column("drop_reason", reason)
     if dup is not None:
         out = out.append_column("duplicate_of", dup).append_column("cluster_size", size)
+    if getattr(stage.params, "reference", None) is not None:  # from the reference, and where
+        ref = result.reference_source
+        out = out.append_column("reference_source", ref or pa.nulls(n, pa.string()))
     if drop:
         out = out.filter(keep).drop_columns(["keep", "drop_reason"])
     if dataset_type is not None:

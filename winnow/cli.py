@@ -172,12 +172,16 @@ def _explain(args) -> int:
         for row in rows:
             print(f"{row['id']}: removed by {row['stage']} ({row['reason']})")
             print(f"  source: {row['source']}")
-            if row.get("duplicate_of"):
+            if row.get("reference_source"):
+                print(f"  duplicate of {row['duplicate_of']} in the reference "
+                      f"{row['reference_source']} (cluster of {row['cluster_size']})")  # fmt: skip
+            elif row.get("duplicate_of"):
                 print(f"  duplicate of {row['duplicate_of']} (cluster of {row['cluster_size']})")
         texts = original_texts(out, [r["source"] for r in rows])
         for row in rows:
             print(f"  text: {texts.get(row['source'], '(input not readable now)')[:500]!r}")
-        for doc in kept_documents(out) if rows[0].get("duplicate_of") else []:
+        local = rows[0].get("duplicate_of") and not rows[0].get("reference_source")
+        for doc in kept_documents(out) if local else []:
             if doc["id"] == rows[0]["duplicate_of"]:
                 print(f"  kept {doc['id']}: {doc['text'][:500]!r}")
                 break

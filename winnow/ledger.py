@@ -1,7 +1,9 @@
 """The ledger: one row per removed document (``id, source, stage, reason, duplicate_of,
-cluster_size, detail``; ``duplicate_of`` and ``cluster_size`` for duplicates: the kept
-document and how many documents its group holds; ``detail``, where set, what exactly is wrong,
-for example which turn of a chat record is malformed)."""
+cluster_size, reference_source, detail``; ``duplicate_of`` and ``cluster_size`` for
+duplicates: the kept document and how many documents its group holds; ``reference_source``
+for a duplicate of a reference corpus's document: the run folder or file that holds it;
+``detail``, where set, what exactly is wrong, for example which turn of a chat record is
+malformed)."""
 
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ class Ledger:
         dup: str | None = None,
         detail: str | None = None,
     ) -> None:
-        self._rows.append((doc_id, source, stage, reason, dup, None, detail))
+        self._rows.append((doc_id, source, stage, reason, dup, None, None, detail))
         self._count += 1
 
     def add_dropped(
@@ -39,6 +41,7 @@ class Ledger:
         reason: pa.Array,
         duplicate_of: pa.Array | None,
         cluster_size: pa.Array | None = None,
+        reference_source: pa.Array | None = None,
     ) -> None:
         """Record the rows of ``batch`` where ``dropped`` is true, vectorised."""
         n = int(pc.sum(dropped).as_py() or 0)
@@ -60,6 +63,9 @@ class Ledger:
                     pc.filter(cluster_size, dropped).cast(pa.int64())
                     if cluster_size is not None
                     else pa.nulls(n, pa.int64()),
+                    pc.filter(reference_source, dropped).cast(pa.string())
+                    if reference_source is not None
+                    else pa.nulls(n, pa.string()),
                     pa.nulls(n, pa.string()),
                 ],
                 schema=LEDGER_SCHEMA,

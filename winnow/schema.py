@@ -31,6 +31,7 @@ LEDGER_SCHEMA = pa.schema(
         ("reason", pa.string()),
         ("duplicate_of", pa.string()),
         ("cluster_size", pa.int64()),
+        ("reference_source", pa.string()),
         ("detail", pa.string()),
     ]
 )

@@ -32,16 +32,15 @@ from winnow.engine.plan import sinks_of
 from winnow.engine.publish import check_url_output, publish
 from winnow.engine.segment import (
     READ_INDEX,
-    ShardFile,
     TaskSpec,
     call,
     finish_sink,
-    load_columns,
     run_segment,
     segments_of,
 )
 from winnow.engine.stats import StatsBook
 from winnow.engine.write import count_rows, doc_sizes, plan_parts, write_ledger, write_part
+from winnow.io.arrow_files import ShardFile, load_columns
 from winnow.io.inputs import group_shards, unsplittable
 from winnow.io.remote import is_url, staging_folder
 from winnow.recipe import ResolvedRecipe, WriteConfig, recipe_yaml

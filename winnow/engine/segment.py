@@ -18,6 +18,7 @@ from winnow.engine.layout import Layout, read_json, tmp_path, write_json_atomic
 from winnow.engine.passes import batch_verdict, decision_verdict
 from winnow.engine.plan import Segment, build_stages, plan_segments
 from winnow.engine.stats import StatsBook, text_bytes
+from winnow.io.arrow_files import INTERMEDIATE, ShardFile, load_columns
 from winnow.io.inputs import InputFile
 from winnow.io.read import READ_STAGE, read_shard
 from winnow.ledger import Ledger
@@ -53,61 +54,6 @@ def segments_of(spec: TaskSpec) -> list[Segment]:
         stages = build_stages(orjson.loads(spec.stages_json))
         _PLANS[spec.stages_json] = plan_segments([IdCheck(), *stages])
     return _PLANS[spec.stages_json]
-
-
-INTERMEDIATE = pa.ipc.IpcWriteOptions(compression="lz4")
-"""Segment files are LZ4-compressed Arrow IPC: text takes a fifth to a half of its size on
-scratch disk, and reads back at ~3 GB/s per core."""
-
-
-def schema_of(path: os.PathLike) -> pa.Schema:
-    """The schema of an intermediate Arrow file (nothing read but its footer)."""
-    with pa.memory_map(str(path)) as source:
-        return pa.ipc.open_file(source).schema
-
-
-def load_columns(path: os.PathLike, columns) -> pa.Table:
-    """The named columns of an intermediate Arrow file (only their buffers are read and
-    decompressed; all columns when ``columns`` is None)."""
-    with pa.memory_map(str(path)) as source:
-        if columns is None:
-            return pa.ipc.open_file(source).read_all()
-        table = pa.ipc.open_file(source, options=_only(source, columns)).read_all()
-    return table.select(list(columns))
-
-
-def _only(source, columns) -> pa.ipc.IpcReadOptions:
-    """Read options that decode only ``columns`` of an open Arrow file."""
-    names = pa.ipc.open_file(source).schema.names
-    return pa.ipc.IpcReadOptions(included_fields=sorted({names.index(c) for c in columns}))
-
-
-@dataclass(frozen=True)
-class ShardFile:
-    """A shard's intermediate documents (or a sink's kept columns) as picklable
-    ``ShardColumns``."""
-
-    path: str
-
-    def __call__(self, columns) -> pa.Table:
-        return load_columns(self.path, columns)
-
-    @property
-    def schema(self) -> pa.Schema:
-        return schema_of(self.path)
-
-    @property
-    def rows(self) -> int:
-        with pa.memory_map(self.path) as source:
-            return pa.ipc.open_file(source).count_rows()
-
-    def batches(self, columns) -> Iterator[pa.RecordBatch]:
-        """The named columns, one record batch at a time (read from the file, not mapped:
-        memory holds one batch)."""
-        with pa.OSFile(self.path) as source:
-            reader = pa.ipc.open_file(source, options=_only(source, columns))
-            for i in range(reader.num_record_batches):
-                yield reader.get_batch(i).select(list(columns))
 
 
 class _SinkFiles:
@@ -166,7 +112,13 @@ class _Recorder:
         if has_drops:
             dropped = reason.is_valid()
             self.ledger.add_dropped(
-                batch, name, dropped, reason, result.duplicate_of, result.cluster_size
+                batch,
+                name,
+                dropped,
+                reason,
+                result.duplicate_of,
+                result.cluster_size,
+                result.reference_source,
             )
             counts = pc.filter(reason, dropped).value_counts().to_pylist()
             st.removed.update({d["values"]: d["counts"] for d in counts})

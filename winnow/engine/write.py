@@ -16,8 +16,8 @@ import pyarrow.parquet as pq
 
 from winnow.chat.output import openai_messages
 from winnow.engine.layout import Layout, tmp_path
-from winnow.engine.segment import load_columns, schema_of
 from winnow.io import jsonl, parquet
+from winnow.io.arrow_files import load_columns, schema_of
 from winnow.io.compression import compression_of, open_binary
 
 

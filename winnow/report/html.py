@@ -265,15 +265,27 @@ def _languages(stages: list[dict]) -> str:
 
 def _duplicates(out: Path, stages: list[dict]) -> str:
     sizes: Counter = Counter()
+    references: Counter = Counter()
     for part in sorted((out / "ledger").glob("*.parquet")):
-        table = pq.read_table(part, columns=["cluster_size"])
+        table = pq.read_table(part, columns=["cluster_size", "reference_source"])
         for row in table.column("cluster_size").value_counts().to_pylist():
             if row["values"] is not None:
                 sizes[row["values"]] += row["counts"]
+        for row in table.column("reference_source").value_counts().to_pylist():
+            if row["values"] is not None:
+                references[row["values"]] += row["counts"]
     body = ""
     if sizes:
         rows = "".join(f"<tr><td>{k:,}</td><td>{v:,}</td></tr>" for k, v in sorted(sizes.items()))
         body += f"<table><tr><th>cluster size</th><th>removed documents</th></tr>{rows}</table>"
+    if references:
+        rows = "".join(
+            f"<tr><td>{escape(k)}</td><td>{v:,}</td></tr>" for k, v in sorted(references.items())
+        )
+        body += (
+            "<p>Documents removed as duplicates of a reference corpus's documents:</p><table>"
+            f"<tr><th>reference</th><th>removed documents</th></tr>{rows}</table>"
+        )
     examples = [
         (s["name"], e)
         for s in stages
@@ -284,11 +296,12 @@ def _duplicates(out: Path, stages: list[dict]) -> str:
     pairs = []
     for stage, example in examples:
         kept_id, kept_text = originals.get(example["id"], (None, None))
-        right = (
-            f"<b>kept: {escape(kept_id)}</b><pre>{escape(kept_text[:400])}</pre>"
-            if kept_text is not None
-            else f"<pre class='muted'>kept: see winnow explain OUT {escape(example['id'])}</pre>"
-        )
+        if kept_text is not None:
+            right = f"<b>kept: {escape(kept_id)}</b><pre>{escape(kept_text[:400])}</pre>"
+        elif kept_id is not None:  # (id, None): the kept document is a reference's
+            right = f"<b>in the reference: {escape(kept_id)}</b>"
+        else:
+            right = f"<pre class='muted'>kept: see winnow explain OUT {escape(example['id'])}</pre>"
         pairs.append(
             f"<h3>{escape(stage)}: {escape(example.get('reason', ''))}</h3><div class='pair'>"
             f"<div><b>removed: {escape(example['id'])}</b><pre>{escape(example['text'])}</pre>"
@@ -300,7 +313,8 @@ def _duplicates(out: Path, stages: list[dict]) -> str:
 
 def _originals(out: Path, removed_ids: list[str], limit: int = 200_000) -> dict:
     """For each removed duplicate, (id, text) of the document it duplicates, looked up in
-    the output when the run is small enough to scan (``limit`` documents)."""
+    the output when the run is small enough to scan (``limit`` documents); (id and
+    reference, None) when that document is a reference corpus's."""
     from winnow.report.lookup import kept_documents, ledger
 
     if not removed_ids:
@@ -308,12 +322,13 @@ def _originals(out: Path, removed_ids: list[str], limit: int = 200_000) -> dict:
     stats = orjson.loads((out / "stats.json").read_bytes())
     if stats.get("output_docs", 0) > limit:
         return {}
-    wanted = {}
+    wanted, found = {}, {}
     for rid in removed_ids:
         rows = ledger(out, id=rid).to_pylist()
-        if rows and rows[0].get("duplicate_of"):
+        if rows and rows[0].get("reference_source"):
+            found[rid] = (f"{rows[0]['duplicate_of']} ({rows[0]['reference_source']})", None)
+        elif rows and rows[0].get("duplicate_of"):
             wanted[rows[0]["duplicate_of"]] = rid
-    found = {}
     for doc in kept_documents(out):
         if doc["id"] in wanted:
             found[wanted.pop(doc["id"])] = (doc["id"], doc["text"] or "")

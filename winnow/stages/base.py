@@ -36,9 +36,11 @@ DROPS_SCHEMA = pa.schema(
         ("reason", pa.string()),
         ("duplicate_of", pa.string()),
         ("cluster_size", pa.int64()),
+        ("reference_source", pa.string()),
     ]
 )
-"""What a corpus stage's reduce decides for one shard: the rows to drop and why."""
+"""What a corpus stage's reduce decides for one shard: the rows to drop and why (and, for a
+duplicate of a reference corpus's document, the reference run or file that holds it)."""
 
 
 class Params(BaseModel):
@@ -50,13 +52,15 @@ class Params(BaseModel):
 @dataclass
 class RowResult:
     """A stage's verdict on a batch: ``reason`` names why each dropped row goes and is null
-    where the row stays (None: every row stays); ``duplicate_of`` and ``cluster_size``
-    (of the duplicate's group) are optional."""
+    where the row stays (None: every row stays); ``duplicate_of``, ``cluster_size`` (of the
+    duplicate's group) and ``reference_source`` (where the document it duplicates is, when
+    that is a reference corpus) are optional."""
 
     batch: pa.RecordBatch
     reason: pa.Array | None = None
     duplicate_of: pa.Array | None = None
     cluster_size: pa.Array | None = None
+    reference_source: pa.Array | None = None
 
     @property
     def keep(self) -> pa.BooleanArray | None:
@@ -257,7 +261,8 @@ def apply_drops(batch: pa.RecordBatch, offset: int, drops: pa.Table) -> RowResul
     reason = drops.column("reason").take(idx)
     dup = drops.column("duplicate_of").take(idx)
     size = drops.column("cluster_size").take(idx)
-    return RowResult(batch=batch, reason=reason, duplicate_of=dup, cluster_size=size)
+    ref = drops.column("reference_source").take(idx)
+    return RowResult(batch, reason, duplicate_of=dup, cluster_size=size, reference_source=ref)
 
 
 REGISTRY: dict[str, type[Stage]] = {}

@@ -118,6 +118,7 @@ class Mix(CorpusStage):
                 "reason": pa.array(["not_mixed"] * len(rows), pa.string()),
                 "duplicate_of": pa.nulls(len(rows), pa.string()),
                 "cluster_size": pa.nulls(len(rows), pa.int64()),
+                "reference_source": pa.nulls(len(rows), pa.string()),
             }, schema=DROPS_SCHEMA))  # fmt: skip
             start += size
         return out

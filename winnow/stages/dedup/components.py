@@ -47,12 +47,14 @@ class Verifier(Protocol):
 @dataclass
 class Candidates:
     """The documents that collide with another (global numbers, ascending), their component
-    and their keep rank (lower is kept first). Nothing is held for the other documents."""
+    and their keep rank (lower is kept first). Nothing is held for the other documents.
+    Documents numbered below ``fixed`` (a reference corpus's) are kept first and always."""
 
     offsets: np.ndarray
     docs: np.ndarray
     labels: np.ndarray
     rank: np.ndarray
+    fixed: int = 0
 
     @classmethod
     def from_band_keys(
@@ -61,6 +63,7 @@ class Candidates:
         shards: Sequence[ShardColumns],
         bands: Sequence[str],
         present: str,
+        fixed: int = 0,
     ) -> Candidates:
         """Documents (with ``present`` > 0) that share a key in any band are connected."""
         with scratch_of(run) as folder:
@@ -72,13 +75,14 @@ class Candidates:
         n = len(docs)
         graph = coo_matrix((np.ones(len(u), np.float32), (ends[: len(u)], ends[len(u) :])), (n, n))
         _, labels = connected_components(graph, directed=False)
-        return cls(keys.offsets, docs, labels.astype(np.int64), np.arange(n, dtype=np.int64))
+        rank = np.arange(n, dtype=np.int64)
+        return cls(keys.offsets, docs, labels.astype(np.int64), rank, fixed)
 
     def rank_by(self, shards: Sequence[ShardColumns], column: str) -> None:
         """Keep the highest ``column`` first; ties and missing values in input order."""
-        score = np.full(len(self.docs), -np.inf)
+        score = np.where(self.docs < self.fixed, np.inf, -np.inf)
         shard = np.searchsorted(self.offsets, self.docs, side="right") - 1
-        for s in np.unique(shard):
+        for s in np.unique(shard[self.docs >= self.fixed]):
             mine = shard == s
             rows = pa.array(self.docs[mine] - self.offsets[s])
             col = shards[int(s)]([column]).column(column).take(rows)
@@ -111,7 +115,7 @@ def near_duplicate_drops(
     bounds = np.append(group_start, len(members))
     if verifier is None:
         first = np.repeat(members[bounds[:-1]], np.diff(bounds))
-        dup = members != first
+        dup = (members != first) & (members >= candidates.fixed)
         removed_all, kept_all = members[dup], first[dup]
     else:  # slices of whole components, several per worker
         limit = min(VERIFY_DOCS, max(1_000, math.ceil(len(members) / (4 * run.workers.count))))
@@ -122,6 +126,7 @@ def near_duplicate_drops(
                 members[bounds[lo] : bounds[hi]],
                 bounds[lo : hi + 1] - bounds[lo],
                 verifier,
+                candidates.fixed,
             )
             for lo, hi in _slices(bounds, limit)
         ]
@@ -150,9 +155,11 @@ def verify_components(
     chunk: np.ndarray,
     bounds: np.ndarray,
     verifier: Verifier,
+    fixed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Within each component (``chunk[bounds[g]:bounds[g + 1]]``, in keep order), keep a
-    document unless it is similar to a kept one it shares a band with."""
+    document unless it is similar to a kept one it shares a band with (documents numbered
+    below ``fixed``, a reference's, are kept whatever they are like)."""
     shard = np.searchsorted(offsets, chunk, side="right") - 1
     row = chunk - offsets[shard]
     wanted = {int(s): np.sort(row[shard == s]) for s in np.unique(shard)}
@@ -167,7 +174,7 @@ def verify_components(
             mine = frozenset(members.tolist())
             bands = list(enumerate(keys.tolist()))
             near = sorted({k for band in bands for k in sharing.get(band, ())})
-            for k in near[:MAX_KEPT_COMPARED]:
+            for k in near[:MAX_KEPT_COMPARED] if doc >= fixed else ():
                 if verifier.similar(mine, kept[k][1]):
                     removed.append(doc)
                     kept_for.append(kept[k][0])

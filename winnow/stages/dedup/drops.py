@@ -10,6 +10,9 @@ import pyarrow as pa
 
 from winnow.stages.base import DROPS_SCHEMA, ShardColumns
 
+REFERENCE_SOURCE = "_ref_source"
+"""The column of a reference corpus's shard that names each document's run or file."""
+
 
 def drops_tables(
     shards: Sequence[ShardColumns],
@@ -20,15 +23,22 @@ def drops_tables(
     cluster: np.ndarray,
 ) -> list[pa.Table]:
     """One ``DROPS_SCHEMA`` table per shard. ``kept_for`` holds the global number of the
-    document each removed one duplicates (-1: none); its id is looked up shard by shard."""
+    document each removed one duplicates (-1: none); its id is looked up shard by shard, and
+    its ``reference_source`` where its shard is a reference corpus's (``REFERENCE_SOURCE``)."""
     removed, kept_for = np.asarray(removed, np.int64), np.asarray(kept_for, np.int64)
     ids = np.full(len(removed), None, dtype=object)
+    sources = np.full(len(removed), None, dtype=object)
     has = kept_for >= 0
     target_shard = np.searchsorted(offsets, kept_for, side="right") - 1
     for s in np.unique(target_shard[has]):
         mine = has & (target_shard == s)
         rows = pa.array(kept_for[mine] - offsets[s])
-        ids[mine] = shards[int(s)](["id"]).column("id").take(rows).to_pylist()
+        shard = shards[int(s)]
+        names = ["id", REFERENCE_SOURCE] if REFERENCE_SOURCE in shard.schema.names else ["id"]
+        found = shard(names).take(rows)
+        ids[mine] = found.column("id").to_pylist()
+        if len(names) > 1:
+            sources[mine] = found.column(REFERENCE_SOURCE).to_pylist()
     shard = np.searchsorted(offsets, removed, side="right") - 1
     reasons = np.asarray(reasons, dtype=object)
     out = []
@@ -43,6 +53,7 @@ def drops_tables(
                     pa.array(reasons[mine].tolist(), pa.string()),
                     pa.array(ids[mine].tolist(), pa.string()),
                     pa.array(sizes, pa.int64()),
+                    pa.array(sources[mine].tolist(), pa.string()),
                 ],
                 schema=DROPS_SCHEMA,
             )

@@ -8,12 +8,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from winnow.chat.view import View, view_array
-from winnow.stages.base import CorpusStage, Params, RunContext, ShardColumns, register
+from winnow.stages.base import CorpusStage, RunContext, ShardColumns, register
 from winnow.stages.dedup.first_occurrence import first_occurrence
+from winnow.stages.dedup.reference import ReferenceParams, with_reference
 from winnow.stages.textops import collapse_whitespace, hash128
 
 
-class ExactDedupParams(Params):
+class ExactDedupParams(ReferenceParams):
     lowercase: bool = True
     """Compare case-insensitively."""
     collapse_whitespace: bool = True
@@ -32,6 +33,9 @@ class ExactDedup(CorpusStage):
     summary = "drop repeats of identical (normalised) text; first occurrence kept"
     origin = "exact-match dedup as in C4 / Lee et al. 2022 'Deduplicating training data'"
     signature_columns = ("_exact_hi", "_exact_lo")
+    index_params = ("lowercase", "collapse_whitespace", "view")
+    index_text = False
+    reads = ("reference",)
 
     def canonical(self, text: pa.Array) -> pa.Array:
         if self.params.lowercase:
@@ -45,4 +49,7 @@ class ExactDedup(CorpusStage):
         return {"_exact_hi": pa.array(hi), "_exact_lo": pa.array(lo)}
 
     def reduce(self, shards: Sequence[ShardColumns], run: RunContext) -> list[pa.Table]:
-        return first_occurrence(run, shards, "_exact_hi", "_exact_lo", "exact_duplicate")
+        def decide(every: list[ShardColumns], fixed: int) -> list[pa.Table]:
+            return first_occurrence(run, every, "_exact_hi", "_exact_lo", "exact_duplicate")
+
+        return with_reference(self, shards, run, decide)

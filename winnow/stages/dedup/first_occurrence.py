@@ -24,10 +24,12 @@ def first_occurrence(
     hi_col: str,
     lo_col: str,
     reason: str,
+    present: str | None = None,
 ) -> list[pa.Table]:
-    """Drop every row whose key appeared earlier in input order; name the first row's id."""
+    """Drop every row whose key appeared earlier in input order; name the first row's id.
+    Rows whose ``present`` column is 0 have no key."""
     with scratch_of(run) as folder:
-        keys = shuffle(run, shards, [(hi_col, lo_col)], folder)
+        keys = shuffle(run, shards, [(hi_col, lo_col)], folder, present=present)
         calls = [(keys.paths, p) for p in range(keys.parts)]
         found = run.workers.map("first occurrences", repeats_in_partition, calls)
     removed, first, size = (concat([f[i] for f in found]) for i in range(3))

@@ -11,13 +11,14 @@ from typing import Literal
 import pyarrow as pa
 
 from winnow.fields import MISSING, field_values
-from winnow.stages.base import CorpusStage, Params, RunContext, ShardColumns, register
+from winnow.stages.base import CorpusStage, RunContext, ShardColumns, register
 from winnow.stages.dedup.first_occurrence import first_occurrence
+from winnow.stages.dedup.reference import ReferenceParams, with_reference
 from winnow.stages.textops import hash128
 from winnow.text.urls import normalize_url
 
 
-class KeyDedupParams(Params):
+class KeyDedupParams(ReferenceParams):
     field: str
     """A field path (``meta.url``, a column such as ``source``)."""
     normalize: Literal["none", "url"] = "none"
@@ -33,24 +34,32 @@ class KeyDedup(CorpusStage):
     ParamsModel = KeyDedupParams
     summary = "drop repeats of a field's value (normalize: url for URL variants)"
     origin = "datatrove / dolma dedup by key (URL); URL normalisation after RFC 3986"
-    signature_columns = ("_key_hi", "_key_lo")
+    signature_columns = ("_key_hi", "_key_lo", "_key_present")
+    index_params = ("field", "normalize")
+    index_text = False
+    reads = ("reference",)
 
     @classmethod
     def examples(cls, files) -> list[dict]:
         return [{"field": "chat_format"}]
 
     def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
-        keys = []
-        ids = batch.column("id").to_pylist()
-        for value, doc in zip(field_values(batch, self.params.field), ids):
-            if value is MISSING:  # unique: a key no other document has
-                keys.append(f"\x00no key\x00{doc}")
+        keys, present = [], []
+        for value in field_values(batch, self.params.field):
+            present.append(int(value is not MISSING))  # no field: no one's duplicate
+            if value is MISSING:
+                keys.append("")
             elif self.params.normalize == "url":
                 keys.append("u" + normalize_url(str(value)))
             else:
                 keys.append("v" + (value if isinstance(value, str) else repr(value)))
         hi, lo = hash128(pa.array(keys, pa.large_string()))
-        return {"_key_hi": pa.array(hi), "_key_lo": pa.array(lo)}
+        return {"_key_hi": pa.array(hi), "_key_lo": pa.array(lo),
+                "_key_present": pa.array(present, pa.int8())}  # fmt: skip
 
     def reduce(self, shards: Sequence[ShardColumns], run: RunContext) -> list[pa.Table]:
-        return first_occurrence(run, shards, "_key_hi", "_key_lo", "key_duplicate")
+        def decide(every: list[ShardColumns], fixed: int) -> list[pa.Table]:
+            return first_occurrence(run, every, "_key_hi", "_key_lo", "key_duplicate",
+                                    present="_key_present")  # fmt: skip
+
+        return with_reference(self, shards, run, decide)

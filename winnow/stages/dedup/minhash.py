@@ -23,15 +23,16 @@ import pyarrow as pa
 from pydantic import Field, model_validator
 
 from winnow.chat.view import View, view_array
-from winnow.stages.base import CorpusStage, Params, RunContext, ShardColumns, register
+from winnow.stages.base import CorpusStage, RunContext, ShardColumns, register
 from winnow.stages.dedup.components import Candidates, near_duplicate_drops
+from winnow.stages.dedup.reference import ReferenceParams, with_reference
 from winnow.stages.dedup.shingles import mix64, shingle_hashes
 
 _P = np.uint64(0x100000001B3)
 _LITTLE_ENDIAN = sys.byteorder == "little"
 
 
-class MinHashParams(Params):
+class MinHashParams(ReferenceParams):
     ngram: int = Field(5, ge=1)
     """Words per shingle (FineWeb, Gopher: 5)."""
     bands: int = Field(14, ge=1)
@@ -109,6 +110,10 @@ class MinHashDedup(CorpusStage):
     ParamsModel = MinHashParams
     summary = "MinHash-LSH on word 5-gram shingles (14x8), clusters verified by true Jaccard"
     origin = "Broder 1997; LSH as in FineWeb (Penedo et al. 2024), verification as text-dedup"
+    index_params = ("ngram", "bands", "rows", "seed", "view")
+    index_text = True
+    """An index keeps the compared text: verification needs a reference document's shingles."""
+    reads = ("reference",)
 
     @property
     def signature_columns(self) -> tuple[str, ...]:
@@ -130,11 +135,15 @@ class MinHashDedup(CorpusStage):
     def reduce(self, shards: Sequence[ShardColumns], run: RunContext) -> list[pa.Table]:
         p = self.params
         bands = self.signature_columns[:-1]
-        candidates = Candidates.from_band_keys(run, shards, bands, present="_mh_shingles")
-        if p.keep_highest is not None:
-            candidates.rank_by(shards, p.keep_highest)
         verifier = JaccardVerifier(p.ngram, p.threshold, bands, p.view) if p.verify else None
-        return near_duplicate_drops(run, candidates, shards, verifier, reason="near_duplicate")
+
+        def decide(every: list[ShardColumns], fixed: int) -> list[pa.Table]:
+            candidates = Candidates.from_band_keys(run, every, bands, "_mh_shingles", fixed)
+            if p.keep_highest is not None:
+                candidates.rank_by(every, p.keep_highest)
+            return near_duplicate_drops(run, candidates, every, verifier, "near_duplicate")
+
+        return with_reference(self, shards, run, decide)
 
 
 @dataclass(frozen=True)
@@ -150,6 +159,8 @@ class JaccardVerifier:
         found = {}
         for shard, rows in wanted.items():
             columns = ["text", "messages"] if self.view != "text" else ["text"]
+            names = shards[shard].schema.names  # a reference's part holds its view as text
+            columns = [c for c in columns if c in names]
             table = shards[shard]([*columns, *self.bands]).take(pa.array(rows))
             shingles = shingle_hashes(view_array(table, self.view), self.ngram)
             keys = np.stack([table.column(b).to_numpy() for b in self.bands], axis=1)

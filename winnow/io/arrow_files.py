@@ -1,0 +1,64 @@
+"""Arrow IPC files that hold documents or columns between steps (segments, sink columns,
+reference corpora): LZ4-compressed, read back column by column."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+INTERMEDIATE = pa.ipc.IpcWriteOptions(compression="lz4")
+"""Segment files are LZ4-compressed Arrow IPC: text takes a fifth to a half of its size on
+scratch disk, and reads back at ~3 GB/s per core."""
+
+
+def schema_of(path: os.PathLike) -> pa.Schema:
+    """The schema of an intermediate Arrow file (nothing read but its footer)."""
+    with pa.memory_map(str(path)) as source:
+        return pa.ipc.open_file(source).schema
+
+
+def load_columns(path: os.PathLike, columns) -> pa.Table:
+    """The named columns of an intermediate Arrow file (only their buffers are read and
+    decompressed; all columns when ``columns`` is None)."""
+    with pa.memory_map(str(path)) as source:
+        if columns is None:
+            return pa.ipc.open_file(source).read_all()
+        table = pa.ipc.open_file(source, options=column_options(source, columns)).read_all()
+    return table.select(list(columns))
+
+
+def column_options(source, columns) -> pa.ipc.IpcReadOptions:
+    """Read options that decode only ``columns`` of an open Arrow file."""
+    names = pa.ipc.open_file(source).schema.names
+    return pa.ipc.IpcReadOptions(included_fields=sorted({names.index(c) for c in columns}))
+
+
+@dataclass(frozen=True)
+class ShardFile:
+    """A shard's intermediate documents (or a sink's kept columns) as picklable
+    ``ShardColumns``."""
+
+    path: str
+
+    def __call__(self, columns) -> pa.Table:
+        return load_columns(self.path, columns)
+
+    @property
+    def schema(self) -> pa.Schema:
+        return schema_of(self.path)
+
+    @property
+    def rows(self) -> int:
+        with pa.memory_map(self.path) as source:
+            return pa.ipc.open_file(source).count_rows()
+
+    def batches(self, columns) -> Iterator[pa.RecordBatch]:
+        """The named columns, one record batch at a time (read from the file, not mapped:
+        memory holds one batch)."""
+        with pa.OSFile(self.path) as source:
+            reader = pa.ipc.open_file(source, options=column_options(source, columns))
+            for i in range(reader.num_record_batches):
+                yield reader.get_batch(i).select(list(columns))
