@@ -6,7 +6,15 @@ document per entry, in corpus order, written to the run's ``artifacts/NN-export/
   format), token dtype uint16 below 65,500 ids, else int32 (Megatron's rule, from the largest
   id); point ``--data-path`` at ``.../data``;
 - ``hf``: a Hugging Face ``datasets`` folder (``load_from_disk``): ``id``, ``input_ids`` and,
-  for chat records tokenized with a template, ``loss_mask``.
+  for chat records tokenized with a template, ``loss_mask``;
+- ``mds``: MosaicML streaming's MDS (``index.json`` + ``shard.NNNNN.mds``, 64 MiB shards,
+  uncompressed; ``streaming.StreamingDataset(local=...)`` reads it), one sample per
+  document: ``id`` (``str``), ``input_ids`` (``ndarray:uint16`` below 65,500 ids, else
+  ``ndarray:int32``, Megatron's rule) and, for chat records tokenized with a template,
+  ``loss_mask`` (``ndarray:uint8``, 1 on trained tokens). Written byte for byte as
+  ``streaming.MDSWriter`` writes it, without the package (its pins clash with winnow's
+  extras); MDS cannot hold an empty array, so documents without tokens are left out
+  (counted as ``empty``).
 
 A sink: it reads the stream at its place and removes nothing.
 """
@@ -18,10 +26,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pyarrow.compute as pc
 from pydantic import field_validator
 
 from winnow.extras import require
+from winnow.io.mds import MDSWriter, encode_ndarray
 from winnow.io.megatron import MegatronWriter, optimal_dtype
 from winnow.stages.base import (
     ExampleFiles,
@@ -35,7 +45,7 @@ from winnow.stages.token_sink import TokenSink, masked, max_token
 
 
 class ExportParams(Params):
-    format: Literal["megatron", "hf"]
+    format: Literal["megatron", "hf", "mds"]
     path: str | None = None
     """Where to write (default: the run's artifacts/ folder)."""
     tokenizer: str | None = None
@@ -52,12 +62,16 @@ class ExportParams(Params):
 
 @register
 class Export(TokenSink):
-    """Write the documents' tokens as a Megatron indexed dataset or a Hugging Face dataset."""
+    """Write the documents' tokens as a Megatron indexed dataset, a Hugging Face dataset or
+    MosaicML streaming's MDS."""
 
     name = "export"
     ParamsModel = ExportParams
-    summary = "tokens as Megatron's indexed dataset (.bin/.idx) or a Hugging Face dataset"
-    origin = "Megatron-LM indexed_dataset (MMIDIDX); Hugging Face datasets save_to_disk"
+    summary = "tokens as Megatron's indexed dataset (.bin/.idx), a Hugging Face dataset or MDS"
+    origin = (
+        "Megatron-LM indexed_dataset (MMIDIDX); Hugging Face datasets save_to_disk; "
+        "MosaicML streaming MDSWriter"
+    )
     example_before = (("tokenize", {"train_vocab": 300, "chat_template": "chatml"}),)
     reads = ("tokenizer",)
 
@@ -87,6 +101,8 @@ class Export(TokenSink):
                     lengths = pc.list_value_length(tokens).fill_null(0).to_numpy()
                     writer.add(pc.list_flatten(tokens).to_numpy(zero_copy_only=False), lengths)
             return writer.close()
+        if self.params.format == "mds":
+            return _mds(shards, folder)
         return _hf(shards, folder, run)
 
 
@@ -121,3 +137,35 @@ def _hf(shards: Sequence[ShardColumns], folder: Path, run: RunContext) -> dict:
         )
         dataset.save_to_disk(str(folder))
         return {"documents": dataset.num_rows, "format": "hf"}
+
+
+def _mds(shards: Sequence[ShardColumns], folder: Path) -> dict:
+    dtype = np.dtype(optimal_dtype(max_token(shards) + 1))
+    with_mask = masked(shards)
+    columns = {"id": "str", "input_ids": f"ndarray:{dtype.name}"}
+    if with_mask:
+        columns["loss_mask"] = "ndarray:uint8"
+    writer = MDSWriter(folder, columns)  # names in order: id, input_ids, loss_mask
+    empty = tokens = 0
+    for shard in shards:
+        names = ["id", "tokens", "loss_mask"] if with_mask else ["id", "tokens"]
+        for batch in shard.batches(names):
+            lengths = pc.list_value_length(batch.column(1)).fill_null(0).to_numpy()
+            ends = np.cumsum(lengths)
+            flat = pc.list_flatten(batch.column(1)).to_numpy(zero_copy_only=False).astype(dtype)
+            if with_mask:
+                bits = pc.list_flatten(batch.column(2)).to_numpy(zero_copy_only=False)
+                mask = bits.astype(np.uint8)
+                if len(mask) != len(flat):
+                    raise ValueError("loss_mask and tokens differ in length (re-run tokenize)")
+            for doc, end, n in zip(batch.column(0).to_pylist(), ends.tolist(), lengths.tolist()):
+                if n == 0:
+                    empty += 1
+                    continue
+                encoded = [str(doc).encode("utf-8"), encode_ndarray(flat[end - n : end])]
+                if with_mask:
+                    encoded.append(encode_ndarray(mask[end - n : end]))
+                writer.add(encoded)
+                tokens += n
+    return {**writer.close(), "tokens": tokens, "dtype": dtype.name, "empty": empty,
+            "format": "mds"}  # fmt: skip
