@@ -173,14 +173,17 @@ def verify_components(
             members, keys = loaded[(int(shard[i]), int(row[i]))]
             mine = frozenset(members.tolist())
             bands = list(enumerate(keys.tolist()))
-            near = sorted({k for band in bands for k in sharing.get(band, ())})
-            for k in near[:MAX_KEPT_COMPARED] if doc >= fixed else ():
-                if verifier.similar(mine, kept[k][1]):
+            if doc >= fixed:
+                near = sorted({k for band in bands for k in sharing.get(band, ())})
+                near = near[:MAX_KEPT_COMPARED]
+                match = next((k for k in near if verifier.similar(mine, kept[k][1])), None)
+                if match is not None:
                     removed.append(doc)
-                    kept_for.append(kept[k][0])
-                    break
-            else:
-                for band in bands:
-                    sharing.setdefault(band, []).append(len(kept))
-                kept.append((doc, mine))
+                    kept_for.append(kept[match][0])
+                    continue
+            for band in bands:  # only the first kept documents of a band are ever compared
+                positions = sharing.setdefault(band, [])
+                if len(positions) < MAX_KEPT_COMPARED:
+                    positions.append(len(kept))
+            kept.append((doc, mine))
     return np.array(removed, dtype=np.int64), np.array(kept_for, dtype=np.int64)
