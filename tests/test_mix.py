@@ -103,3 +103,40 @@ def test_mixing_by_a_metadata_field(tmp_path):
     for name in weights:
         assert abs(manifest["sources"][name]["actual_share"][0] - 0.5) < 0.01
         assert manifest["sources"][name]["epochs"] <= 2
+
+
+
+def test_several_later_phases_and_a_curriculum_within_each(sources, tmp_path):
+    _, paths = sources
+    sized = []
+    for path in paths:  # the same sources, each record with its length as a field
+        records = [json.loads(line) for line in path.read_text().splitlines()]
+        rows = [dict(r, n_chars=len(r["text"])) for r in records]
+        sized.append(write_jsonl(tmp_path / path.name, rows))
+    params = {
+        "weights": {"abstracts": 0.2, "manpages": 0.5, "licences": 0.3},
+        "phases": [{"fraction": 0.2, "weights": {"manpages": 1.0}},
+                   {"fraction": 0.1, "weights": {"abstracts": 0.5, "licences": 0.5}}],
+        "order_by": "n_chars", "tokens": 500_000,
+    }  # fmt: skip
+    _, manifest, stream = _run(tmp_path, sized, "phases", params)
+    assert [round(p["fraction"], 6) for p in manifest["schedule"]] == [0.7, 0.2, 0.1]
+    shares = {name: manifest["sources"][name]["actual_share"] for name in params["weights"]}
+    assert abs(shares["manpages"][1] - 1.0) < 0.01
+    assert abs(shares["abstracts"][2] - 0.5) < 0.02 and shares["manpages"][2] == 0
+    phases = [s["phase"] for s in stream]
+    assert phases == sorted(phases) and set(phases) == {0, 1, 2}
+    for k in range(3):  # short to long within each phase
+        lengths = [len(s["text"]) for s in stream if s["phase"] == k]
+        assert lengths == sorted(lengths)
+    _, _, reverse = _run(tmp_path, sized, "reverse", {**params, "descending": True})
+    lengths = [len(s["text"]) for s in reverse if s["phase"] == 0]
+    assert lengths == sorted(lengths, reverse=True)
+
+
+def test_final_and_phases_together_are_a_recipe_error(sources, tmp_path):
+    _, paths = sources
+    phase = {"fraction": 0.1, "weights": {"manpages": 1.0}}
+    with pytest.raises(winnow.RecipeError, match="either final"):
+        winnow.run({"inputs": [str(paths[0])], "output": str(tmp_path / "x"),
+                    "stages": [{"mix": {"final": phase, "phases": [phase]}}]})  # fmt: skip

@@ -7,9 +7,13 @@ tokens is its ``weights`` entry (default: its available tokens), raised to ``1 /
 temperature`` and normalised (temperature sampling, as mT5/XLM-R). A source repeats at
 most ``max_epochs`` times (4 epochs are nearly as good as new data: Muennighoff et al.
 2023, "Scaling Data-Constrained Language Models"); by default the stream is as long as the
-cap allows, or ``tokens`` long. ``final: {fraction: 0.1, weights: {...}}`` gives the last
-part of the stream its own proportions, upsampling chosen sources at the end of training
-(Blakeney et al. 2024, "Does your data spark joy?").
+cap allows, or ``tokens`` long. ``phases: [{fraction: 0.2, weights: {...}}, ...]`` give
+later parts of the stream their own proportions, in order after the main phase (which takes
+the rest); ``final: {fraction, weights}`` is the one-phase shorthand: upsampling chosen
+sources at the end of training (Blakeney et al. 2024, "Does your data spark joy?").
+``order_by`` (a field path: ``n_tokens``, a score column) orders the documents within each
+phase by that value, ascending (``descending: true`` for the reverse), for curricula
+(short-to-long, easy-to-hard); documents without the value come last in their phase.
 
 Documents are taken whole: full passes in a seeded order, then a seeded partial pass to
 the token target; each source's documents are spread evenly over its phase of the stream.
@@ -33,7 +37,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from winnow.chat.output import openai_messages
 from winnow.fields import MISSING, field_values
@@ -49,7 +53,9 @@ from winnow.stages.base import (
 )
 
 
-class FinalPhase(BaseModel):
+class Phase(BaseModel):
+    """A later part of the stream (``fraction`` of its tokens) with its own ``weights``."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     fraction: float = Field(gt=0, lt=1)
     weights: dict[str, float]
@@ -61,10 +67,28 @@ class MixParams(Params):
     temperature: float = Field(1.0, gt=0)
     max_epochs: float = Field(4.0, gt=0)
     tokens: int | None = Field(None, ge=1)
-    final: FinalPhase | None = None
+    phases: list[Phase] = []
+    """Later phases, in stream order, after the main one (which has ``weights``)."""
+    final: Phase | None = None
+    """One later phase: the shorthand for ``phases: [final]``."""
+    order_by: str | None = None
+    """A field path whose value orders the documents within each phase (curricula)."""
+    descending: bool = False
     seed: int = 0
     stream_docs: int = Field(50_000, ge=1)
     """Documents per stream file."""
+
+    @model_validator(mode="after")
+    def _one_way_to_phase(self) -> MixParams:
+        if self.final is not None and self.phases:
+            raise ValueError("give either final (one later phase) or phases, not both")
+        if sum(p.fraction for p in self.later) >= 1:
+            raise ValueError("the later phases' fractions must add up to less than 1")
+        return self
+
+    @property
+    def later(self) -> list[Phase]:
+        return [self.final] if self.final is not None else list(self.phases)
 
 
 @register
@@ -73,9 +97,13 @@ class Mix(CorpusStage):
 
     name = "mix"
     ParamsModel = MixParams
-    summary = "sources or domains mixed by token weights, temperature, epoch cap, final phase"
+    summary = "sources or domains mixed by token weights, temperature, epoch cap, phases"
     origin = "Muennighoff et al. 2023 (epochs); Blakeney et al. 2024 (final-phase upsampling)"
-    signature_columns = ("_mix_group", "_mix_tokens")
+
+    @property
+    def signature_columns(self) -> tuple[str, ...]:
+        order = ("_mix_order",) if self.params.order_by is not None else ()
+        return ("_mix_group", "_mix_tokens", *order)
 
     def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
         if self.params.by == "source":
@@ -90,7 +118,12 @@ class Mix(CorpusStage):
         else:
             size = pc.binary_length(pc.fill_null(batch.column("text"), ""))
             tokens = pc.max_element_wise(pc.divide(pc.add(size, 3), 4), 1).cast(pa.int64())
-        return {"_mix_group": pa.array(groups, pa.string()), "_mix_tokens": tokens}
+        out = {"_mix_group": pa.array(groups, pa.string()), "_mix_tokens": tokens}
+        if self.params.order_by is not None:
+            out["_mix_order"] = pa.array(
+                [_number(v) for v in field_values(batch, self.params.order_by)], pa.float64()
+            )
+        return out
 
     def reduce(self, shards: Sequence[ShardColumns], run: RunContext) -> list[pa.Table]:
         p = self.params
@@ -101,7 +134,10 @@ class Mix(CorpusStage):
         names = encoded.dictionary.to_pylist()
         codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32)
         tokens = np.concatenate([t.column(1).to_numpy() for t in tables]) if tables else []
-        plan = plan_mix(codes, names, np.asarray(tokens, dtype=np.int64), p)
+        order = None
+        if p.order_by is not None:
+            order = np.concatenate([t.column(2).to_numpy(zero_copy_only=False) for t in tables])
+        plan = plan_mix(codes, names, np.asarray(tokens, dtype=np.int64), p, order)
         used = np.zeros(len(codes), dtype=bool)
         used[plan["doc"]] = True
         if run.artifacts is not None:
@@ -124,9 +160,18 @@ class Mix(CorpusStage):
         return out
 
 
-def plan_mix(codes: np.ndarray, sources: list[str], tokens: np.ndarray, p: MixParams) -> dict:
+def _number(value) -> float | None:
+    """An ``order_by`` value as a number (None: absent or not a number)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def plan_mix(codes: np.ndarray, sources: list[str], tokens: np.ndarray, p: MixParams,
+             order_values: np.ndarray | None = None) -> dict:  # fmt: skip
     """The stream: document index, epoch and phase at every position, and the manifest
-    (``codes``: each document's source, an index into ``sources``)."""
+    (``codes``: each document's source, an index into ``sources``; ``order_values``: each
+    document's ``order_by`` value, NaN where it has none)."""
     names = sorted(sources[c] for c in np.unique(codes))
     code_of = {g: i for i, g in enumerate(sources)}
     if not names:  # no documents reached the stage
@@ -134,9 +179,8 @@ def plan_mix(codes: np.ndarray, sources: list[str], tokens: np.ndarray, p: MixPa
         return {"doc": nothing, "epoch": nothing, "phase": nothing, "tokens": 0,
                 "sources": {}, "schedule": [], "max_epochs": p.max_epochs}  # fmt: skip
     available = {g: int(tokens[codes == code_of[g]].sum()) for g in names}
-    phases = [(1.0, p.weights)]
-    if p.final is not None:
-        phases = [(1 - p.final.fraction, p.weights), (p.final.fraction, p.final.weights)]
+    later = [(phase.fraction, phase.weights) for phase in p.later]
+    phases = [(1.0 - sum(f for f, _ in later), p.weights), *later]
     shares = [_shares(w, available, p.temperature) for _, w in phases]
     # tokens each source must give: the stream as long as the epoch cap allows, or p.tokens
     per_token = {g: sum(f * s[g] for (f, _), s in zip(phases, shares)) for g in names}
@@ -173,7 +217,12 @@ def plan_mix(codes: np.ndarray, sources: list[str], tokens: np.ndarray, p: MixPa
         }
     key = np.concatenate(keys) if keys else np.zeros(0)
     doc = np.concatenate(order_doc) if order_doc else np.zeros(0, np.int64)
-    order = np.lexsort((doc, key))
+    if order_values is None:
+        order = np.lexsort((doc, key))
+    else:  # within each phase by the value (absent: last), then spread as without it
+        value = order_values[doc] * (-1.0 if p.descending else 1.0)
+        value = np.where(np.isnan(value), np.inf, value)
+        order = np.lexsort((doc, key, value, np.concatenate(order_phase)))
     doc, key = doc[order], key[order]
     epoch = np.concatenate(order_epoch)[order] if order_epoch else doc
     phase = np.concatenate(order_phase)[order] if order_phase else doc
