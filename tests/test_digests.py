@@ -55,7 +55,7 @@ DIGESTS = {
         "b6ce0eba98ea8271b38e3e256e5bfe6248317181acf7ab5d1ef7c08777658450",
     ),
     "dedup": (
-        "ceb3380a7a3c3b52931f96b159699962590578dd1a13406ceebf0064e13d3051",
+        "14e5d81959e0e44e21593deff76d8b5358a9f6e6b5e8db59bbba80a399cba2ad",
         "e46bc3a6d178bd4679f1c882b7bd2deed480118ac746c55dfc19f96035bcc6be",
     ),
     "heuristic": (

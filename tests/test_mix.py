@@ -140,3 +140,17 @@ def test_final_and_phases_together_are_a_recipe_error(sources, tmp_path):
     with pytest.raises(winnow.RecipeError, match="either final"):
         winnow.run({"inputs": [str(paths[0])], "output": str(tmp_path / "x"),
                     "stages": [{"mix": {"final": phase, "phases": [phase]}}]})  # fmt: skip
+
+
+def test_mixing_by_the_clusters_diversity_writes(sources):
+    folder, paths = sources
+    out = folder / "clusters"
+    stages = [{"diversity": {"keep_fraction": 0.9, "clusters": 4}},
+              {"mix": {"by": "diversity_cluster", "max_epochs": 1}}]  # fmt: skip
+    winnow.run({"inputs": [str(p) for p in paths], "output": str(out), "stages": stages},
+               workers=2)  # fmt: skip
+    kept = read_output(out)
+    manifest = json.loads(next((out / "artifacts").glob("*-mix/manifest.json")).read_text())
+    assert set(manifest["sources"]) == {str(c) for c in range(4)}
+    sizes = {str(c): sum(d["diversity_cluster"] == c for d in kept) for c in range(4)}
+    assert {c: s["documents"] for c, s in manifest["sources"].items()} == sizes

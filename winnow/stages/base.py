@@ -67,6 +67,13 @@ class RowResult:
         return None if self.reason is None else self.reason.is_null()
 
 
+def put_column(batch: pa.RecordBatch, name: str, column: pa.Array) -> pa.RecordBatch:
+    """The batch with column ``name`` added, or replaced when an earlier use of the same
+    stage wrote it (the later value wins)."""
+    i = batch.schema.get_field_index(name)
+    return batch.append_column(name, column) if i < 0 else batch.set_column(i, name, column)
+
+
 def with_text(batch: pa.RecordBatch, texts: list[str]) -> pa.RecordBatch:
     """The batch with its ``text`` column replaced (stages that edit documents)."""
     i = batch.schema.get_field_index("text")

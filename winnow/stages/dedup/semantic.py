@@ -12,6 +12,8 @@ kept so far, and one at ``threshold`` or above is removed as a duplicate of its 
 similar kept document.
 ``diversify`` (D4) then keeps only that fraction of each cluster's remaining documents,
 dropping the most prototypical ones (nearest their centroid) as ``prototypical``.
+apply: besides the removals, every document keeps its cluster as ``semantic_dedup_cluster``
+(for ``mix by:``).
 """
 
 from __future__ import annotations
@@ -28,16 +30,27 @@ from pydantic import Field
 from winnow.models.clustering import even_sample, kmeans
 from winnow.models.embeddings import dimensions, embedding_column
 from winnow.stages.base import (
-    DROPS_SCHEMA,
     CorpusStage,
     Params,
+    RowResult,
     RunContext,
     ShardColumns,
+    put_column,
     register,
     scratch_of,
 )
 from winnow.stages.clusters import assign_shard, bucket_count, fit_kmeans, read_bucket
 from winnow.stages.dedup.drops import drops_tables
+
+DECISIONS = pa.schema(
+    [
+        ("cluster", pa.int64()),
+        ("reason", pa.string()),
+        ("duplicate_of", pa.string()),
+        ("cluster_size", pa.int64()),
+    ]
+)
+"""Per document, in shard order: its cluster, and why it goes (null: it stays)."""
 
 
 class SemanticParams(Params):
@@ -61,6 +74,7 @@ class SemanticDedup(CorpusStage):
     ParamsModel = SemanticParams
     summary = "SemDeDup: embeddings, k-means, within-cluster cosine >= threshold; D4 option"
     origin = "SemDeDup (Abbas et al. 2023); D4 (Tirumala et al. 2023)"
+    decision_schema = DECISIONS
 
     @classmethod
     def extras(cls, params) -> list[tuple[str, str]]:
@@ -95,7 +109,7 @@ class SemanticDedup(CorpusStage):
         sizes = [load.rows for load in shards]
         total = sum(sizes)
         if not total:
-            return [DROPS_SCHEMA.empty_table() for _ in shards]
+            return [DECISIONS.empty_table() for _ in shards]
         k = min(p.clusters or max(1, min(1000, round(math.sqrt(total)))), total)
         offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         if p.backend == "tfidf":  # fitted on the corpus's sparse counts, held in memory
@@ -103,32 +117,47 @@ class SemanticDedup(CorpusStage):
             labels, centroids = kmeans(vectors, k, p.seed)
             found = _decide(np.arange(total), labels, vectors, centroids, p)
         else:
-            found = self._in_buckets(shards, offsets, k, run)
+            labels, found = self._in_buckets(shards, offsets, k, run)
         dropped, reasons, refs = found
         order = np.argsort(dropped, kind="stable")
         dropped, reasons, refs = dropped[order], reasons[order], refs[order]
         cluster = np.bincount(refs[refs >= 0], minlength=total)[np.maximum(refs, 0)] + 1
-        return drops_tables(shards, offsets, dropped, reasons, refs, cluster)
+        drops = drops_tables(shards, offsets, dropped, reasons, refs, cluster)
+        return [
+            _per_document(d, np.asarray(labels[offsets[s] : offsets[s + 1]], np.int64))
+            for s, d in enumerate(drops)
+        ]
+
+    def apply(self, batch: pa.RecordBatch, offset: int, decisions: pa.Table) -> RowResult:
+        mine = decisions.slice(offset, batch.num_rows)
+        column = mine.column("cluster").combine_chunks()
+        return RowResult(
+            put_column(batch, f"{self.name}_cluster", column),
+            reason=mine.column("reason").combine_chunks(),
+            duplicate_of=mine.column("duplicate_of").combine_chunks(),
+            cluster_size=mine.column("cluster_size").combine_chunks(),
+        )
 
     def _in_buckets(
         self, shards, offsets: np.ndarray, k: int, run: RunContext
-    ) -> tuple[np.ndarray, ...]:
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
         """k-means on a sample, every shard assigned and bucketed by cluster on the workers,
-        then each bucket's clusters deduplicated by one task."""
+        then each bucket's clusters deduplicated by one task: (every document's cluster,
+        the removals)."""
         p = self.params
         dim = dimensions(p.backend)
         model = fit_kmeans(shards, "_sem_embedding", dim, k, p.seed)
         centroids = model.cluster_centers_.astype(np.float32)
         buckets = bucket_count(int(offsets[-1]), dim, k, run.workers.count)
         with scratch_of(run) as folder:
-            run.workers.map("semantic_dedup assign", assign_shard, [
+            labels = run.workers.map("semantic_dedup assign", assign_shard, [
                 (model, load, "_sem_embedding", dim, int(offsets[s]), buckets, str(folder), s)
                 for s, load in enumerate(shards)
             ])  # fmt: skip
             found = run.workers.map("semantic_dedup clusters", _dedup_bucket, [
                 (str(folder), b, len(shards), centroids, p) for b in range(buckets)
             ])  # fmt: skip
-        return tuple(np.concatenate(parts) for parts in zip(*found))
+        return np.concatenate(labels), tuple(np.concatenate(parts) for parts in zip(*found))
 
     def _tfidf_vectors(self, shards: Sequence[ShardColumns]) -> tuple[np.ndarray, list[int]]:
         p = self.params
@@ -154,6 +183,15 @@ class SemanticDedup(CorpusStage):
         rows = svd.transform(weighted).astype(np.float32)
         norms = np.linalg.norm(rows, axis=1, keepdims=True)
         return rows / np.where(norms > 0, norms, 1), sizes
+
+
+def _per_document(drops: pa.Table, labels: np.ndarray) -> pa.Table:
+    """A shard's removals spread over its documents, with every document's cluster."""
+    at = np.full(len(labels), -1, dtype=np.int64)
+    at[drops.column("row").to_numpy()] = np.arange(drops.num_rows)
+    take = pa.array(at, mask=at < 0)
+    columns = [drops.column(name).take(take) for name in ("reason", "duplicate_of", "cluster_size")]
+    return pa.table([pa.array(labels), *columns], schema=DECISIONS)
 
 
 def _hashing(features: int):

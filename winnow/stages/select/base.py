@@ -14,7 +14,7 @@ import pyarrow as pa
 from pydantic import Field, model_validator
 
 from winnow.chat.view import View, text_view
-from winnow.stages.base import CorpusStage, Params, RowResult, ShardColumns
+from winnow.stages.base import CorpusStage, Params, RowResult, ShardColumns, put_column
 from winnow.stages.select.targets import require_files
 
 DECISIONS = pa.schema([("score", pa.float64()), ("reason", pa.string())])
@@ -138,5 +138,5 @@ class ScoreSelector(CorpusStage):
         for field in self.decision_schema:
             if field.name != "reason":
                 column = mine.column(field.name).combine_chunks()
-                batch = batch.append_column(f"{self.name}_{field.name}", column)
+                batch = put_column(batch, f"{self.name}_{field.name}", column)
         return RowResult(batch=batch, reason=mine.column("reason").combine_chunks())

@@ -96,6 +96,10 @@ class Diversity(_Embedded):
 
     name = "diversity"
     ParamsModel = DiversityParams
+    decision_schema = pa.schema(
+        [("score", pa.float64()), ("cluster", pa.int64()), ("reason", pa.string())]
+    )
+    """``diversity_cluster``, each document's k-means cluster, is kept (``mix by:`` it)."""
     summary = "k-means clusters, the same cap for each, seeded choice within a cluster"
     origin = "MetaCLIP balancing (Xu et al. 2024); Diversify and Conquer (Yu et al. 2024)"
 
@@ -132,7 +136,7 @@ class Diversity(_Embedded):
         if extra > 0:
             chosen |= top(-rank.astype(np.float64), ~chosen, extra, noise * 1e-3)
         score = (counts[labels] if total else np.zeros(0)).astype(np.float64)
-        return self.decisions(-score, chosen, sizes)  # score: minus the cluster's size
+        return self.decisions(-score, chosen, sizes, cluster=labels)  # minus the cluster size
 
 
 def _cap(counts: np.ndarray, want: int) -> int:
