@@ -7,12 +7,16 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from tests.conftest import corpus_records, write_jsonl
+import winnow
+from tests.conftest import corpus_records, read_output, write_jsonl
 from winnow.cli import main
 from winnow.evaluate import evaluate
+from winnow.evaluate.candidates import load_candidate
+from winnow.evaluate.run import tokens_to_reach
 
 TINY = {"layers": 1, "d_model": 64, "heads": 4, "context": 64, "eval_points": 3}
 
@@ -106,3 +110,52 @@ def test_document_losses_feed_perplexity_correlation(data, tmp_path):
     }, workers=1)  # fmt: skip
     kept = [d["id"] for d in read_output(tmp_path / "selected")]
     assert sum(k.startswith("paper-") for k in kept) >= 70  # measured 78; a random half: 50
+
+
+def test_a_mix_stream_is_trained_in_its_order_with_phase_losses(data, tmp_path):
+    """Manual pages, then paper abstracts only (a later phase; ~70,000 bytes in all, mix
+    counts bytes / 4 as tokens): trained in stream order the
+    target (abstract) loss is far worse where the phase begins than at the end; shuffled,
+    the same documents give a curve without that step."""
+    out = tmp_path / "mixed"
+    mix = {"weights": {"manuals": 1.0, "papers": 0.0}, "tokens": 17_500, "max_epochs": 2,
+           "phases": [{"fraction": 0.5, "weights": {"papers": 1.0}}]}  # fmt: skip
+    winnow.run({"inputs": [str(data / "manuals.jsonl"), str(data / "papers.jsonl")],
+                "output": str(out), "stages": [{"mix": mix}]}, workers=1)  # fmt: skip
+    spec = {
+        "candidates": {"stream": str(out), "shuffled": {"path": str(out), "order": "shuffled"}},
+        "target": str(data / "target.jsonl"), "tokens": 70_000, "eval_tokens": 20_000,
+        "seeds": [0, 1], "model": {**TINY, "schedule": "wsd"}, "output": str(tmp_path / "eval"),
+    }  # fmt: skip
+    report = evaluate(spec, progress=lambda _: None)
+    stream = report["candidates"]["stream"]
+    assert stream["order"] == "stream" and report["candidates"]["shuffled"]["order"] == "shuffled"
+    (boundary,) = stream["phase_loss"]
+    assert 25_000 < boundary["tokens"] < 45_000  # half of the stream's bytes
+    assert boundary["loss"]["target"] > stream["loss"]["target"]["loss"] + 0.1
+    reach = stream["tokens_to_reference_loss"]  # the reference: the first candidate itself
+    assert report["reference"]["candidate"] == "stream"
+    reached = [t for t in reach["per_seed"] if t is not None]  # a seed above the mean: never
+    assert reached and all(boundary["tokens"] < t <= stream["tokens"] for t in reached)
+
+
+def test_pack_sequences_are_decoded_with_the_run_tokenizer(data, tmp_path):
+    out = tmp_path / "packed"
+    winnow.run({"inputs": [str(data / "papers.jsonl")], "output": str(out),
+                "stages": [{"tokenize": {"train_vocab": 800}}, {"pack": {"seq_len": 256}}]},
+               workers=1)  # fmt: skip
+    candidate = load_candidate("packed", str(out), "auto", tmp_path)
+    assert candidate.kind == "pack" and candidate.ordered
+    documents = sorted(d["text"] for d in read_output(out))
+    pieces = pq.read_table(next(out.glob("artifacts/*-pack/pieces.parquet"))).to_pylist()
+    rebuilt: dict[str, list] = {}
+    order = sorted(range(len(pieces)), key=lambda i: (pieces[i]["sequence"], pieces[i]["offset"]))
+    for text, i in zip(candidate.texts, order):
+        rebuilt.setdefault(pieces[i]["id"], []).append((pieces[i]["start"], text))
+    assert sorted("".join(t for _, t in sorted(v)) for v in rebuilt.values()) == documents
+
+
+def test_tokens_to_reach_a_loss_interpolates_between_evaluations():
+    curve = [(100, 3.0), (200, 2.0), (300, 1.5)]
+    found = tokens_to_reach([curve, [(100, 2.9), (200, 2.8), (300, 2.7)]], 2.5)
+    assert found["per_seed"] == [150, None] and found["tokens"] == 150

@@ -92,7 +92,8 @@ def test_output_flag_overrides_and_resolved_recipe_is_recorded(tmp_path):
     assert resolved["output"] == str(tmp_path / "chosen")
     assert resolved["stages"] == [
         {"normalize": {"fix_mojibake": True, "nfc": True, "whitespace": True}},
-        {"exact_dedup": {"lowercase": True, "collapse_whitespace": True, "view": "text"}},
+        {"exact_dedup": {"reference": None, "index": False, "lowercase": True,
+                         "collapse_whitespace": True, "view": "text"}},  # fmt: skip
     ]
     assert resolved["write"] == {
         "format": "jsonl.gz",

@@ -38,6 +38,28 @@ class ModelSpec:
     order: int = 3
     threads: int = 1
     eval_points: int = 8
+    schedule: str = "cosine"
+    decay: float = 0.2
+
+
+def lr_factor(step: int, steps: int, spec: ModelSpec, warmup: int = 20) -> float:
+    """The learning rate's multiplier at ``step`` of ``steps``: a linear warmup, then cosine
+    decay to zero, or warmup-stable-decay (``wsd``: constant until the last ``decay`` of the
+    steps, then a 1 - sqrt cooldown, Hägele et al. 2024; the stable phase makes
+    intermediate losses of one run comparable to finished shorter runs)."""
+    warm = min(1.0, (step + 1) / warmup)
+    if spec.schedule == "cosine":
+        return warm * 0.5 * (1 + math.cos(math.pi * step / steps))
+    start = steps * (1 - spec.decay)
+    if step < start:
+        return warm
+    return warm * (1 - math.sqrt(min(1.0, (step - start) / max(steps - start, 1))))
+
+
+def document_starts(texts) -> np.ndarray:
+    """Where each document begins in ``byte_stream(texts)``."""
+    sizes = [len(t.encode("utf-8")) + 1 for t in texts]
+    return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if sizes else sizes
 
 
 def byte_stream(texts, limit: int | None = None) -> np.ndarray:
@@ -54,9 +76,13 @@ def byte_stream(texts, limit: int | None = None) -> np.ndarray:
 
 
 def train_transformer(train: np.ndarray, evals: dict[str, np.ndarray], spec: ModelSpec,
-                      seed: int, tokens: int) -> dict:  # fmt: skip
-    """Train on ``tokens`` tokens of ``train``; returns per evaluation set the final loss
-    and the loss curve, plus tokens seen, parameters and seconds."""
+                      seed: int, tokens: int, ordered: bool = False,
+                      boundaries: tuple[int, ...] = ()) -> dict:  # fmt: skip
+    """Train on ``tokens`` tokens of ``train``: random windows, or with ``ordered`` the
+    stream's windows in order (from its start again if it is shorter). Returns per
+    evaluation set the final loss and the loss curve (also at each of the ``boundaries``,
+    stream positions where a phase begins: ``phase_loss``), tokens seen, parameters and
+    seconds."""
     import torch
 
     torch.manual_seed(seed)
@@ -66,18 +92,23 @@ def train_transformer(train: np.ndarray, evals: dict[str, np.ndarray], spec: Mod
     model = _TinyGPT(spec).to(device)
     steps = max(1, tokens // (spec.batch * spec.context))
     optimiser = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=0.1)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda s: min(1.0, (s + 1) / 20) * 0.5 * (1 + math.cos(math.pi * s / steps))
-    )
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: lr_factor(s, steps, spec))
     source = torch.from_numpy(train)
     generator = torch.Generator().manual_seed(seed)
     checkpoints = set(np.linspace(0, steps, spec.eval_points + 1).astype(int)[1:].tolist())
+    per_step = spec.batch * spec.context
+    at_phase = {b // per_step: b for b in boundaries if 1 <= b // per_step <= steps}
     curve: dict[str, list[tuple[int, float]]] = {name: [] for name in evals}
+    phase_loss: list[dict] = []
+    span = len(source) - spec.context - 1
     started = time.perf_counter()
     for step in range(1, steps + 1):
-        starts = torch.randint(0, len(source) - spec.context - 1, (spec.batch,),
-                               generator=generator)  # fmt: skip
-        window = torch.stack([source[s : s + spec.context + 1] for s in starts.tolist()])
+        if ordered:
+            first = (step - 1) * spec.batch
+            starts = [((first + j) * spec.context) % span for j in range(spec.batch)]
+        else:
+            starts = torch.randint(0, span, (spec.batch,), generator=generator).tolist()
+        window = torch.stack([source[s : s + spec.context + 1] for s in starts])
         window = window.to(device)
         loss = model.loss(window[:, :-1], window[:, 1:])
         optimiser.zero_grad(set_to_none=True)
@@ -85,12 +116,16 @@ def train_transformer(train: np.ndarray, evals: dict[str, np.ndarray], spec: Mod
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimiser.step()
         schedule.step()
-        if step in checkpoints:
-            for name, data in evals.items():
-                curve[name].append((step * spec.batch * spec.context, evaluate(model, data, spec)))
+        if step in checkpoints or step in at_phase:
+            losses = {name: evaluate(model, data, spec) for name, data in evals.items()}
+            for name, value in losses.items():
+                curve[name].append((step * per_step, value))
+            if step in at_phase:
+                phase_loss.append({"tokens": step * per_step, "loss": losses})
     return {
         "loss": {name: points[-1][1] for name, points in curve.items()},
         "curve": curve,
+        "phase_loss": phase_loss,
         "model": model,
         "tokens": steps * spec.batch * spec.context,
         "parameters": sum(p.numel() for p in model.parameters()),

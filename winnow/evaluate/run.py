@@ -12,15 +12,22 @@ Spec (YAML or a dict)::
     model: {kind: transformer, layers: 2, d_model: 128, context: 128}
     output: eval/
 
-A candidate is a winnow output folder (its ``data/``), a recipe (run first, into
-``output/candidates/NAME``), or documents in any input format. Results go to
-``output/results.json`` (per candidate and evaluation set: ``loss`` = mean over seeds,
-``loss_std``; ``tokens``, ``seconds``) and ``output/loss.svg`` (target loss against tokens).
+A candidate is a winnow output folder, a recipe (run first, into
+``output/candidates/NAME``), or documents in any input format. A run folder with a ``mix``
+stream or ``pack`` sequences is trained in that order, repeats included (``winnow.evaluate.
+candidates``; ``{path, order: stream | pack | shuffled}`` picks one), its documents otherwise,
+shuffled per seed. ``model: {schedule: wsd}`` trains with warmup-stable-decay instead of
+cosine. Results go to ``output/results.json`` (per candidate and evaluation set: ``loss`` =
+mean over seeds, ``loss_std``; ``phase_loss``, every set's loss where each later phase of a
+mix stream begins; ``tokens_to_reference_loss``, the tokens its target loss curve needs to
+reach the ``reference`` candidate's final target loss, per seed and their mean and spread;
+``tokens``, ``seconds``) and ``output/loss.svg`` (target loss against tokens).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from pathlib import Path
 from typing import Literal
@@ -28,13 +35,15 @@ from typing import Literal
 import numpy as np
 import orjson
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from winnow.evaluate.candidates import Order, load_candidate
 from winnow.evaluate.plot import loss_plot
 from winnow.evaluate.proxy import (
     ModelSpec,
     byte_stream,
     document_losses,
+    document_starts,
     train_ngram,
     train_transformer,
 )
@@ -55,11 +64,26 @@ class ModelParams(BaseModel):
     threads: int = Field(1, ge=1)
     """Torch threads (one is fastest for these small models on CPU)."""
     eval_points: int = Field(8, ge=1)
+    schedule: Literal["cosine", "wsd"] = "cosine"
+    """Learning rate after warmup: cosine to zero, or warmup-stable-decay."""
+    decay: float = Field(0.2, gt=0, le=1)
+    """``wsd``: the fraction of steps that cool down (1 - sqrt; Hägele et al. 2024)."""
+
+
+class CandidateEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    path: str
+    order: Order = "auto"
+    """``stream`` (a run's mix stream, in order), ``pack`` (its packed sequences, in order),
+    ``shuffled`` (its documents, shuffled per seed), ``auto``: the first a run has."""
 
 
 class EvaluateSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    candidates: dict[str, str]
+    candidates: dict[str, str | CandidateEntry]
+    reference: str | None = None
+    """The candidate whose final target loss the others are measured against (tokens to
+    reach it); default the first."""
     target: str | list[str]
     eval_sets: dict[str, str | list[str]] = {}
     tokens: int = Field(2_000_000, ge=1000)
@@ -75,24 +99,18 @@ class EvaluateSpec(BaseModel):
     ``perplexity_correlation`` and ``preselect``."""
 
 
+    @model_validator(mode="after")
+    def _known_reference(self) -> EvaluateSpec:
+        if self.reference is not None and self.reference not in self.candidates:
+            raise ValueError(f"reference: {self.reference!r} is not one of the candidates")
+        return self
+
+
 def load_spec(spec: str | Path | dict) -> EvaluateSpec:
     if not isinstance(spec, dict):
         with open(spec, encoding="utf-8") as fh:
             spec = yaml.safe_load(fh)
     return EvaluateSpec.model_validate(spec)
-
-
-def candidate_texts(name: str, where: str, output: Path) -> list[str]:
-    path = Path(where)
-    if path.suffix in (".yaml", ".yml") and path.is_file():
-        import winnow
-
-        out = output / "candidates" / name
-        winnow.run(str(path), output=str(out), overwrite=True)
-        path = out
-    if path.is_dir() and (path / "data").is_dir():
-        path = path / "data"
-    return list(target_texts(str(path)))
 
 
 def evaluate(spec: EvaluateSpec | dict | str | Path, progress=print) -> dict:
@@ -107,27 +125,43 @@ def evaluate(spec: EvaluateSpec | dict | str | Path, progress=print) -> dict:
     results: dict[str, dict] = {}
     scored = list(target_records(spec.doc_losses)) if spec.doc_losses is not None else []
     doc_losses: dict[str, np.ndarray] = {}
-    for name, where in spec.candidates.items():
-        texts = candidate_texts(name, where, output)
+    seed_curves: dict[str, list] = {}
+    for name, entry in spec.candidates.items():
+        entry = entry if isinstance(entry, CandidateEntry) else CandidateEntry(path=entry)
+        candidate = load_candidate(name, entry.path, entry.order, output)
+        texts = candidate.texts
         runs = []
         for seed in spec.seeds:
-            order = np.random.Generator(np.random.PCG64(seed)).permutation(len(texts))
-            shuffled = [texts[i] for i in order]
-            if model.kind == "ngram":
-                runs.append(train_ngram(shuffled, eval_texts, model, spec.tokens))
+            if candidate.ordered:
+                in_order = texts
             else:
-                stream = byte_stream(shuffled, spec.tokens)
+                order = np.random.Generator(np.random.PCG64(seed)).permutation(len(texts))
+                in_order = [texts[i] for i in order]
+            if model.kind == "ngram":
+                runs.append(train_ngram(in_order, eval_texts, model, spec.tokens))
+            else:
+                stream = byte_stream(in_order, None if candidate.ordered else spec.tokens)
                 if len(stream) < spec.tokens:
-                    progress(f"{name}: only {len(stream):,} tokens (< {spec.tokens:,})")
-                runs.append(train_transformer(stream, evals, model, seed, spec.tokens))
+                    again = " (trained from its start again)" if candidate.ordered else ""
+                    progress(f"{name}: only {len(stream):,} tokens (< {spec.tokens:,}){again}")
+                starts = document_starts(in_order)
+                bounds = tuple(int(starts[i]) for i in candidate.phases)
+                runs.append(train_transformer(stream, evals, model, seed, spec.tokens,
+                                              candidate.ordered, bounds))  # fmt: skip
             progress(f"{name} seed {seed}: target loss {runs[-1]['loss']['target']:.4f}")
         if scored:
             doc_losses[name] = document_losses(runs[0]["model"], [t for _, t in scored], model)
-        results[name] = _summary(runs)
+        results[name] = _summary(runs) | {"order": candidate.kind}
+        seed_curves[name] = [r["curve"]["target"] for r in runs]
+    reference = spec.reference or next(iter(spec.candidates))
+    goal = results[reference]["loss"]["target"]["loss"]
+    for name, result in results.items():
+        result["tokens_to_reference_loss"] = tokens_to_reach(seed_curves[name], goal)
     report = {
         "spec": json.loads(spec.model_dump_json()),
         "candidates": results,
         "ranking": sorted(results, key=lambda n: results[n]["loss"]["target"]["loss"]),
+        "reference": {"candidate": reference, "target_loss": goal},
     }
     (output / "results.json").write_text(json.dumps(report, indent=2, sort_keys=True))
     if scored:
@@ -150,6 +184,29 @@ def _write_doc_losses(output: Path, scored, losses: dict[str, np.ndarray], resul
     (output / "benchmark.json").write_text(json.dumps(benchmark, indent=2))
 
 
+def tokens_to_reach(curves: list[list], goal: float) -> dict:
+    """Per seed, the training tokens at which the target loss curve first reaches ``goal``
+    (interpolated linearly between evaluations; None: never within the run), with their
+    mean and spread over the seeds that reach it."""
+    per_seed = []
+    for curve in curves:
+        found, before = None, (0, math.inf)
+        for tokens, loss in curve:
+            if loss <= goal:
+                t0, l0 = before
+                share = 0.0 if not math.isfinite(l0) else (l0 - goal) / max(l0 - loss, 1e-12)
+                found = round(t0 + share * (tokens - t0))
+                break
+            before = (tokens, loss)
+        per_seed.append(found)
+    reached = [t for t in per_seed if t is not None]
+    return {
+        "tokens": statistics.fmean(reached) if reached else None,
+        "tokens_std": statistics.stdev(reached) if len(reached) > 1 else 0.0,
+        "per_seed": per_seed,
+    }
+
+
 def _summary(runs: list[dict]) -> dict:
     names = runs[0]["loss"]
     loss = {}
@@ -165,9 +222,16 @@ def _summary(runs: list[dict]) -> dict:
                for i, (t, _) in enumerate(runs[0]["curve"][name])]
         for name in names
     }  # fmt: skip
+    phases = [
+        {"tokens": point["tokens"],
+         "loss": {n: statistics.fmean(r["phase_loss"][i]["loss"][n] for r in runs)
+                  for n in point["loss"]}}
+        for i, point in enumerate(runs[0].get("phase_loss", []))
+    ]  # fmt: skip
     return {
         "loss": loss,
         "curve": curve,
+        "phase_loss": phases,
         "tokens": runs[0]["tokens"],
         "parameters": runs[0]["parameters"],
         "seconds": statistics.fmean(r["seconds"] for r in runs),
