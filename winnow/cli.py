@@ -217,7 +217,10 @@ def _sample(args) -> int:
           f"({args.reason or 'any reason'}):")  # fmt: skip
     for row in picked:
         print(f"\n--- {row['id']} ({row['reason']}) {row['source']}")
-        print(texts.get(row["source"], "(input not readable now)")[: args.chars])
+        if row.get("detail"):  # what is wrong (a record that is no document has no text)
+            print(f"({row['detail']})")
+        text = texts.get(row["source"], "" if row.get("detail") else "(input not readable now)")
+        print(text[: args.chars])
     return 0
 
 

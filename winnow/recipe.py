@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from winnow.extras import missing
-from winnow.io.inputs import FORMATS, InputError, InputFile, expand
+from winnow.io.inputs import EXTRACTORS, FORMATS, InputError, InputFile, expand
 from winnow.io.remote import is_url
 from winnow.plugins import PluginError, import_plugins, load_entry_points
 from winnow.stages import REGISTRY
@@ -42,6 +42,10 @@ class InputEntry(_Model):
     text_field: str = "text"
     id_field: str = "id"
     text_split: Literal["file", "line"] = "file"
+    extractor: Literal[EXTRACTORS] = "resiliparse"  # type: ignore[valid-type]
+    """WARC/WET: how HTML pages become text: ``resiliparse`` (the page's main landmark, or
+    Resiliparse's main-content heuristics and a pass removing lines a site repeats) or
+    ``trafilatura`` (the ``trafilatura`` extra). Other formats ignore it."""
 
 
 class WriteConfig(_Model):
@@ -279,6 +283,11 @@ def load_recipe(
     files: list[InputFile] = []
     for i, entry in enumerate(inputs):
         opts = entry.model_dump(exclude={"path", "format"})
+        if entry.extractor == "trafilatura" and missing("trafilatura"):
+            problems.append(
+                f"{_where(('inputs', i), lines)}: extractor: trafilatura needs trafilatura: "
+                "pip install 'winnow[trafilatura]'"
+            )
         try:
             files += expand(entry.path, entry.format, **opts)
         except InputError as exc:

@@ -139,7 +139,9 @@ def _source_batches(
     if seg.applies is None:
         read = book.get(READ_INDEX, READ_STAGE)
         t0 = time.perf_counter()
-        for batch, invalid in read_shard(list(files), spec.batch_docs, spec.batch_bytes):
+        for batch, invalid in read_shard(
+            list(files), spec.batch_docs, spec.batch_bytes, skipped=read.skipped
+        ):
             n_ok = batch.num_rows if batch is not None else 0
             read.docs_in += n_ok + len(invalid)
             read.docs_out += n_ok

@@ -49,6 +49,9 @@ class StageStats:
     categories: dict = field(default_factory=dict)  # column -> Counter
     sources: Counter = field(default_factory=Counter)  # kept documents per input file
     examples: dict = field(default_factory=lambda: {"kept": [], "removed": []})
+    skipped: Counter = field(default_factory=Counter)
+    """Input records that are no documents by design, by kind (the read stage: WARC
+    ``request``, ``warcinfo``, ``metadata`` records); neither in ``docs_in`` nor the ledger."""
 
     def merge(self, other: StageStats) -> None:
         self.docs_in += other.docs_in
@@ -68,6 +71,7 @@ class StageStats:
             else:
                 mine.update(counts)
         self.sources.update(other.sources)
+        self.skipped.update(other.skipped)
         for part in ("kept", "removed"):
             room = EXAMPLES - len(self.examples[part])
             self.examples[part] += other.examples[part][: max(room, 0)]
@@ -78,6 +82,7 @@ class StageStats:
             "docs_in": self.docs_in,
             "docs_out": self.docs_out,
             "removed": dict(sorted(self.removed.items())),
+            **({"skipped": dict(sorted(self.skipped.items()))} if self.skipped else {}),
             "bytes_in": self.bytes_in,
             "bytes_out": self.bytes_out,
             "seconds": round(self.seconds, 4),
@@ -110,6 +115,7 @@ class StageStats:
             {c: Counter(v) if v is not None else None for c, v in d.get("categories", {}).items()},
             Counter(d.get("sources", {})),
             d.get("examples", {"kept": [], "removed": []}),
+            Counter(d.get("skipped", {})),
         )
 
     def observe(self, before: pa.RecordBatch, after: pa.RecordBatch, reason) -> None:

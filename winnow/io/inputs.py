@@ -24,10 +24,21 @@ EXTENSIONS = {
     ".arc": "warc",
 }
 FORMATS = ("jsonl", "parquet", "csv", "tsv", "text", "hf_disk", "warc")
+EXTRACTORS = ("resiliparse", "trafilatura")
+"""How a WARC reader turns HTML into text (``winnow.io.html``)."""
 
 
 class InputError(Exception):
     """An input that cannot be read at all: names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class SkippedRecord:
+    """A record of an input that is no document by design (a WARC ``request`` or
+    ``warcinfo`` record): counted by ``kind`` in the read stage's ``skipped``, never a
+    document nor a ledger row."""
+
+    kind: str
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,8 @@ class InputFile:
     ``[start, end)``, whose first row is row ``first_line``."""
     piece_bytes: int = 0
     """A piece's uncompressed size (0: not a piece)."""
+    extractor: str = "resiliparse"
+    """WARC: how HTML pages become text (one of ``EXTRACTORS``)."""
 
 
 def detect_format(path: str) -> str | None:

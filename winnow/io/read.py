@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from collections import Counter
 from collections.abc import Iterator
 
 import pyarrow as pa
 
 from winnow.io import csv, hf_disk, jsonl, parquet, text, warc
 from winnow.io.documents import DocumentBuilder
-from winnow.io.inputs import InputError, InputFile
+from winnow.io.inputs import InputError, InputFile, SkippedRecord
 from winnow.ledger import Ledger
 from winnow.schema import INVALID, InvalidRecord, stable_id
 
@@ -35,9 +36,15 @@ _STREAM_ERRORS = (OSError, EOFError, ValueError, zlib.error, pa.ArrowException, 
 
 
 def read_shard(
-    files: list[InputFile], batch_docs: int = 2048, batch_bytes: int = 32 << 20
+    files: list[InputFile],
+    batch_docs: int = 2048,
+    batch_bytes: int = 32 << 20,
+    skipped: Counter | None = None,
 ) -> Iterator[tuple[pa.RecordBatch | None, Ledger]]:
-    """Yield ``(documents, invalid-input ledger rows)``; batches stay under the size limits."""
+    """Yield ``(documents, invalid-input ledger rows)``; batches stay under the size limits.
+    Records that are no documents by design (``SkippedRecord``: a WARC request) are counted
+    by kind in ``skipped``. An invalid record may name itself (``record_id``: a WARC record
+    id); otherwise its ledger id is derived from its source."""
     for f in files:
         builder = DocumentBuilder(text_field=f.text_field, id_field=f.id_field)
         invalid = Ledger()
@@ -46,9 +53,13 @@ def read_shard(
         try:
             for record, source in records:
                 seen += 1
+                if isinstance(record, SkippedRecord):
+                    if skipped is not None:
+                        skipped[record.kind] += 1
+                    continue
                 if isinstance(record, InvalidRecord):
                     invalid.add(
-                        stable_id(source),
+                        getattr(record, "record_id", None) or stable_id(source),
                         source,
                         READ_STAGE,
                         f"{INVALID}:{record.reason}",

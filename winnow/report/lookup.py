@@ -67,7 +67,8 @@ def original_texts(out: Path, sources: list[str]) -> dict[str, str]:
     wanted = set(sources)
     found: dict[str, str] = {}
     for entry in recipe.get("inputs", []):
-        options = {k: entry[k] for k in ("text_field", "id_field") if k in entry}
+        keys = ("text_field", "id_field", "text_split", "extractor")
+        options = {k: entry[k] for k in keys if k in entry}
         try:
             files = expand(entry["path"], entry.get("format"), **options)
         except InputError:
