@@ -1,5 +1,5 @@
-"""Command line: ``winnow run``, ``stages``, ``contains``, ``evaluate``, ``report``,
-``explain``, ``sample``, ``demo``."""
+"""Command line: ``winnow run``, ``stages``, ``contains``, ``evaluate``, ``mixsearch``,
+``report``, ``explain``, ``sample``, ``demo``."""
 
 from __future__ import annotations
 
@@ -147,6 +147,34 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _mixsearch(args) -> int:
+    from pydantic import ValidationError
+
+    from winnow.mixsearch import load_mixsearch_spec, mixsearch
+
+    try:
+        spec = load_mixsearch_spec(args.spec)
+    except (OSError, ValidationError, ValueError) as err:
+        _error(f"error: {args.spec}: {err}")
+        return 2
+    try:
+        report = mixsearch(spec, progress=lambda m: print(m, flush=True))
+    except ValueError as err:
+        _error(f"error: {args.spec}: {err}")
+        return 2
+    table = Table(title=f"winnow mixsearch ({spec.method}): target loss, {spec.tokens:,} tokens")
+    for col in ("mixture", "target loss", *report["groups"]):
+        table.add_column(col, justify="left" if col == "mixture" else "right")
+    for name, result in report["verification"].items():
+        loss = f"{result['loss']['target']:.4f} ± {result['loss_std']['target']:.4f}"
+        table.add_row(name, loss, *(f"{w:.3f}" for w in result["weights"].values()))
+    console.print(table)
+    rho = report["surrogate"]["held_out_spearman"]
+    print(f"held-out rank correlation {rho:.3f}; {spec.output}/recipe.yaml, results.json, "
+          "surface.svg, report.html")  # fmt: skip
+    return 0
+
+
 def _report(args) -> int:
     from pathlib import Path
 
@@ -258,6 +286,9 @@ def parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="train proxy models on candidate datasets, compare")
     e.add_argument("spec", help="evaluation spec YAML")
     e.set_defaults(fn=_evaluate)
+    ms = sub.add_parser("mixsearch", help="search mixture weights with proxy models")
+    ms.add_argument("spec", help="mixture search spec YAML")
+    ms.set_defaults(fn=_mixsearch)
     rp = sub.add_parser("report", help="(re)write OUT/report.html, the run's data card")
     rp.add_argument("out", help="a run's output folder")
     rp.set_defaults(fn=_report)

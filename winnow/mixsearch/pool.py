@@ -1,0 +1,92 @@
+"""The groups a mixture search weighs, and the training documents of one mixture."""
+
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import xxhash
+
+from winnow.fields import MISSING, field_values
+from winnow.io.inputs import data_name, expand
+from winnow.io.read import read_shard
+
+
+@dataclass
+class Pool:
+    names: list[str]
+    texts: list[list[str]]
+    """Each group's documents, in input order."""
+    sizes: list[np.ndarray]
+    """UTF-8 bytes of each document (the proxies' tokens, without the end-of-document one)."""
+    files: list[dict[str, int]]
+    """Per group, the bytes of each input file's documents (by mix's source name)."""
+
+    @property
+    def available(self) -> np.ndarray:
+        return np.array([s.sum() for s in self.sizes], dtype=np.float64)
+
+    def fingerprint(self) -> str:
+        digest = xxhash.xxh3_128()
+        for name, texts in zip(self.names, self.texts):
+            digest.update(name.encode() + b"\x00")
+            for text in texts:
+                digest.update(text.encode("utf-8", "surrogatepass") + b"\x01")
+        return digest.hexdigest()
+
+
+def entry_name(entry: str) -> str:
+    """A group's name for one ``inputs`` entry: the file's name without extensions, or the
+    folder's (for a folder or a glob)."""
+    path = Path(entry)
+    if glob.has_magic(entry):
+        return path.parent.name or entry
+    return path.name if path.is_dir() else data_name(entry)
+
+
+def load_pool(inputs: list[str], by: str) -> Pool:
+    groups: dict[str, tuple[list[str], dict[str, int]]] = {}
+    for entry in inputs:
+        files = expand(entry)
+        for batch, _ in read_shard(files):
+            if batch is None:
+                continue
+            texts = [t or "" for t in batch.column("text").to_pylist()]
+            if by == "source":
+                keys = [entry_name(entry)] * len(texts)
+            else:
+                keys = [None if v is MISSING else str(v) for v in field_values(batch, by)]
+            sources = [data_name(s.rsplit(":", 1)[0]) for s in batch.column("source").to_pylist()]
+            for key, text, source in zip(keys, texts, sources):
+                if key is None:
+                    continue  # without the field: in no group
+                docs, per_file = groups.setdefault(key, ([], {}))
+                docs.append(text)
+                per_file[source] = per_file.get(source, 0) + len(text.encode("utf-8"))
+    if len(groups) < 2:
+        raise ValueError(f"mixsearch: {len(groups)} group(s) by {by!r}; a mixture needs two")
+    names = sorted(groups)
+    texts = [groups[n][0] for n in names]
+    sizes = [np.array([len(t.encode("utf-8")) for t in g], dtype=np.int64) for g in texts]
+    return Pool(names, texts, sizes, [groups[n][1] for n in names])
+
+
+def mixture_texts(pool: Pool, weights: np.ndarray, tokens: int, seed: int) -> list[str]:
+    """Documents giving each group about ``weights[g] * tokens`` bytes (whole documents in
+    seeded passes, repeated when a group holds fewer), in a seeded shuffled order."""
+    rng = np.random.Generator(np.random.PCG64(seed))
+    chosen: list[str] = []
+    for g, weight in enumerate(weights):
+        need = weight * tokens
+        if need <= 0 or not len(pool.sizes[g]) or pool.sizes[g].sum() == 0:
+            continue
+        got = 0
+        while got < need:
+            order = rng.permutation(len(pool.texts[g]))
+            cum = np.cumsum(pool.sizes[g][order] + 1)
+            take = min(len(order), int(np.searchsorted(cum, need - got)) + 1)
+            chosen += [pool.texts[g][i] for i in order[:take]]
+            got += int(cum[take - 1])
+    return [chosen[i] for i in rng.permutation(len(chosen))]
