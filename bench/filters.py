@@ -28,7 +28,6 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +38,9 @@ import pyarrow as pa
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from processes import interleaved, pinned_core  # noqa: E402
 
 from tests.conftest import corpus_records  # noqa: E402
 from winnow.api import make_stage  # noqa: E402
@@ -156,33 +158,16 @@ def side_by_side(n_docs: int, runs: int) -> None:
         env = {**os.environ, "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
                "TLDEXTRACT_CACHE": str(scratch / "tldextract"),
                "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}  # fmt: skip
-        core = min(os.sched_getaffinity(0))
+        removed: dict[str, set] = {}
 
-        def pin() -> None:
-            os.sched_setaffinity(0, {core})
+        def collect(tool: str, work: Path) -> None:
+            removed[tool] = set(orjson.loads((work / "removed.json").read_bytes()))
 
         print(f"\nurl_filter vs datatrove URLFilter: {n_docs:,} documents "
               f"({corpus.stat().st_size / 1e6:.0f} MB JSON Lines), whole processes pinned to "
-              f"core {core}, medians of {runs}")  # fmt: skip
-        walls: dict[str, list[float]] = {"winnow": [], "datatrove": []}
-        inner: dict[str, list[float]] = {"winnow": [], "datatrove": []}
-        removed: dict[str, set] = {}
-        for r in range(runs):
-            for tool in walls:  # interleaved, so drift in the machine falls on both
-                work = scratch / f"{tool}-{r}"
-                work.mkdir()
-                cmd = [sys.executable, __file__, "--child", tool, "--work", str(work),
-                       "--corpus", str(corpus)]  # fmt: skip
-                t0 = time.perf_counter()
-                proc = subprocess.run(cmd, capture_output=True, text=True, env=env,
-                                      preexec_fn=pin)  # fmt: skip
-                wall = time.perf_counter() - t0
-                if proc.returncode:
-                    raise RuntimeError(f"{tool} failed:\n{proc.stderr[-3000:]}")
-                walls[tool].append(wall)
-                inner[tool].append(json.loads(proc.stdout.strip().splitlines()[-1])["seconds"])
-                removed[tool] = set(orjson.loads((work / "removed.json").read_bytes()))
-                shutil.rmtree(work)
+              f"core {pinned_core()}, medians of {runs}")  # fmt: skip
+        walls, inner = interleaved(__file__, ["winnow", "datatrove"], runs, scratch,
+                                   ["--corpus", str(corpus)], collect, env)  # fmt: skip
         print(f"{'tool':<11}{'docs/s':>10}{'process s':>11}{'pipeline s':>12}{'removed':>10}")
         for tool, w in walls.items():
             wall, pipe = statistics.median(w), statistics.median(inner[tool])

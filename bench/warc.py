@@ -30,7 +30,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +39,9 @@ import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from processes import interleaved, pinned_core  # noqa: E402
 
 from tests import doc_pages as dp  # noqa: E402
 
@@ -123,33 +125,16 @@ def main() -> None:
         html_mb = sum(len(p.html) for p in pages) / 1e6
         kinds = {k: sum(p.kind == k for p in pages) for k in ("mdbook", "rustdoc")}
         env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-        core = min(os.sched_getaffinity(0))
+        texts: dict[str, dict] = {}
 
-        def pin() -> None:
-            os.sched_setaffinity(0, {core})
+        def collect(tool: str, work: Path) -> None:
+            texts[tool] = orjson.loads((work / "texts.json").read_bytes())
 
         print(f"{len(pages):,} pages ({kinds['mdbook']:,} mdBook, {kinds['rustdoc']:,} rustdoc; "
               f"{html_mb:.0f} MB of HTML, WARC {warc.stat().st_size / 1e6:.0f} MB gzipped), "
-              f"whole processes pinned to core {core}, medians of {args.runs}")  # fmt: skip
-        walls: dict[str, list[float]] = {t: [] for t in tools}
-        inner: dict[str, list[float]] = {t: [] for t in tools}
-        texts: dict[str, dict] = {}
-        for r in range(args.runs):
-            for tool in tools:  # interleaved, so drift in the machine falls on all
-                work = scratch / f"{tool}-{r}"
-                work.mkdir()
-                cmd = [sys.executable, __file__, "--child", tool, "--work", str(work),
-                       "--warc", str(warc)]  # fmt: skip
-                t0 = time.perf_counter()
-                proc = subprocess.run(cmd, capture_output=True, text=True, env=env,
-                                      preexec_fn=pin)  # fmt: skip
-                wall = time.perf_counter() - t0
-                if proc.returncode:
-                    raise RuntimeError(f"{tool} failed:\n{proc.stderr[-3000:]}")
-                walls[tool].append(wall)
-                inner[tool].append(json.loads(proc.stdout.strip().splitlines()[-1])["seconds"])
-                texts[tool] = orjson.loads((work / "texts.json").read_bytes())
-                shutil.rmtree(work)
+              f"whole processes on core {pinned_core()}, medians of {args.runs}")  # fmt: skip
+        walls, inner = interleaved(__file__, tools, args.runs, scratch, ["--warc", str(warc)],
+                                   collect, env)  # fmt: skip
         print(f"{'tool':<20}{'pages/s':>9}{'process s':>11}{'pipeline s':>12}  "
               f"{'kind':<8}{'P':>7}{'R':>7}{'page P':>8}{'page R':>8}{'empty':>7}")  # fmt: skip
         for tool in tools:

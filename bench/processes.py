@@ -1,0 +1,51 @@
+"""Whole-process runs for side-by-side benches: each tool in a fresh process per run,
+pinned to one core, the tools interleaved so that drift in the machine falls on all."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+
+def interleaved(
+    script: str,
+    tools: Sequence[str],
+    runs: int,
+    scratch: Path,
+    child_args: list[str],
+    collect: Callable[[str, Path], None],
+    env: dict | None = None,
+) -> tuple[dict, dict]:
+    """Run ``script --child TOOL --work DIR *child_args`` ``runs`` times per tool on one core;
+    ``collect(tool, work)`` reads what a run left before its folder goes. Returns each tool's
+    wall seconds and the seconds its child reported (its last stdout line, JSON)."""
+    core = min(os.sched_getaffinity(0))
+    walls: dict[str, list[float]] = {t: [] for t in tools}
+    inner: dict[str, list[float]] = {t: [] for t in tools}
+    for r in range(runs):
+        for tool in tools:
+            work = scratch / f"{tool}-{r}"
+            work.mkdir()
+            cmd = [sys.executable, script, "--child", tool, "--work", str(work), *child_args]
+            t0 = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env,
+                                  preexec_fn=lambda: os.sched_setaffinity(0, {core}))  # fmt: skip
+            wall = time.perf_counter() - t0
+            if proc.returncode:
+                raise RuntimeError(f"{tool} failed:\n{proc.stderr[-3000:]}")
+            walls[tool].append(wall)
+            inner[tool].append(json.loads(proc.stdout.strip().splitlines()[-1])["seconds"])
+            collect(tool, work)
+            shutil.rmtree(work)
+    return walls, inner
+
+
+def pinned_core() -> int:
+    """The core ``interleaved`` pins its runs to."""
+    return min(os.sched_getaffinity(0))
