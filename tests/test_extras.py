@@ -53,6 +53,16 @@ def test_evaluate_without_torch(tmp_path):
     _one_clear_line(_winnow(["evaluate", str(spec)], "torch", tmp_path), "evaluate")
 
 
+def test_mixsearch_transformer_proxy_without_torch(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    a = write_jsonl(tmp_path / "a.jsonl", corpus_records("abstracts", 20))
+    b = write_jsonl(tmp_path / "b.jsonl", corpus_records("copyright", 20))
+    spec.write_text(yaml.safe_dump({"inputs": [str(a), str(b)], "target": str(a), "runs": 8,
+                                    "confirm": {"kind": "transformer"},
+                                    "output": str(tmp_path / "mix")}))  # fmt: skip
+    _one_clear_line(_winnow(["mixsearch", str(spec)], "torch", tmp_path), "evaluate")
+
+
 @pytest.mark.parametrize("stage", ["semantic_dedup", "diversity"])
 def test_minilm_backend_without_sentence_transformers(tmp_path, stage):
     params = {"backend": "minilm"} | ({"keep_fraction": 0.5} if stage == "diversity" else {})
