@@ -34,17 +34,21 @@ def groups(tmp_path_factory):
     return folder, paths, str(target)
 
 
-def _spec(groups, method: str, out: str, runs: int = 16) -> dict:
+TINY = {"kind": "transformer", "layers": 1, "d_model": 64, "context": 64, "eval_points": 4}
+NGRAM = {"kind": "ngram"}
+
+
+def _spec(groups, method: str, out: str, runs: int = 16, confirm: dict = NGRAM) -> dict:
     folder, paths, target = groups
     return {"inputs": paths, "target": target, "eval_sets": {"licences": paths[2]},
             "tokens": 100_000, "train_tokens": 400_000, "max_epochs": 4, "runs": runs,
-            "method": method, "seeds": [0, 1], "workers": 2,
+            "method": method, "seeds": [0, 1], "workers": 2, "confirm": confirm,
             "output": str(folder / out)}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def regmix(groups):
-    return mixsearch(_spec(groups, "regmix", "regmix"), progress=lambda _: None)
+    return mixsearch(_spec(groups, "regmix", "regmix", confirm=TINY), progress=lambda _: None)
 
 
 def test_the_proposal_beats_the_natural_and_uniform_mixtures(regmix):
@@ -53,6 +57,7 @@ def test_the_proposal_beats_the_natural_and_uniform_mixtures(regmix):
     for other in ("natural", "uniform"):
         rival = checked[other]["loss"]["target"] - checked[other]["loss_std"]["target"]
         assert proposed < rival, other
+    assert checked["proposed"]["tokens_to_natural_loss"]["tokens"] < 100_000  # transformer
     weights = regmix["proposal"]
     assert max(weights, key=weights.get) == "papers"
     for name, share in weights.items():  # at most 4 epochs of a group in 400,000 bytes
@@ -81,7 +86,7 @@ def test_the_recipe_runs_and_mixes_as_proposed(regmix, groups, tmp_path):
 
 
 def test_a_rerun_trains_nothing_and_agrees(regmix, groups):
-    again = mixsearch(_spec(groups, "regmix", "regmix"), progress=lambda _: None)
+    again = mixsearch(_spec(groups, "regmix", "regmix", confirm=TINY), progress=lambda _: None)
     assert again["requests"]["trained"] == 0 and again["proposal"] == regmix["proposal"]
 
 
@@ -96,7 +101,7 @@ def test_bayesopt_from_the_command_line(groups, tmp_path, capsys):
     assert checked["proposed"]["loss"]["target"] < checked["uniform"]["loss"]["target"]
 
 
-def test_groups_by_a_field_and_a_clear_error(groups, tmp_path):
+def test_groups_by_a_field_on_ray_and_a_clear_error(groups, tmp_path):
     _, paths, target = groups
     rows = [dict(json.loads(line), domain=name)
             for path, name in zip(paths[:2], ("science", "manuals"))
@@ -104,8 +109,11 @@ def test_groups_by_a_field_and_a_clear_error(groups, tmp_path):
     pooled = write_jsonl(tmp_path / "pooled.jsonl", rows)
     spec = {"inputs": [str(pooled)], "groups": {"by": "domain"}, "target": target,
             "tokens": 50_000, "train_tokens": 100_000, "runs": 8, "workers": 1,
-            "output": str(tmp_path / "by-domain")}  # fmt: skip
+            "confirm": NGRAM, "output": str(tmp_path / "by-domain")}  # fmt: skip
     report = mixsearch(spec, progress=lambda _: None)
+    on_ray = mixsearch({**spec, "output": str(tmp_path / "on-ray")}, progress=lambda _: None,
+                       executor="ray")  # fmt: skip
+    assert on_ray["runs"] == report["runs"] and on_ray["proposal"] == report["proposal"]
     assert set(report["proposal"]) == {"science", "manuals"}
     assert report["proposal"]["science"] > report["proposal"]["manuals"]
     with pytest.raises(ValueError, match="needs more than max_epochs"):

@@ -158,7 +158,7 @@ def _mixsearch(args) -> int:
         _error(f"error: {args.spec}: {err}")
         return 2
     try:
-        report = mixsearch(spec, progress=lambda m: print(m, flush=True))
+        report = mixsearch(spec, lambda m: print(m, flush=True), args.executor, args.address)
     except ValueError as err:
         _error(f"error: {args.spec}: {err}")
         return 2
@@ -288,6 +288,8 @@ def parser() -> argparse.ArgumentParser:
     e.set_defaults(fn=_evaluate)
     ms = sub.add_parser("mixsearch", help="search mixture weights with proxy models")
     ms.add_argument("spec", help="mixture search spec YAML")
+    ms.add_argument("--executor", choices=["local", "ray"], default="local")
+    ms.add_argument("--address", default=None, help="a Ray cluster's address (--executor ray)")
     ms.set_defaults(fn=_mixsearch)
     rp = sub.add_parser("report", help="(re)write OUT/report.html, the run's data card")
     rp.add_argument("out", help="a run's output folder")

@@ -20,7 +20,7 @@ import math
 import multiprocessing
 import os
 import statistics
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -53,9 +53,22 @@ def _init(pool: Pool, evals: dict[str, list[str]], eval_tokens: int) -> None:
 
 
 def proxy_run(weights: tuple[float, ...], model: dict, seed: int, tokens: int) -> dict:
-    """A worker's task: one proxy trained on one mixture; its loss on every evaluation set
-    and its target loss curve."""
-    pool, evals = _WORKER["pool"], _WORKER["evals"]
+    """A local worker's task: ``train_mixture`` on the pool the process holds."""
+    return train_mixture(_WORKER["pool"], _WORKER["evals"], _WORKER["eval_tokens"], weights,
+                         model, seed, tokens)  # fmt: skip
+
+
+def train_mixture(
+    pool: Pool,
+    evals: dict[str, list[str]],
+    eval_tokens: int,
+    weights: tuple[float, ...],
+    model: dict,
+    seed: int,
+    tokens: int,
+) -> dict:
+    """One proxy trained on one mixture: its loss on every evaluation set and its target
+    loss curve."""
     spec = ModelSpec(**model)
     texts = mixture_texts(pool, np.array(weights), tokens, seed)
     if spec.kind == "ngram":
@@ -64,24 +77,43 @@ def proxy_run(weights: tuple[float, ...], model: dict, seed: int, tokens: int) -
         import torch
 
         torch.set_num_threads(1)
-        streams = {n: byte_stream(t, _WORKER["eval_tokens"]) for n, t in evals.items()}
+        streams = {n: byte_stream(t, eval_tokens) for n, t in evals.items()}
         run = train_transformer(byte_stream(texts, tokens), streams, spec, seed, tokens)
     return {"loss": run["loss"], "curve": run["curve"]["target"], "seconds": run["seconds"]}
 
 
 class Runner:
-    """Proxy runs on every core (forkserver processes holding the pool), each cached."""
+    """Proxy runs on every core (forkserver processes holding the pool) or as Ray tasks (the
+    pool put in Ray's object store once), each cached."""
 
-    def __init__(self, spec: MixSearchSpec, pool: Pool, evals: dict[str, list[str]]) -> None:
+    def __init__(
+        self,
+        spec: MixSearchSpec,
+        pool: Pool,
+        evals: dict[str, list[str]],
+        executor: str = "local",
+        address: str | None = None,
+        progress=print,
+    ) -> None:
         self.cache = Path(spec.output) / "cache"
         self.cache.mkdir(parents=True, exist_ok=True)
         self.data = hashlib.sha256(json.dumps(
             [pool.fingerprint(), {n: sorted(t) for n, t in evals.items()}, spec.eval_tokens]
         ).encode()).hexdigest()  # fmt: skip
         workers = spec.workers or os.cpu_count() or 1
-        context = multiprocessing.get_context("forkserver")
-        self.executor = ProcessPoolExecutor(workers, context, _init,
-                                            (pool, evals, spec.eval_tokens))  # fmt: skip
+        self.progress, self.best = progress, math.inf
+        if executor == "ray":
+            from winnow.engine.ray_runner import RayRunner
+
+            self.ray = RayRunner(address, workers)
+            put = self.ray.ray.put
+            self.shared = (put(pool), put(evals), spec.eval_tokens)
+            self.executor = None
+        else:
+            self.ray = None
+            context = multiprocessing.get_context("forkserver")
+            self.executor = ProcessPoolExecutor(workers, context, _init,
+                                                (pool, evals, spec.eval_tokens))  # fmt: skip
         self.sent = self.cached = 0
 
     def key(self, weights, model: ModelParams, seed: int, tokens: int) -> str:
@@ -90,7 +122,7 @@ class Runner:
 
     def runs(self, mixtures, model: ModelParams, seeds, tokens: int) -> list[dict]:
         """Per mixture, its losses averaged over ``seeds`` (and every seed's)."""
-        jobs, found = {}, {}
+        todo, found = {}, {}
         for m, weights in enumerate(mixtures):
             for seed in seeds:
                 path = self.cache / f"{self.key(weights, model, seed, tokens)}.json"
@@ -99,12 +131,14 @@ class Runner:
                     self.cached += 1
                 else:
                     args = (tuple(float(w) for w in weights), model.model_dump(), seed, tokens)
-                    jobs[(m, seed)] = (path, self.executor.submit(proxy_run, *args))
-        for where, (path, future) in jobs.items():
-            result = future.result()
-            path.write_text(json.dumps(result))
+                    todo[(m, seed)] = (path, args)
+        for where, result in self._train(todo):
+            todo[where][0].write_text(json.dumps(result))
             found[where] = result
             self.sent += 1
+            self.best = min(self.best, result["loss"]["target"])
+            self.progress(f"proxy run {self.sent} ({model.kind}): target loss "
+                          f"{result['loss']['target']:.4f}, best {self.best:.4f}")  # fmt: skip
         out = []
         for m in range(len(mixtures)):
             per_seed = [found[(m, s)] for s in seeds]
@@ -118,15 +152,30 @@ class Runner:
             })  # fmt: skip
         return out
 
+    def _train(self, todo: dict):
+        """(key, result) of every run to train, as they finish (Ray: when all have)."""
+        if self.ray is not None:
+            calls = [(*self.shared, *args) for _, args in todo.values()]
+            yield from zip(todo, self.ray.map("mixsearch", train_mixture, calls))
+            return
+        futures = {self.executor.submit(proxy_run, *args): key for key, (_, args) in todo.items()}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
     def close(self) -> None:
-        self.executor.shutdown()
+        if self.ray is not None:
+            self.ray.close()
+        else:
+            self.executor.shutdown()
 
 
-def mixsearch(spec: MixSearchSpec | dict | str | Path, progress=print) -> dict:
-    """Run a mixture search; returns what ``output/results.json`` holds."""
+def mixsearch(spec: MixSearchSpec | dict | str | Path, progress=print, executor: str = "local",
+              address: str | None = None) -> dict:  # fmt: skip
+    """Run a mixture search (proxy runs on this machine's cores, or ``executor="ray"``);
+    returns what ``output/results.json`` holds."""
     spec = spec if isinstance(spec, MixSearchSpec) else load_mixsearch_spec(spec)
     for model in (spec.model, spec.confirm):
-        if model is not None and model.kind == "transformer":
+        if model.kind == "transformer":
             require("torch", "evaluate", "mixsearch's transformer proxy")
     output = Path(spec.output)
     output.mkdir(parents=True, exist_ok=True)
@@ -140,7 +189,7 @@ def mixsearch(spec: MixSearchSpec | dict | str | Path, progress=print) -> dict:
     evals = {"target": list(target_texts(spec.target))}
     evals |= {name: list(target_texts(p)) for name, p in spec.eval_sets.items()}
     rng = np.random.Generator(np.random.PCG64(spec.seeds[0]))
-    runner = Runner(spec, pool, evals)
+    runner = Runner(spec, pool, evals, executor, address, progress)
     try:
         weights, runs, held = _explore(spec, runner, cap, rng, progress)
         loss = np.array([r["loss"]["target"] for r in runs])
@@ -155,9 +204,8 @@ def mixsearch(spec: MixSearchSpec | dict | str | Path, progress=print) -> dict:
             proposal = candidates[int(np.argmin(_mean(surrogate.predict(candidates))))]
         natural = within_cap(pool.available / pool.available.sum(), cap)[0]
         uniform = within_cap(np.full(len(cap), 1 / len(cap)), cap)[0]
-        confirm = spec.confirm or spec.model
-        progress(f"verifying the proposal with the {confirm.kind} proxy")
-        checked = runner.runs([proposal, natural, uniform], confirm, spec.seeds, spec.tokens)
+        progress(f"verifying the proposal with the {spec.confirm.kind} proxy")
+        checked = runner.runs([proposal, natural, uniform], spec.confirm, spec.seeds, spec.tokens)
     finally:
         runner.close()
     names = pool.names

@@ -51,9 +51,9 @@ class MixSearchSpec(BaseModel):
     """Dirichlet concentration of the sampled mixtures (1: uniform over the simplex)."""
     model: ModelParams = ModelParams(kind="ngram")
     """The screening proxy (many runs): n-gram by default."""
-    confirm: ModelParams | None = None
-    """The proxy that verifies the proposal against the natural and uniform mixtures (the
-    transformer, with the ``evaluate`` extra); default the screening proxy."""
+    confirm: ModelParams = ModelParams(kind="transformer")
+    """The proxy that verifies the proposal against the natural and uniform mixtures: the
+    transformer (the ``evaluate`` extra), or ``{kind: ngram}``."""
     eval_tokens: int = Field(200_000, ge=1000)
     workers: int | None = Field(None, ge=1)
     """Proxy runs at once (default: every core)."""
