@@ -157,11 +157,23 @@ def _mixsearch(args) -> int:
     except (OSError, ValidationError, ValueError) as err:
         _error(f"error: {args.spec}: {err}")
         return 2
-    try:
-        report = mixsearch(spec, lambda m: print(m, flush=True), args.executor, args.address)
-    except ValueError as err:
-        _error(f"error: {args.spec}: {err}")
-        return 2
+    from rich.progress import Progress
+
+    total = (spec.runs + 3) * len(spec.seeds)  # the search, then the three verified mixtures
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("proxy runs", total=total)
+
+        def progress(message: str) -> None:
+            if message.startswith("proxy run"):
+                bar.update(task, advance=1, description=message.split(": ", 1)[-1])
+            else:
+                bar.console.print(message)
+
+        try:
+            report = mixsearch(spec, progress, args.executor, args.address)
+        except ValueError as err:
+            _error(f"error: {args.spec}: {err}")
+            return 2
     table = Table(title=f"winnow mixsearch ({spec.method}): target loss, {spec.tokens:,} tokens")
     for col in ("mixture", "target loss", *report["groups"]):
         table.add_column(col, justify="left" if col == "mixture" else "right")
