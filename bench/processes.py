@@ -25,7 +25,7 @@ def interleaved(
     """Run ``script --child TOOL --work DIR *child_args`` ``runs`` times per tool on one core;
     ``collect(tool, work)`` reads what a run left before its folder goes. Returns each tool's
     wall seconds and the seconds its child reported (its last stdout line, JSON)."""
-    core = min(os.sched_getaffinity(0))
+    core = pinned_core()
     walls: dict[str, list[float]] = {t: [] for t in tools}
     inner: dict[str, list[float]] = {t: [] for t in tools}
     for r in range(runs):

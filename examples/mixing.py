@@ -120,17 +120,16 @@ def main() -> None:
         print(f"| {name} | {r['loss']['target']['loss']:.4f} ± "
               f"{r['loss']['target']['loss_std']:.4f} | {tokens} |")  # fmt: skip
     repeats = {}
+    lines = Path(paths[[Path(p).stem for p in paths].index(best)]).read_text().splitlines()
+    sizes = [len(json.loads(line)["text"].encode()) for line in lines]
     for epochs in (1, 4, 16):
         # the best group alone, from a subset small enough that the budget needs this many
         # passes: the mix's epoch cap and its token target fix the repeats
-        sizes = [len(json.loads(line)["text"].encode()) for line in
-                 Path(paths[[Path(p).stem for p in paths].index(best)]).read_text().splitlines()]
         keep, total = 0, 0
         while keep < len(sizes) and total < args.tokens / epochs:
             total += sizes[keep]
             keep += 1
         subset = out / "data" / f"{best}-{epochs}.jsonl"
-        lines = Path(paths[[Path(p).stem for p in paths].index(best)]).read_text().splitlines()
         subset.write_text("\n".join(lines[:keep]) + "\n")
         folder = out / "streams" / f"epochs-{epochs}"
         winnow.run({"inputs": [str(subset)], "output": str(folder),

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from winnow.stages.select.targets import target_texts
+from winnow.stages.tokenize import saved_tokenizer
 
 Order = Literal["auto", "shuffled", "stream", "pack"]
 
@@ -81,18 +82,16 @@ def pack_sequences(folder: Path, run: Path) -> Candidate:
                                        mode="r", shape=(rows, int(width)))  # fmt: skip
     width, seq, start, length = (np.asarray(pieces[k]) for k in
                                  ("width", "sequence", "offset", "length"))  # fmt: skip
-    texts = []
-    for i in np.lexsort((start, seq, width)).tolist():  # sequence by sequence, as trained
-        ids = arrays[int(width[i])][seq[i], start[i] : start[i] + length[i]].tolist()
-        texts.append(tokenizer.decode(ids))
-    return Candidate(texts, ordered=True, kind="pack")
+    order = np.lexsort((start, seq, width)).tolist()  # sequence by sequence, as trained
+    ids = [arrays[int(width[i])][seq[i], start[i] : start[i] + length[i]].tolist() for i in order]
+    return Candidate(tokenizer.decode_batch(ids), ordered=True, kind="pack")
 
 
 def run_tokenizer(run: Path) -> Path:
     """The tokenizer.json a run's ``tokenize`` trained, or the file its recipe names."""
-    trained = sorted(run.glob("artifacts/*-tokenize/tokenizer.json"))
-    if trained:
-        return trained[-1]
+    trained = saved_tokenizer(run)
+    if trained is not None:
+        return trained
     recipe = yaml.safe_load((run / "recipe.yaml").read_text())
     for stage in recipe.get("stages", []):
         params = stage.get("tokenize")

@@ -144,7 +144,7 @@ def evaluate(spec: EvaluateSpec | dict | str | Path, progress=print) -> dict:
                 if len(stream) < spec.tokens:
                     again = " (trained from its start again)" if candidate.ordered else ""
                     progress(f"{name}: only {len(stream):,} tokens (< {spec.tokens:,}){again}")
-                starts = document_starts(in_order)
+                starts = document_starts(in_order) if candidate.phases else []
                 bounds = tuple(int(starts[i]) for i in candidate.phases)
                 runs.append(train_transformer(stream, evals, model, seed, spec.tokens,
                                               candidate.ordered, bounds))  # fmt: skip

@@ -4,7 +4,7 @@ reference corpora): LZ4-compressed, read back column by column."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -62,3 +62,27 @@ class ShardFile:
             reader = pa.ipc.open_file(source, options=column_options(source, columns))
             for i in range(reader.num_record_batches):
                 yield reader.get_batch(i).select(list(columns))
+
+
+def write_tables(path: str | os.PathLike, tables: Iterable[pa.Table]) -> int:
+    """The tables, one after another, as one LZ4 Arrow file (written under a temporary name,
+    then renamed); no file when there is no row. Returns the rows written."""
+    writer = sink = None
+    rows = 0
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        for table in tables:
+            if not table.num_rows:
+                continue
+            if writer is None:
+                sink = pa.OSFile(tmp, "wb")
+                writer = pa.ipc.new_file(sink, table.schema, options=INTERMEDIATE)
+            writer.write_table(table)
+            rows += table.num_rows
+    finally:
+        if writer is not None:
+            writer.close()
+            sink.close()
+    if rows:
+        os.replace(tmp, path)
+    return rows

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow.compute as pc
 import xxhash
 
 from winnow.fields import MISSING, field_values
@@ -47,30 +48,32 @@ def entry_name(entry: str) -> str:
 
 
 def load_pool(inputs: list[str], by: str) -> Pool:
-    groups: dict[str, tuple[list[str], dict[str, int]]] = {}
+    groups: dict[str, tuple[list[str], list[int], dict[str, int]]] = {}
     for entry in inputs:
-        files = expand(entry)
-        for batch, _ in read_shard(files):
+        for batch, _ in read_shard(expand(entry)):
             if batch is None:
                 continue
-            texts = [t or "" for t in batch.column("text").to_pylist()]
+            text = pc.fill_null(batch.column("text"), "")
+            sizes = pc.binary_length(text).to_pylist()
             if by == "source":
-                keys = [entry_name(entry)] * len(texts)
+                keys = [entry_name(entry)] * batch.num_rows
             else:
                 keys = [None if v is MISSING else str(v) for v in field_values(batch, by)]
-            sources = [data_name(s.rsplit(":", 1)[0]) for s in batch.column("source").to_pylist()]
-            for key, text, source in zip(keys, texts, sources):
+            files = pc.replace_substring_regex(batch.column("source"), r":[0-9]+$", "")
+            sources = [data_name(f) for f in files.to_pylist()]
+            for key, doc, size, source in zip(keys, text.to_pylist(), sizes, sources):
                 if key is None:
                     continue  # without the field: in no group
-                docs, per_file = groups.setdefault(key, ([], {}))
-                docs.append(text)
-                per_file[source] = per_file.get(source, 0) + len(text.encode("utf-8"))
+                docs, lengths, per_file = groups.setdefault(key, ([], [], {}))
+                docs.append(doc)
+                lengths.append(size)
+                per_file[source] = per_file.get(source, 0) + size
     if len(groups) < 2:
         raise ValueError(f"mixsearch: {len(groups)} group(s) by {by!r}; a mixture needs two")
     names = sorted(groups)
-    texts = [groups[n][0] for n in names]
-    sizes = [np.array([len(t.encode("utf-8")) for t in g], dtype=np.int64) for g in texts]
-    return Pool(names, texts, sizes, [groups[n][1] for n in names])
+    return Pool(names, [groups[n][0] for n in names],
+                [np.array(groups[n][1], dtype=np.int64) for n in names],
+                [groups[n][2] for n in names])  # fmt: skip
 
 
 def mixture_texts(pool: Pool, weights: np.ndarray, tokens: int, seed: int) -> list[str]:

@@ -65,7 +65,6 @@ def surface_svg(report: dict, surrogate, names, proposal, cap) -> str:
             values.append(w)
     grid = within_cap(np.array(values), cap)
     loss = surrogate.predict(grid)
-    loss = np.asarray(loss[0] if isinstance(loss, tuple) else loss)
     low, high = float(loss.min()), float(loss.max())
     cell = (SIZE - 2 * MARGIN) / (steps + 1)
     for (i, j), v in zip(cells, loss):

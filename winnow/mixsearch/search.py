@@ -196,12 +196,12 @@ def mixsearch(spec: MixSearchSpec | dict | str | Path, progress=print, executor:
         fit = ~held
         surrogate = (RegMix() if spec.method == "regmix" else GaussianProcess(spec.seeds[0]))
         surrogate.fit(weights[fit], loss[fit])
-        predicted = _mean(surrogate.predict(weights))
+        predicted = surrogate.predict(weights)
         candidates = sample_mixtures(CANDIDATES, cap, spec.alpha, rng)
         if spec.method == "regmix":
             proposal = within_cap(propose(surrogate, candidates), cap)[0]
         else:
-            proposal = candidates[int(np.argmin(_mean(surrogate.predict(candidates))))]
+            proposal = candidates[int(np.argmin(surrogate.predict(candidates)))]
         natural = within_cap(pool.available / pool.available.sum(), cap)[0]
         uniform = within_cap(np.full(len(cap), 1 / len(cap)), cap)[0]
         progress(f"verifying the proposal with the {spec.confirm.kind} proxy")
@@ -232,10 +232,6 @@ def mixsearch(spec: MixSearchSpec | dict | str | Path, progress=print, executor:
     (output / "recipe.yaml").write_text(_recipe(spec, pool, proposal))
     write_report(output, report, surrogate, names, proposal, cap)
     return report
-
-
-def _mean(predicted) -> np.ndarray:
-    return np.asarray(predicted[0] if isinstance(predicted, tuple) else predicted)
 
 
 def _explore(spec: MixSearchSpec, runner: Runner, cap, rng, progress):

@@ -77,7 +77,6 @@ def propose(surrogate, candidates: np.ndarray, top: int = 100) -> np.ndarray:
     """The mean of the ``top`` candidates with the lowest predicted loss (RegMix averages the
     best predicted mixtures rather than trusting one point); within the cap when they are."""
     predicted = surrogate.predict(candidates)
-    predicted = predicted[0] if isinstance(predicted, tuple) else predicted
     best = np.argsort(predicted, kind="stable")[:top]
     return candidates[best].mean(axis=0)
 

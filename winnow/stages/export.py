@@ -42,6 +42,7 @@ from winnow.stages.base import (
     scratch_of,
 )
 from winnow.stages.token_sink import TokenSink, masked, max_token
+from winnow.stages.tokenize import saved_tokenizer
 
 
 class ExportParams(Params):
@@ -87,7 +88,7 @@ class Export(TokenSink):
         p = self.params
         folder = self.folder(run)
         summary = self._write(shards, folder, run)
-        tokenizer = Path(p.tokenizer) if p.tokenizer else _trained_tokenizer(run.artifacts)
+        tokenizer = Path(p.tokenizer) if p.tokenizer else _earlier_tokenizer(run.artifacts)
         if tokenizer is not None:
             shutil.copyfile(tokenizer, folder / "tokenizer.json")
         return {**summary, "tokenizer": str(tokenizer) if tokenizer else None}
@@ -106,14 +107,11 @@ class Export(TokenSink):
         return _hf(shards, folder, run)
 
 
-def _trained_tokenizer(artifacts: Path | None) -> Path | None:
+def _earlier_tokenizer(artifacts: Path | None) -> Path | None:
     """The tokenizer.json the last ``tokenize`` before this stage saved in the run, if any."""
     if artifacts is None or not artifacts.name[:2].isdigit():
         return None
-    mine = int(artifacts.name[:2])
-    found = [t for t in sorted(artifacts.parent.glob("*-tokenize/tokenizer.json"))
-             if t.parent.name[:2].isdigit() and int(t.parent.name[:2]) < mine]  # fmt: skip
-    return found[-1] if found else None
+    return saved_tokenizer(artifacts.parent.parent, before=int(artifacts.name[:2]))
 
 
 def _hf(shards: Sequence[ShardColumns], folder: Path, run: RunContext) -> dict:

@@ -292,3 +292,12 @@ def _sample_texts(shards: Sequence[ShardColumns], limit: int) -> Iterator[str]:
     total = sum(load.rows for load in shards)
     chosen = np.unique(np.linspace(0, total - 1, min(total, limit)).astype(np.int64))
     yield from fetch_texts(shards, chosen, "text")
+
+
+def saved_tokenizer(out: Path, before: int | None = None) -> Path | None:
+    """The tokenizer.json the last ``tokenize`` of the run in ``out`` trained and saved (of
+    those before stage number ``before``), None if none did."""
+    found = [t for t in sorted(Path(out).glob("artifacts/*-tokenize/tokenizer.json"))
+             if t.parent.name[:2].isdigit()
+             and (before is None or int(t.parent.name[:2]) < before)]  # fmt: skip
+    return found[-1] if found else None

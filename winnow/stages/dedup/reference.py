@@ -35,7 +35,7 @@ import pyarrow as pa
 from pydantic import field_validator
 
 from winnow.chat.view import view_array
-from winnow.io.arrow_files import INTERMEDIATE, ShardFile
+from winnow.io.arrow_files import ShardFile, write_tables
 from winnow.io.inputs import InputFile, expand, group_shards
 from winnow.io.read import read_shard
 from winnow.stages.base import CorpusStage, Params, RunContext, ShardColumns
@@ -165,26 +165,13 @@ def hash_reference(
     stage: CorpusStage, files: tuple[InputFile, ...], label: str | None, path: str
 ) -> bool:
     """Hash one group of reference files into a part; False if it held no document."""
-    writer = sink = None
-    try:
-        for f in files:
-            for batch, _ in read_shard([f]):
-                if batch is None:
-                    continue
-                table = _part(stage, batch.column("id"), label or f.path, stage.map(batch),
-                              batch)  # fmt: skip
-                if writer is None:
-                    sink = pa.OSFile(path + ".tmp", "wb")
-                    writer = pa.ipc.new_file(sink, table.schema, options=INTERMEDIATE)
-                writer.write_table(table)
-    finally:
-        if writer is not None:
-            writer.close()
-            sink.close()
-    if writer is None:
-        return False
-    Path(path + ".tmp").replace(path)
-    return True
+    parts = (
+        _part(stage, batch.column("id"), label or f.path, stage.map(batch), batch)
+        for f in files
+        for batch, _ in read_shard([f])
+        if batch is not None
+    )
+    return write_tables(path, parts) > 0
 
 
 def _part(stage: CorpusStage, ids: pa.Array, label: str, signature: dict, docs) -> pa.Table:
@@ -239,7 +226,4 @@ def index_shard(
         return 0
     signature = {n: table.column(n).combine_chunks() for n in stage.signature_columns}
     part = _part(stage, table.column("id").combine_chunks(), label, signature, table)
-    options = INTERMEDIATE
-    with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, part.schema, options=options) as w:
-        w.write_table(part)
-    return part.num_rows
+    return write_tables(path, [part])
