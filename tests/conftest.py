@@ -24,6 +24,17 @@ def _find_corpora() -> Path:
 
 
 CORPORA = _find_corpora()
+os.environ.setdefault("WINNOW_CORPORA", str(CORPORA))  # for tests/tiny_lm.py
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> Path:
+    """A tiny Llama model trained here (tests/tiny_lm.py), built once per machine."""
+    from tiny_lm import cached_model
+
+    root = Path(os.environ.get("WINNOW_TEST_CACHE") or Path.home() / ".cache" / "winnow-tests")
+    root.mkdir(parents=True, exist_ok=True)
+    return cached_model(root)
 
 
 def corpus_records(name: str, limit: int | None = None) -> list[dict]:

@@ -140,7 +140,8 @@ def test_what_a_stage_removes_is_gone_from_every_written_column(tmp_path, corpus
             for turn in record.get("messages", []):
                 for call in turn.get("tool_calls") or []:
                     orjson.loads(call["function"]["arguments"])  # still valid JSON
-        assert len(written) + len(read_ledger(out)) == len(chat.records)
+        made = orjson.loads((out / "stats.json").read_bytes())["generated_docs"]
+        assert len(written) + len(read_ledger(out)) == len(chat.records) + made
 
 
 def test_the_planted_text_is_removed_by_the_registry(corpus):

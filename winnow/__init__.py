@@ -1,6 +1,6 @@
 """winnow: curated, deduplicated, accounted-for training data for language models."""
 
-from winnow.api import apply_stage, make_stage, run
+from winnow.api import apply_stage, estimate, make_stage, run
 from winnow.engine.local import RunFailed, RunResult
 from winnow.recipe import RecipeError, load_recipe
 
@@ -9,6 +9,7 @@ __all__ = [
     "RunFailed",
     "RunResult",
     "apply_stage",
+    "estimate",
     "load_recipe",
     "make_stage",
     "run",

@@ -45,6 +45,15 @@ def run(
     return execute(resolved, workers, resume, overwrite, strict, progress, executor, address)
 
 
+def estimate(recipe: str | Path | dict, output: str | None = None) -> dict:
+    """What a recipe's language-model stages will ask for (``winnow run --dry-run``):
+    requests, prompt tokens and completion tokens per stage, from the inputs, sending
+    nothing."""
+    from winnow.llm.estimate import estimate as _estimate
+
+    return _estimate(load_recipe(recipe, output=output or "(dry run)"))
+
+
 def make_stage(name: str, **params: Any) -> Stage:
     """A registered stage (built in, or from an installed plugin) with validated parameters."""
     load_entry_points()

@@ -56,7 +56,31 @@ def _summary(result: RunResult) -> None:
     print(f"output: {result.output}")
 
 
+def _dry_run(args) -> int:
+    from winnow.api import estimate
+
+    plan = estimate(args.recipe, output=args.output)
+    print(f"{plan['input_docs']:,} input documents")
+    if not plan["stages"]:
+        print("no language-model stage: nothing would be asked")
+        return 0
+    table = Table(title="winnow run --dry-run: language-model requests")
+    for col in ("stage", "model", "template", "requests", "prompt tokens", "completion ≤"):
+        table.add_column(col, justify="left" if col in ("stage", "model", "template") else "right")
+    for st in plan["stages"]:
+        bound = " (at most)" if st["upper_bound"] else ""
+        table.add_row(
+            st["stage"], st["model"], st["template"], f"{st['requests']:,}{bound}",
+            f"{st['prompt_tokens']:,}", f"{st['max_completion_tokens']:,}",
+        )  # fmt: skip
+    console.print(table)
+    print("prompt tokens are estimated as characters / 4; cached answers are sent again by no run")
+    return 0
+
+
 def _run(args) -> int:
+    if args.dry_run:
+        return _dry_run(args)
     resolved = load_recipe(args.recipe, output=args.output, work_dir=args.work_dir)
     result = execute(
         resolved, args.workers, args.resume, args.overwrite, args.strict, True,
@@ -284,6 +308,10 @@ def parser() -> argparse.ArgumentParser:
         "--strict", action="store_true", help="fail (exit 2) on any invalid input record"
     )
     r.add_argument("--executor", choices=["local", "ray"], default="local")
+    r.add_argument(
+        "--dry-run", action="store_true",
+        help="estimate the language-model requests and tokens; run nothing",
+    )  # fmt: skip
     r.add_argument("--address", default=None, help="Ray cluster address (default: start one)")
     r.set_defaults(fn=_run)
     s = sub.add_parser("stages", help="list the registered stages")

@@ -42,6 +42,7 @@ class Ledger:
         duplicate_of: pa.Array | None,
         cluster_size: pa.Array | None = None,
         reference_source: pa.Array | None = None,
+        detail: pa.Array | None = None,
     ) -> None:
         """Record the rows of ``batch`` where ``dropped`` is true, vectorised."""
         n = int(pc.sum(dropped).as_py() or 0)
@@ -66,7 +67,9 @@ class Ledger:
                     pc.filter(reference_source, dropped).cast(pa.string())
                     if reference_source is not None
                     else pa.nulls(n, pa.string()),
-                    pa.nulls(n, pa.string()),
+                    pc.filter(detail, dropped).cast(pa.string())
+                    if detail is not None
+                    else pa.nulls(n, pa.string()),
                 ],
                 schema=LEDGER_SCHEMA,
             )

@@ -172,7 +172,7 @@ def _stage_problems(
 ) -> tuple[list[StageSpec], list[str]]:
     """Each stage validated (the recipe's ``seed`` is the default of every seeded stage), and
     each column a stage needs made by an earlier one."""
-    resolved, problems, made = [], [], set()
+    resolved, problems, made, names = [], [], set(), []
     for i, item in enumerate(stages):
         if isinstance(item, str):
             item = {item: {}}
@@ -216,6 +216,13 @@ def _stage_problems(
                     f"{_where(('stages', i), lines)}: {name} with these parameters needs "
                     f"{module}: pip install 'winnow[{extra}]'"
                 )
+        for earlier in cls(model).removed_by():
+            if earlier not in names:
+                problems.append(
+                    f"{_where(('stages', i, name), lines)}: reads what '{earlier}' removed, but "
+                    f"no earlier stage is '{earlier}' (earlier: {', '.join(names) or 'none'})"
+                )
+        names.append(name)
         resolved.append(StageSpec(name, model))
     return resolved, problems
 

@@ -38,6 +38,10 @@ class Layout:
         """The columns sink stage ``index`` kept from one shard."""
         return self.work / f"sink{index:02d}" / f"shard-{shard:05d}.arrow"
 
+    def removed_docs(self, index: int, shard: int) -> Path:
+        """The documents stage ``index`` removed from one shard, for a later stage."""
+        return self.work / f"removed{index:02d}" / f"shard-{shard:05d}.arrow"
+
     def sink_done(self, index: int) -> Path:
         return self.work / f"sink{index:02d}" / "done.json"
 

@@ -122,6 +122,7 @@ def _worker_environment(workers: int) -> dict[str, str]:
     oversubscribe them; a variable the user set wins."""
     env = dict(os.environ)
     threads = max(1, (os.cpu_count() or 1) // workers)
+    env.setdefault("WINNOW_WORKER_THREADS", str(threads))  # a local language model's torch
     if threads == 1:
         env.setdefault("TOKENIZERS_PARALLELISM", "false")
     else:
@@ -130,8 +131,9 @@ def _worker_environment(workers: int) -> dict[str, str]:
 
 
 def _set_environment(env: dict[str, str]) -> None:
-    """Give a worker this run's environment (credentials set since the forkserver, which
-    outlives runs, started)."""
+    """Give a worker this run's environment, exactly (credentials set, or unset, since the
+    forkserver, which outlives runs, started)."""
+    os.environ.clear()
     os.environ.update(env)
 
 
@@ -276,6 +278,7 @@ def _run_phases(spec, layout, shards, write: WriteConfig, runner, strict) -> dic
     names = {i: st.name for seg in segments for i, st in seg.rows}
     stage_seconds: dict[int, float] = {}  # reduces and sink finishes
     shuffled: dict[str, int] = {}
+    llm: dict[str, dict] = {}
     skipped = 0
     phases: dict[str, float] = {}
     clock = time.perf_counter()
@@ -289,8 +292,11 @@ def _run_phases(spec, layout, shards, write: WriteConfig, runner, strict) -> dic
         if seg.applies is not None:
             done = _reduce(spec, layout, seg.index, n_shards, runner)
             stage_seconds[seg.applies[0]] = done["seconds"]
+            key = f"{seg.applies[0]:02d}-{seg.applies[1].name}"
             if done.get("shuffled_bytes"):
-                shuffled[f"{seg.applies[0]:02d}-{seg.applies[1].name}"] = done["shuffled_bytes"]
+                shuffled[key] = done["shuffled_bytes"]
+            if done.get("llm"):
+                llm[key] = done["llm"]
             if seg.index == 1 and strict:
                 _check_strict(layout, n_shards)
             lap(f"reduce {seg.applies[1].name}")
@@ -330,6 +336,8 @@ def _run_phases(spec, layout, shards, write: WriteConfig, runner, strict) -> dic
     lap("verify")
     stats["tasks_resumed"] = skipped
     stats["shuffled_bytes"] = shuffled
+    if llm:
+        stats["llm"] = llm
     stats["phase_seconds"] = phases
     return stats
 
@@ -368,6 +376,7 @@ def _reduce(spec: TaskSpec, layout: Layout, seg: int, n_shards: int, runner) -> 
         artifacts=layout.artifacts(index, stage.name),
         workers=runner,
         scratch=layout.drops(seg, 0).parent / "scratch",
+        removed=_removed_documents(spec, layout, seg, n_shards),
     )
     t0 = time.perf_counter()
     loaders = [ShardFile(str(layout.segment_docs(seg - 1, s))) for s in range(n_shards)]
@@ -386,9 +395,25 @@ def _reduce(spec: TaskSpec, layout: Layout, seg: int, n_shards: int, runner) -> 
         "seconds": time.perf_counter() - t0,
         "dropped": sum(t.num_rows for t in drops),
         "shuffled_bytes": run.shuffled_bytes,
+        **({"llm": run.llm} if run.llm else {}),
     }
     write_json_atomic(done, record)
     return record
+
+
+def _removed_documents(spec: TaskSpec, layout: Layout, seg: int, n_shards: int):
+    """Per shard, what the earlier stages named by segment ``seg``'s corpus stage's
+    ``removed_by()`` removed (None when it names none)."""
+    names = segments_of(spec)[seg].applies[1].removed_by()
+    if not names:
+        return None
+    earlier = [i for s in segments_of(spec)[:seg] for i, st in _entries(s) if st.name in names]
+    paths = [[layout.removed_docs(i, s) for i in earlier] for s in range(n_shards)]
+    return [[ShardFile(str(p)) for p in shard if p.exists()] for shard in paths]
+
+
+def _entries(seg):
+    return [e for e in [seg.applies, *seg.rows] if e is not None]
 
 
 def _check_strict(layout: Layout, n_shards: int) -> None:
@@ -429,13 +454,16 @@ def _summarise(layout, segments, n_shards, stage_seconds, n_parts, in_parts) -> 
         book.stages[index].seconds += seconds
     written = sum(pq.ParquetFile(p).metadata.num_rows for p in layout.ledger.glob("*.parquet"))
     input_docs = book.stages[READ_INDEX].docs_in
-    if written != ledger_rows or in_parts != kept or input_docs != kept + written:
+    generated = sum(st.generated for st in book.stages.values())
+    if written != ledger_rows or in_parts != kept or input_docs + generated != kept + written:
         raise RunFailed(
-            f"conservation check failed: {input_docs} input documents, {in_parts} written "
-            f"({kept} expected), {written} ledger rows ({ledger_rows} expected)"
+            f"conservation check failed: {input_docs} input documents and {generated} "
+            f"generated, {in_parts} written ({kept} expected), {written} ledger rows "
+            f"({ledger_rows} expected)"
         )
     return {
         "input_docs": input_docs,
+        "generated_docs": generated,
         "output_docs": kept,
         "ledger_rows": written,
         "output_parts": n_parts,

@@ -60,6 +60,42 @@ def table_verdict(stage: Stage, batch: pa.RecordBatch) -> RowResult:
         signed = signed.append_column(name, column)
     (decisions,) = stage.reduce([TableShard(pa.Table.from_batches([signed]))], RunContext())
     result = decision_verdict(stage, signed, 0, decisions)
+    made = stage.generated(decisions)
+    if made is not None:
+        result = _with_made(result, made)
     private = [n for n in result.batch.schema.names if n.startswith("_")]
     result.batch = result.batch.drop_columns(private)
     return result
+
+
+def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """A batch of made documents with the columns (and types) of the stream they join: the
+    columns earlier stages added are null for them."""
+    n, names = batch.num_rows, batch.schema.names
+    columns = [
+        batch.column(f.name).cast(f.type) if f.name in names else pa.nulls(n, f.type)
+        for f in schema
+    ]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _with_made(result: RowResult, made: RowResult) -> RowResult:
+    """The stage's own rows, then the documents it made (``apply_stage``)."""
+    rows = conform(made.batch, result.batch.schema)
+
+    def joined(mine, theirs, kind):
+        if mine is None and theirs is None:
+            return None
+        mine = mine if mine is not None else pa.nulls(result.batch.num_rows, kind)
+        theirs = theirs if theirs is not None else pa.nulls(rows.num_rows, kind)
+        return pa.concat_arrays([mine.cast(kind), theirs.cast(kind)])
+
+    both = pa.Table.from_batches([result.batch, rows]).combine_chunks().to_batches()[0]
+    return RowResult(
+        both,
+        reason=joined(result.reason, made.reason, pa.string()),
+        duplicate_of=joined(result.duplicate_of, None, pa.string()),
+        cluster_size=joined(result.cluster_size, None, pa.int64()),
+        reference_source=joined(result.reference_source, None, pa.string()),
+        detail=joined(result.detail, made.detail, pa.string()),
+    )

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 from winnow.engine.id_check import IdCheck
 from winnow.engine.layout import Layout, read_json, tmp_path, write_json_atomic
-from winnow.engine.passes import batch_verdict, decision_verdict
+from winnow.engine.passes import batch_verdict, conform, decision_verdict
 from winnow.engine.plan import Segment, build_stages, plan_segments
 from winnow.engine.stats import StatsBook, text_bytes
 from winnow.io.arrow_files import INTERMEDIATE, ShardFile, load_columns
@@ -69,18 +69,47 @@ class _SinkFiles:
         if not batch.num_rows:
             return
         if index not in self.open:
-            path = self.layout.sink_part(index, self.shard)
+            path = self._path(index)
             path.parent.mkdir(parents=True, exist_ok=True)
             sink = pa.OSFile(str(tmp_path(path)), "wb")
             writer = pa.ipc.new_file(sink, batch.schema, options=INTERMEDIATE)
             self.open[index] = (path, sink, writer)
         self.open[index][2].write_batch(batch)
 
+    def _path(self, index: int):
+        return self.layout.sink_part(index, self.shard)
+
     def close(self) -> None:
         for path, sink, writer in self.open.values():
             writer.close()
             sink.close()
             os.replace(tmp_path(path), path)
+
+
+class _RemovedFiles(_SinkFiles):
+    """The documents the stages in ``names`` removed from one shard (their document
+    columns), kept for a later stage that reads them (``Stage.removed_by``)."""
+
+    def __init__(self, layout: Layout, shard: int, names: frozenset[str]) -> None:
+        super().__init__(layout, shard)
+        self.names = names
+
+    def _path(self, index: int):
+        return self.layout.removed_docs(index, self.shard)
+
+    def write(self, index: int, batch: pa.RecordBatch) -> None:
+        columns = {f.name: batch.column(f.name) for f in DOC_SCHEMA}
+        super().write(index, columns)
+
+
+def removed_names(spec: TaskSpec) -> frozenset[str]:
+    """The stages whose removed documents a later stage reads."""
+    return frozenset(n for seg in segments_of(spec) for _, st in _stages_of(seg)
+                     for n in st.removed_by())  # fmt: skip
+
+
+def _stages_of(seg: Segment):
+    return [e for e in [seg.applies, *seg.rows, seg.maps] if e is not None]
 
 
 def _iter_intermediate(path: os.PathLike) -> Iterator[pa.RecordBatch]:
@@ -95,16 +124,23 @@ def _private_columns(batch: pa.RecordBatch) -> list[str]:
 
 
 class _Recorder:
-    """Records a stage's verdict (``winnow.engine.passes``): counts, ledger rows, and the
-    surviving rows."""
+    """Records a stage's verdict (``winnow.engine.passes``): counts, ledger rows (and the
+    removed documents a later stage reads, ``keep``), and the surviving rows."""
 
-    def __init__(self, book: StatsBook, ledger: Ledger) -> None:
-        self.book, self.ledger = book, ledger
+    def __init__(self, book: StatsBook, ledger: Ledger, keep: _RemovedFiles | None = None):
+        self.book, self.ledger, self.keep = book, ledger, keep
 
-    def apply(self, index: int, name: str, before: pa.RecordBatch, result: RowResult, t0: float):
+    def apply(
+        self, index: int, name: str, before: pa.RecordBatch, result: RowResult, t0: float,
+        generated: bool = False,
+    ):  # fmt: skip
+        """``generated``: the batch holds documents the stage made, not ones it received."""
         st = self.book.get(index, name)
-        st.docs_in += before.num_rows
-        st.bytes_in += text_bytes(before)
+        if generated:
+            st.generated += before.num_rows
+        else:
+            st.docs_in += before.num_rows
+            st.bytes_in += text_bytes(before)
         batch = result.batch
         reason = result.reason
         has_drops = reason is not None and reason.null_count < len(reason)
@@ -119,7 +155,10 @@ class _Recorder:
                 result.duplicate_of,
                 result.cluster_size,
                 result.reference_source,
+                result.detail,
             )
+            if self.keep is not None and name in self.keep.names:
+                self.keep.write(index, batch.filter(dropped))
             counts = pc.filter(reason, dropped).value_counts().to_pylist()
             st.removed.update({d["values"]: d["counts"] for d in counts})
             batch = batch.filter(reason.is_null())
@@ -130,12 +169,12 @@ class _Recorder:
 
 
 def _source_batches(
-    spec: TaskSpec, seg: Segment, shard: int, files: tuple[InputFile, ...], book, ledger
+    spec: TaskSpec, seg: Segment, shard: int, files: tuple[InputFile, ...], rec: _Recorder
 ):
     """Batches entering the segment's row stages: read from inputs, or the previous segment's
-    output with the corpus stage's decisions applied."""
+    output with the corpus stage's decisions applied (then the documents it made)."""
     layout = Layout(spec.out, spec.work)
-    rec = _Recorder(book, ledger)
+    book, ledger = rec.book, rec.ledger
     if seg.applies is None:
         read = book.get(READ_INDEX, READ_STAGE)
         t0 = time.perf_counter()
@@ -164,6 +203,21 @@ def _source_batches(
         offset += batch.num_rows
         kept = rec.apply(index, stage.name, batch, result, t0)
         yield kept.drop_columns(_private_columns(kept))
+    t0 = time.perf_counter()
+    made = stage.generated(drops)
+    if made is not None and made.batch.num_rows:
+        made.batch = conform(made.batch, _applied_schema(spec, seg.index))
+        kept = rec.apply(index, stage.name, made.batch, made, t0, generated=True)
+        yield kept
+
+
+def _applied_schema(spec: TaskSpec, seg_index: int) -> pa.Schema:
+    """The schema of a segment's batches once its corpus stage's decisions are applied."""
+    before = output_schema(spec, seg_index - 1)
+    batch = pa.RecordBatch.from_arrays([pa.array([], f.type) for f in before], schema=before)
+    batch = batch.drop_columns(_private_columns(batch))
+    stage = segments_of(spec)[seg_index].applies[1]
+    return stage.apply(batch, 0, stage.decision_schema.empty_table()).batch.schema
 
 
 def output_schema(spec: TaskSpec, seg_index: int) -> pa.Schema:
@@ -221,7 +275,8 @@ def run_segment(
             book.get(entry[0], entry[1].name)
     if seg.applies is None:
         book.get(READ_INDEX, READ_STAGE)
-    rec = _Recorder(book, ledger)
+    removed = _RemovedFiles(layout, shard, removed_names(spec))
+    rec = _Recorder(book, ledger, removed)
     schema = output_schema(spec, seg_index)
     out_path = layout.segment_docs(seg_index, shard)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -232,7 +287,7 @@ def run_segment(
         pa.OSFile(str(tmp), "wb") as sink,
         pa.ipc.new_file(sink, schema, options=INTERMEDIATE) as writer,
     ):
-        for batch in _source_batches(spec, seg, shard, files, book, ledger):
+        for batch in _source_batches(spec, seg, shard, files, rec):
             for index, stage in seg.rows:
                 t0 = time.perf_counter()
                 result = batch_verdict(stage, batch, partial(sinks.write, index))
@@ -249,6 +304,7 @@ def run_segment(
                 kept += batch.num_rows
     os.replace(tmp, out_path)
     sinks.close()
+    removed.close()
     if len(ledger):
         _write_ledger(layout.ledger_piece(seg_index, shard), ledger)
     stats = {"kept": kept, "ledger_rows": len(ledger), "stages": book.to_json()}

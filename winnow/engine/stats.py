@@ -52,6 +52,9 @@ class StageStats:
     skipped: Counter = field(default_factory=Counter)
     """Input records that are no documents by design, by kind (the read stage: WARC
     ``request``, ``warcinfo``, ``metadata`` records); neither in ``docs_in`` nor the ledger."""
+    generated: int = 0
+    """Documents the stage made (rewrites, generated records): docs_in + generated = docs_out
+    + removed."""
 
     def merge(self, other: StageStats) -> None:
         self.docs_in += other.docs_in
@@ -72,6 +75,7 @@ class StageStats:
                 mine.update(counts)
         self.sources.update(other.sources)
         self.skipped.update(other.skipped)
+        self.generated += other.generated
         for part in ("kept", "removed"):
             room = EXAMPLES - len(self.examples[part])
             self.examples[part] += other.examples[part][: max(room, 0)]
@@ -83,6 +87,7 @@ class StageStats:
             "docs_out": self.docs_out,
             "removed": dict(sorted(self.removed.items())),
             **({"skipped": dict(sorted(self.skipped.items()))} if self.skipped else {}),
+            **({"generated": self.generated} if self.generated else {}),
             "bytes_in": self.bytes_in,
             "bytes_out": self.bytes_out,
             "seconds": round(self.seconds, 4),
@@ -116,6 +121,7 @@ class StageStats:
             Counter(d.get("sources", {})),
             d.get("examples", {"kept": [], "removed": []}),
             Counter(d.get("skipped", {})),
+            d.get("generated", 0),
         )
 
     def observe(self, before: pa.RecordBatch, after: pa.RecordBatch, reason) -> None:

@@ -43,8 +43,8 @@ class LocalLM:
         tokenizer without one: ``role: content`` blocks and ``assistant:``)."""
         tok = self.tokenizer
         if tok.chat_template:
-            ids = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
-            return list(ids["input_ids"] if isinstance(ids, dict) else ids)
+            text = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            return tok(text, add_special_tokens=False)["input_ids"]
         text = "".join(f"{m['role']}: {m['content']}\n\n" for m in messages) + "assistant:"
         return tok(text)["input_ids"]
 

@@ -72,6 +72,7 @@ def render(out: Path) -> str:
         _histograms(stages, params),
         _languages(stages),
         _duplicates(out, stages),
+        _language_models(stats),
         _sources(stages),
         _examples(stages),
         "<script>document.body.dataset.ready='1'</script></body></html>",
@@ -109,7 +110,7 @@ about {last.get("bytes_out", 0) // 4:,} tokens (UTF-8 bytes / 4)</td></tr>
 {stats.get("input_docs", 0):,} documents, {first.get("bytes_in", 0) / 1e6:,.1f} MB</td></tr>
 <tr><th>how processed</th><td>{steps}</td></tr>
 <tr><th>removed</th><td>{removed:,} documents, each in the ledger with its stage and reason
-</td></tr>
+</td></tr>{_generated_row(stats)}
 <tr><th>languages</th><td>{
         escape(", ".join(f"{k}: {v:,}" for k, v in langs.most_common(8)))
         or "not identified (no langid stage)"
@@ -119,6 +120,36 @@ examples); token counts are estimates unless a tokenize stage ran; near-duplicat
 is probabilistic; seed {escape(str(recipe.get("seed", 0)))}</td></tr>
 </table>"""
     return _section("datacard", "Data card", body)
+
+
+def _generated_row(stats: dict) -> str:
+    made = stats.get("generated_docs", 0)
+    if not made:
+        return ""
+    return (f"<tr><th>generated</th><td>{made:,} documents made by language-model stages "
+            "(source <code>generated:STAGE:ID</code>, <code>meta.synthetic_of</code>); "
+            "input + generated = output + ledger</td></tr>")  # fmt: skip
+
+
+def _language_models(stats: dict) -> str:
+    """What each language-model stage asked for and what it cost."""
+    usage = stats.get("llm") or {}
+    if not usage:
+        return ""
+    head = ("stage", "sent", "cached", "failed", "retried", "over budget", "prompt tokens",
+            "completion tokens", "seconds")  # fmt: skip
+    keys = ("requests_sent", "requests_cached", "requests_failed", "requests_retried",
+            "over_budget", "prompt_tokens", "completion_tokens")  # fmt: skip
+    rows = "".join(
+        f"<tr><td>{escape(stage)}</td>"
+        + "".join(f"<td class='num'>{u.get(k, 0):,}</td>" for k in keys)
+        + f"<td class='num'>{u.get('seconds', 0):.1f}</td></tr>"
+        for stage, u in sorted(usage.items())
+    )
+    table = "<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + f"</tr>{rows}</table>"
+    note = ("<p class='muted'>Requests answered from the cache cost nothing; tokens are the "
+            "server's <code>usage</code> (or the local model's counts).</p>")  # fmt: skip
+    return _section("llm", "Language models", table + note)
 
 
 def _funnel(stages: list[dict]) -> str:

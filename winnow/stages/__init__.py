@@ -21,6 +21,7 @@ from winnow.stages import (  # noqa: F401
 )
 from winnow.stages.base import REGISTRY, CorpusStage, RowStage, Stage
 from winnow.stages.dedup import exact, key, minhash, semantic, spans, substring  # noqa: F401
+from winnow.stages.llm import annotate, distil, generate, lm_score, prox, rewrite  # noqa: F401
 from winnow.stages.quality import c4, fineweb, gopher  # noqa: F401
 from winnow.stages.select import (  # noqa: F401
     classifier,

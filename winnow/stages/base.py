@@ -53,14 +53,16 @@ class Params(BaseModel):
 class RowResult:
     """A stage's verdict on a batch: ``reason`` names why each dropped row goes and is null
     where the row stays (None: every row stays); ``duplicate_of``, ``cluster_size`` (of the
-    duplicate's group) and ``reference_source`` (where the document it duplicates is, when
-    that is a reference corpus) are optional."""
+    duplicate's group), ``reference_source`` (where the document it duplicates is, when
+    that is a reference corpus) and ``detail`` (what exactly went wrong, for the ledger) are
+    optional."""
 
     batch: pa.RecordBatch
     reason: pa.Array | None = None
     duplicate_of: pa.Array | None = None
     cluster_size: pa.Array | None = None
     reference_source: pa.Array | None = None
+    detail: pa.Array | None = None
 
     @property
     def keep(self) -> pa.BooleanArray | None:
@@ -127,6 +129,11 @@ class Stage:
         """What the stage reads with these parameters (``reads``, where set)."""
         values = (getattr(params, name) for name in cls.reads)
         return [v for v in values if v is not None]
+
+    def removed_by(self) -> tuple[str, ...]:
+        """Earlier stages whose removed documents this stage reads (``RunContext.removed``):
+        the engine keeps their text for it."""
+        return ()
 
     @classmethod
     def examples(cls, files: ExampleFiles) -> list[dict]:
@@ -205,12 +212,16 @@ class RunContext:
     ``artifacts/NN-stage/`` folder for what it makes besides decisions (a trained model, a
     sketch, token sequences; None outside a run), the workers that run its tasks, and a
     private scratch folder (None: a temporary one). A reduce adds the bytes its key shuffle
-    wrote to ``shuffled_bytes`` (``stats.json``)."""
+    wrote to ``shuffled_bytes`` and what its language-model requests cost to ``llm``
+    (``stats.json``). ``removed`` holds, per shard, the documents that the earlier stages
+    named by the stage's ``removed_by()`` removed (their text, which the ledger lacks)."""
 
     artifacts: Path | None = None
     workers: Workers = field(default_factory=InProcess)
     scratch: Path | None = None
     shuffled_bytes: int = 0
+    llm: dict = field(default_factory=dict)
+    removed: list[list[ShardColumns]] | None = None
 
 
 class CorpusStage(Stage):
@@ -230,6 +241,12 @@ class CorpusStage(Stage):
     def apply(self, batch: pa.RecordBatch, offset: int, decisions: pa.Table) -> RowResult:
         """This shard's decisions on one batch whose first row is shard row ``offset``."""
         return apply_drops(batch, offset, decisions)
+
+    def generated(self, decisions: pa.Table) -> RowResult | None:
+        """New documents this stage makes for the shard (rewrites, generated records),
+        appended after its rows: every ``DOC_SCHEMA`` column, a reason where one failed
+        (it goes to the ledger). None: the stage makes none."""
+        return None
 
 
 class SinkStage(Stage):

@@ -1,6 +1,7 @@
 """``mix``: combine sources in target proportions of tokens, as an ordered training stream.
 
-Sources are the input files (``by: source``, named by file name without extensions) or
+Sources are the input files (``by: source``, named by file name without extensions; what a
+language-model stage made is ``generated:<stage>``, so real and synthetic mix) or
 the values of a field path (``by: meta.domain``, ``by: lang``; a bare name that is no column
 is a key of ``meta``, so ``by: domain`` works as before). Each source's share of the stream's
 tokens is its ``weights`` entry (default: its available tokens), raised to ``1 /
@@ -61,6 +62,14 @@ class Phase(BaseModel):
     weights: dict[str, float]
 
 
+def made_group(source: str) -> str | None:
+    """The source group of a document a stage made (``generated:rewrite``, from
+    ``generated:rewrite:<id>``), or None for a document read from an input file."""
+    if not source.startswith("generated:"):
+        return None
+    return ":".join(source.split(":", 2)[:2])
+
+
 class MixParams(Params):
     weights: dict[str, float] | None = None
     by: str = "source"
@@ -108,7 +117,7 @@ class Mix(CorpusStage):
     def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
         if self.params.by == "source":
             files = pc.replace_substring_regex(batch.column("source"), r":[0-9]+$", "")
-            groups = [data_name(f) for f in files.to_pylist()]
+            groups = [made_group(f) or data_name(f) for f in files.to_pylist()]
         else:  # a field path: a column, or a key of meta
             groups = [
                 "" if v is MISSING else str(v) for v in field_values(batch, self.params.by)
