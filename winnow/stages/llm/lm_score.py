@@ -130,6 +130,8 @@ class _Scored:
 
 
 def _scores(lm, texts: list[str], max_length: int, batch: int) -> list[_Scored]:
+    if not texts:
+        return []
     enc = lm.tokenizer(texts, truncation=True, max_length=max_length, return_offsets_mapping=True)
     rows = [list(x) for x in enc["input_ids"]]
     out = []
