@@ -72,6 +72,17 @@ def test_minilm_backend_without_sentence_transformers(tmp_path, stage):
     assert "line" in proc.stderr and not (tmp_path / "out").exists()  # a recipe error
 
 
+@pytest.mark.parametrize("stage", ["lm_score", "rewrite"])
+def test_local_language_model_without_transformers(tmp_path, stage):
+    model = tmp_path / "model"
+    model.mkdir()  # a directory is enough: the recipe check stops before it is read
+    params = {"model": str(model)} if stage == "lm_score" else {"llm": {"model": str(model)}}
+    recipe = _recipe(tmp_path, [{stage: params}])
+    proc = _winnow(["run", str(recipe)], "transformers", tmp_path)
+    _one_clear_line(proc, "llm")
+    assert "line" in proc.stderr and not (tmp_path / "out").exists()  # a recipe error
+
+
 def test_ray_executor_without_ray(tmp_path):
     recipe = _recipe(tmp_path, [{"normalize": {}}])
     _one_clear_line(_winnow(["run", str(recipe), "--executor", "ray"], "ray", tmp_path), "ray")
