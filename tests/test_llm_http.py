@@ -106,6 +106,8 @@ def test_annotate_through_a_faulty_server_then_a_rerun_sends_nothing(tmp_path, s
     assert sum(papers) / len(papers) > sum(pages) / len(pages)  # the model grades, not noise
     for doc in kept.values():
         assert str(int(doc["annotate_score"])) in doc["annotate_answer"]
+    card = (out / "report.html").read_text()  # the data card says what the requests cost
+    assert "Language models" in card and f"<td class='num'>{len(docs):,}</td>" in card
     # the key went to the server only: nowhere in what the run wrote
     for path in out.rglob("*"):
         if path.is_file():
