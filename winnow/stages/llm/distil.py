@@ -27,7 +27,7 @@ from winnow.chat.view import text_view
 from winnow.fields import MISSING, FieldReader
 from winnow.models.embeddings import embedder
 from winnow.stages.base import ExampleFiles, Params, RunContext, ShardColumns, register, scratch_of
-from winnow.stages.select.base import ScoreSelector, SelectParams, model_file
+from winnow.stages.select.base import ScoreSelector, SelectParams, model_file, score_shard
 
 BATCH = 4096
 FORMAT = "winnow-distil-head"
@@ -197,10 +197,9 @@ def _predict(path: str, backend: str, texts: list[str]) -> np.ndarray:
 
 
 def distil_scores(path: str, backend: str, load: ShardColumns, view: str) -> np.ndarray:
-    """A worker's task: the model's score of every document of one shard."""
-    names = [c for c in ("text", "messages") if c in load.schema.names]
-    parts = [_predict(path, backend, text_view(b, view)) for b in load.batches(names)]
-    return np.concatenate(parts) if parts else np.zeros(0)
+    """A worker's task: the model's score of every document of one shard, ``BATCH`` texts
+    at a time (the classifier's arrays stay in cache)."""
+    return score_shard(lambda texts: _predict(path, backend, texts), load, view, BATCH)
 
 
 def agreement(truth: np.ndarray, predicted: np.ndarray, p: DistilParams) -> dict:
