@@ -5,7 +5,8 @@ injected on purpose:
 - ``--faults 429,500,stall,malformed,drop``: the first requests, in that order, get a 429
   with ``Retry-After: 1``, a 500, a response stalled past the client's timeout, malformed
   JSON and a dropped connection; every later request is answered;
-- a request whose prompt holds ``ALWAYS-500`` always gets a 500.
+- a request whose prompt holds ``ALWAYS-500`` always gets a 500;
+- the key ``WRONG`` gets a 401.
 
 ``GET /stats`` returns how many completions it generated and how many requests it got.
 Run: ``python tests/llm_server.py MODEL_DIR --port 0``; it prints ``PORT <n>`` when ready."""
@@ -58,6 +59,8 @@ def handler(state: State):
 
         def do_POST(self) -> None:
             payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if self.headers.get("Authorization") == "Bearer WRONG":
+                return self._send(401, b'{"error": "bad key"}')
             fault = state.next_fault()
             prompt = json.dumps(payload["messages"])
             if fault == "429":

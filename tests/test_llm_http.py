@@ -51,6 +51,14 @@ def server(tiny_model):
     s.close()
 
 
+@pytest.fixture(scope="module")
+def calm_server(tiny_model):
+    """The same server without the planned faults (documents marked ALWAYS-500 still fail)."""
+    s = Server(tiny_model, "")
+    yield s
+    s.close()
+
+
 def _documents() -> list[dict]:
     """Unseen abstracts and man pages (the model was taught on others)."""
     _, unseen = abstracts()
@@ -121,14 +129,17 @@ def test_annotate_through_a_faulty_server_then_a_rerun_sends_nothing(tmp_path, s
     assert _files(out) == _files(Path(result.output))  # byte-identical (same folder, re-made)
 
 
-def test_a_document_the_server_always_fails_goes_to_the_ledger(tmp_path, server, monkeypatch):
+def test_a_document_the_server_always_fails_goes_to_the_ledger(
+    tmp_path, calm_server, monkeypatch
+):
     monkeypatch.setenv("WINNOW_TEST_LLM_KEY", SECRET)
     docs = _documents()[:4] + [{"id": "poison", "text": "ALWAYS-500 " + "x " * 20}]
     inputs = write_jsonl(tmp_path / "docs.jsonl", docs)
-    recipe = _recipe(tmp_path, server.url, inputs, "out")
+    recipe = _recipe(tmp_path, calm_server.url, inputs, "out")
+    recipe["stages"][0]["annotate"]["llm"]["max_retries"] = 2
     result = winnow.run(recipe, workers=1)
     usage = result.stats["llm"]["01-annotate"]
-    assert usage["requests_failed"] == 1
+    assert usage["requests_failed"] == 1 and usage["requests_retried"] == 2
     (row,) = [r for r in read_ledger(Path(result.output)) if r["id"] == "poison"]
     assert row["reason"] == "llm_request_failed"
     assert row["detail"] == "http_500"
@@ -143,12 +154,18 @@ def test_a_document_the_server_always_fails_goes_to_the_ledger(tmp_path, server,
     assert poison["annotate_error"] == "llm_request_failed:http_500"
 
 
-def test_a_missing_key_and_a_refusing_server_are_clear_errors(tmp_path, server, capsys):
+def test_a_missing_or_refused_key_is_a_clear_error(tmp_path, calm_server, capsys, monkeypatch):
     inputs = write_jsonl(tmp_path / "docs.jsonl", _documents()[:2])
-    recipe = _recipe(tmp_path, server.url, inputs, "out")
+    recipe = _recipe(tmp_path, calm_server.url, inputs, "out")
     os.environ.pop("WINNOW_TEST_LLM_KEY", None)
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
     assert main(["run", str(path)]) == 2
     err = capsys.readouterr().err
     assert "WINNOW_TEST_LLM_KEY is not set" in err and "Traceback" not in err
+
+    monkeypatch.setenv("WINNOW_TEST_LLM_KEY", "WRONG")
+    assert main(["run", str(path), "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert "HTTP 401 unauthorised (check api_key_env)" in err and "Traceback" not in err
+    assert "WRONG" not in err
