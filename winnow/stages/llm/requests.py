@@ -19,7 +19,14 @@ from winnow.llm.client import Request, Usage, complete
 from winnow.llm.config import LLMConfig
 from winnow.llm.prompts import Template
 from winnow.schema import DOC_SCHEMA
-from winnow.stages.base import CorpusStage, ExampleFiles, Params, RunContext, ShardColumns
+from winnow.stages.base import (
+    CorpusStage,
+    ExampleFiles,
+    InProcess,
+    Params,
+    RunContext,
+    ShardColumns,
+)
 
 CHARS_PER_TOKEN = 4
 """How ``max_tokens`` and ``winnow run --dry-run`` estimate a prompt's tokens."""
@@ -79,9 +86,12 @@ class RequestStage(CorpusStage):
     def reduce(self, shards: Sequence[ShardColumns], run: RunContext) -> list[pa.Table]:
         targets = self.targets(shards, run)
         asked = self._budget(targets)
-        share = max(1, min(run.workers.count, len(targets)))
+        # a server: every worker sends its shards' requests; a local model: one copy, in
+        # this process, its batches (on a GPU, or torch's threads) the parallelism
+        workers = InProcess() if self.params.llm.local else run.workers
+        share = max(1, min(workers.count, len(targets)))
         calls = [(self, t, a, share) for t, a in zip(targets, asked)]
-        results = run.workers.map(f"{self.name} requests", ask_shard, calls)
+        results = workers.map(f"{self.name} requests", ask_shard, calls)
         usage = Usage(over_budget=sum(len(a) - int(a.sum()) for a in asked))
         for _, used in results:
             usage.add(Usage.from_json(used))
