@@ -407,13 +407,9 @@ def _removed_documents(spec: TaskSpec, layout: Layout, seg: int, n_shards: int):
     names = segments_of(spec)[seg].applies[1].removed_by()
     if not names:
         return None
-    earlier = [i for s in segments_of(spec)[:seg] for i, st in _entries(s) if st.name in names]
+    earlier = [i for s in segments_of(spec)[:seg] for i, st in s.stages() if st.name in names]
     paths = [[layout.removed_docs(i, s) for i in earlier] for s in range(n_shards)]
     return [[ShardFile(str(p)) for p in shard if p.exists()] for shard in paths]
-
-
-def _entries(seg):
-    return [e for e in [seg.applies, *seg.rows] if e is not None]
 
 
 def _check_strict(layout: Layout, n_shards: int) -> None:

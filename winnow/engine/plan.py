@@ -21,6 +21,12 @@ class Segment:
     rows: list[tuple[int, RowStage | SinkStage]] = field(default_factory=list)
     maps: tuple[int, CorpusStage] | None = None
 
+    def stages(self) -> list[tuple[int, Stage]]:
+        """The stages whose verdicts this segment records, by plan index: its corpus stage
+        (applied) and its row stages and sinks. Over all segments, each stage once (the
+        stage it maps is the next segment's)."""
+        return [*([self.applies] if self.applies else []), *self.rows]
+
 
 def build_stages(stage_specs: list[dict]) -> list[Stage]:
     """Instantiate ``[{name: params}]`` (already validated) into stage objects."""

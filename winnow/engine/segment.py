@@ -104,12 +104,8 @@ class _RemovedFiles(_SinkFiles):
 
 def removed_names(spec: TaskSpec) -> frozenset[str]:
     """The stages whose removed documents a later stage reads."""
-    return frozenset(n for seg in segments_of(spec) for _, st in _stages_of(seg)
-                     for n in st.removed_by())  # fmt: skip
-
-
-def _stages_of(seg: Segment):
-    return [e for e in [seg.applies, *seg.rows, seg.maps] if e is not None]
+    stages = (st for seg in segments_of(spec) for _, st in seg.stages())
+    return frozenset(n for st in stages for n in st.removed_by())
 
 
 def _iter_intermediate(path: os.PathLike) -> Iterator[pa.RecordBatch]:

@@ -14,7 +14,7 @@ from winnow.engine.plan import build_stages
 from winnow.io.inputs import group_shards
 from winnow.io.read import read_shard
 from winnow.recipe import ResolvedRecipe
-from winnow.stages.llm.requests import CHARS_PER_TOKEN, RequestStage
+from winnow.stages.llm.requests import RequestStage, request_costs, within_budget
 
 
 def input_lengths(recipe: ResolvedRecipe) -> np.ndarray:
@@ -43,13 +43,9 @@ def estimate(recipe: ResolvedRecipe) -> dict:
         sample = getattr(p, "sample", None)
         if sample is not None and len(sizes) > sample:
             sizes = np.full(sample, sizes.mean())
-        cost = (sizes + len(template.prompt) + len(template.system or "")) / CHARS_PER_TOKEN
-        asked = len(sizes)
-        if p.max_requests is not None:
-            asked = min(asked, p.max_requests)
-        if p.max_tokens is not None:
-            within = np.cumsum(cost + p.llm.max_tokens) <= p.max_tokens
-            asked = min(asked, int(within.sum()))
+        cost = request_costs(template, sizes, p.llm.max_tokens, len(sizes))
+        asked = within_budget(cost, p.max_requests, p.max_tokens)
+        prompt = cost[:asked] - p.llm.max_tokens
         out.append(
             {
                 "stage": f"{index:02d}-{stage.name}",
@@ -57,7 +53,7 @@ def estimate(recipe: ResolvedRecipe) -> dict:
                 "backend": "local" if p.llm.local else p.llm.base_url,
                 "template": template.tag,
                 "requests": asked,
-                "prompt_tokens": int(round(cost[:asked].sum())),
+                "prompt_tokens": int(round(prompt.sum())),
                 "max_completion_tokens": asked * p.llm.max_tokens,
                 "upper_bound": index > 1 or bool(getattr(p, "only_removed_by", None)),
             }

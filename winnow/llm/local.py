@@ -66,8 +66,7 @@ class LocalLM:
             for j, r in enumerate(rows):  # left padding: every prompt ends where generation starts
                 ids[j, width - len(r) :] = torch.tensor(r)
                 mask[j, width - len(r) :] = 1
-            generator_seed = seed + lo
-            torch.manual_seed(generator_seed)
+            torch.manual_seed(seed + lo)  # sampling: the same batches draw the same
             with torch.no_grad():
                 made = self.model.generate(
                     input_ids=ids.to(self.device),

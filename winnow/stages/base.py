@@ -273,15 +273,22 @@ def scratch_of(run: RunContext) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def apply_drops(batch: pa.RecordBatch, offset: int, drops: pa.Table) -> RowResult:
-    rows = drops.column("row").to_numpy()
-    lo, hi = np.searchsorted(rows, [offset, offset + batch.num_rows])
+def decision_rows(rows: np.ndarray, offset: int, n: int) -> pa.Array | None:
+    """For each of ``n`` batch rows starting at shard row ``offset``, the position of its
+    entry in ``rows`` (sorted shard rows that have a decision), null where it has none;
+    None when no row of the batch has one."""
+    lo, hi = np.searchsorted(rows, [offset, offset + n])
     if hi == lo:
+        return None
+    positions = np.full(n, -1, dtype=np.int64)
+    positions[rows[lo:hi] - offset] = np.arange(lo, hi)
+    return pa.array(positions, mask=positions < 0)
+
+
+def apply_drops(batch: pa.RecordBatch, offset: int, drops: pa.Table) -> RowResult:
+    idx = decision_rows(drops.column("row").to_numpy(), offset, batch.num_rows)
+    if idx is None:
         return RowResult(batch=batch)
-    local = rows[lo:hi] - offset
-    positions = np.full(batch.num_rows, -1, dtype=np.int64)
-    positions[local] = np.arange(lo, hi)
-    idx = pa.array(positions, mask=positions < 0)
     reason = drops.column("reason").take(idx)
     dup = drops.column("duplicate_of").take(idx)
     size = drops.column("cluster_size").take(idx)

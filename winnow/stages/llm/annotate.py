@@ -94,7 +94,8 @@ class Annotate(RequestStage):
         n = target.shard_rows
         score = np.full(n, np.nan)
         answer: list = [None] * n
-        error: list = [None] * n
+        reason: list = [None] * n
+        detail: list = [None] * n
         ((_, rows),) = target.pieces
         for row, got in zip(rows.tolist(), answers):
             if got is None:
@@ -107,11 +108,12 @@ class Annotate(RequestStage):
             if failure is None:
                 score[row] = value
             else:
-                error[row] = f"{failure}:{got['failure']}" if got.get("failure") else failure
+                reason[row], detail[row] = failure, got.get("failure")
+        error: list = [None] * n
+        if self.params.on_failure == "flag":  # kept: the reason (and detail) in a column
+            error = [r if d is None else f"{r}:{d}" for r, d in zip(reason, detail)]
+            reason = detail = [None] * n
         errors = pa.array(error, pa.string())
-        drop = self.params.on_failure == "drop"
-        reason = [e.split(":")[0] if (drop and e) else None for e in error]
-        detail = [e.partition(":")[2] or None if (drop and e) else None for e in error]
         return pa.table(
             [pa.array(score, mask=np.isnan(score)), pa.array(answer, pa.large_string()), errors,
              pa.array(reason, pa.string()), pa.array(detail, pa.string())],

@@ -12,9 +12,8 @@ import regex
 from winnow.chat.view import render
 from winnow.llm.prompts import Template, failure_of, pick_template
 from winnow.stages.base import ExampleFiles, register
-from winnow.stages.llm.made import Made
+from winnow.stages.llm.made import Made, MakingStage
 from winnow.stages.llm.requests import RequestParams, Target, example_llm
-from winnow.stages.llm.rewrite import MakingStage
 
 PAIR = regex.compile(r"(?is)instruction:\s*(?P<instruction>.+?)\s*response:\s*(?P<response>.+)")
 

@@ -32,6 +32,7 @@ from pydantic import Field, model_validator
 
 from winnow.chat.view import text_view
 from winnow.stages.base import ExampleFiles, Params, RowResult, RowStage, put_column, register
+from winnow.stages.llm.requests import LOCAL_MODEL_EXTRAS
 
 Metric = Literal["perplexity", "ifd", "min_k", "zlib_ratio"]
 
@@ -79,7 +80,7 @@ class LMScore(RowStage):
 
     @classmethod
     def extras(cls, params: Params) -> list[tuple[str, str]]:
-        return [("torch", "llm"), ("transformers", "llm")]
+        return LOCAL_MODEL_EXTRAS
 
     @classmethod
     def examples(cls, files: ExampleFiles) -> list[dict]:
@@ -149,25 +150,23 @@ def _ifd(lm, batch: pa.RecordBatch, max_length: int, size: int) -> list[float | 
         if "messages" in batch.schema.names
         else [False] * batch.num_rows
     )
-    tok = lm.tokenizer
-    bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
-    which, joint, alone, spans = [], [], [], []
-    for i, (is_chat, q, a) in enumerate(zip(chat, prompts, responses)):
-        if not (is_chat and q and a):
-            continue
-        q_ids = tok(q)["input_ids"]
-        a_ids = tok(a, add_special_tokens=False)["input_ids"][: max_length - 1]
-        q_ids = q_ids[-max(1, max_length - len(a_ids)) :]
-        which.append(i)
-        joint.append(q_ids + a_ids)
-        alone.append(bos + a_ids)
-        spans.append(len(a_ids))
+    which = [i for i, (c, q, a) in enumerate(zip(chat, prompts, responses)) if c and q and a]
     out: list[float | None] = [None] * batch.num_rows
     if not which:
         return out
+    tok = lm.tokenizer
+    bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
+    questions = tok([prompts[i] for i in which])["input_ids"]
+    answers = tok([responses[i] for i in which], add_special_tokens=False)["input_ids"]
+    joint, alone, spans = [], [], []
+    for q_ids, a_ids in zip(questions, answers):
+        a_ids = list(a_ids[: max_length - 1])
+        joint.append(list(q_ids[-max(1, max_length - len(a_ids)) :]) + a_ids)
+        alone.append(bos + a_ids)
+        spans.append(len(a_ids))
     given = lm.logprobs(joint, size)
     plain = lm.logprobs(alone, size)
     for i, g, p, n in zip(which, given, plain, spans):
-        cond, uncond = -g[-n:].mean(), -p[-n:].mean() if len(p) else math.nan
-        out[i] = float(cond / uncond) if len(p) and uncond > 0 else None
+        uncond = -p[-n:].mean() if len(p) else math.nan
+        out[i] = float(-g[-n:].mean() / uncond) if len(p) and uncond > 0 else None
     return out

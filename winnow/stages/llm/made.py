@@ -6,14 +6,14 @@ input + generated = output + ledger."""
 
 from __future__ import annotations
 
-import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
 from winnow.schema import DOC_SCHEMA
-from winnow.stages.base import RowResult, put_column
+from winnow.stages.base import RowResult, decision_rows, put_column
+from winnow.stages.llm.requests import RequestStage
 
 MADE_SCHEMA = pa.schema(
     [("row", pa.int64()), ("reason", pa.string()), ("detail", pa.string()), *DOC_SCHEMA]
@@ -84,13 +84,9 @@ def apply_made(
     if flag is not None:
         batch = put_column(batch, flag, pa.nulls(batch.num_rows, pa.string()))
     rows = decisions.column("row").to_numpy()
-    rows = rows[rows >= 0]
-    lo, hi = np.searchsorted(rows, [offset, offset + batch.num_rows])
-    if hi == lo:
+    idx = decision_rows(rows[rows >= 0], offset, batch.num_rows)  # decisions come first
+    if idx is None:
         return RowResult(batch)
-    positions = np.full(batch.num_rows, -1, dtype=np.int64)
-    positions[rows[lo:hi] - offset] = np.arange(lo, hi)
-    idx = pa.array(positions, mask=positions < 0)
     reason = decisions.column("reason").take(idx).combine_chunks()
     return RowResult(
         batch, reason=reason, detail=decisions.column("detail").take(idx).combine_chunks()
@@ -109,3 +105,23 @@ def made_documents(decisions: pa.Table, flag: str | None) -> RowResult | None:
     if flag is not None:
         return RowResult(put_column(batch, flag, reason.cast(pa.string())))
     return RowResult(batch, reason=reason, detail=detail)
+
+
+class MakingStage(RequestStage):
+    """A request stage whose answers become new documents."""
+
+    decision_schema = MADE_SCHEMA
+
+    def generator(self) -> dict:
+        t = self.template()
+        return {"model": self.params.llm.model, "template": t.name, "version": t.version}
+
+    @property
+    def flag(self) -> str | None:
+        return f"{self.name}_error" if self.params.on_failure == "flag" else None
+
+    def apply(self, batch: pa.RecordBatch, offset: int, decisions: pa.Table) -> RowResult:
+        return apply_made(batch, offset, decisions, self.flag)
+
+    def generated(self, decisions: pa.Table) -> RowResult | None:
+        return made_documents(decisions, self.flag)

@@ -30,6 +30,8 @@ from winnow.stages.base import (
 
 CHARS_PER_TOKEN = 4
 """How ``max_tokens`` and ``winnow run --dry-run`` estimate a prompt's tokens."""
+LOCAL_MODEL_EXTRAS = [("torch", "llm"), ("transformers", "llm")]
+"""What a local language model needs (``pip install 'winnow[llm]'``)."""
 DOC_COLUMNS = ("id", "text", "source", "meta", "messages", "chat_format")
 
 
@@ -42,7 +44,7 @@ class RequestParams(Params):
     order, the rest pass unasked (``over_budget`` in ``stats.json``)."""
     max_tokens: int | None = Field(None, ge=1)
     """At most this many tokens, prompt and completion, estimated before any request
-    (prompt characters / 4 + ``llm.max_tokens`` each)."""
+    (``request_costs``: prompt characters / 4 + ``llm.max_tokens`` each)."""
     on_failure: Literal["drop", "flag"] = "drop"
     """An answer that cannot be used (a failed request after its retries, an empty or
     truncated answer, a refusal, one that does not parse): ``drop`` puts the document in the
@@ -61,7 +63,7 @@ class RequestStage(CorpusStage):
     @classmethod
     def extras(cls, params: Params) -> list[tuple[str, str]]:
         local = params.llm.local  # type: ignore[attr-defined]
-        return [("torch", "llm"), ("transformers", "llm")] if local else []
+        return LOCAL_MODEL_EXTRAS if local else []
 
     def template(self) -> Template:
         raise NotImplementedError
@@ -100,36 +102,42 @@ class RequestStage(CorpusStage):
 
     def _budget(self, targets: list[Target]) -> list[np.ndarray]:
         """Per shard, which target documents are asked within ``max_requests`` and
-        ``max_tokens``, counted in corpus order."""
+        ``max_tokens``, counted in corpus order: once a document does not fit, no later
+        one is asked."""
         p = self.params
         template = self.template()
-        prompt_chars = len(template.prompt) + len(template.system or "")
-        requests, tokens, spent = 0, 0, False
+        requests_left, tokens_left, spent = p.max_requests, p.max_tokens, False
         out = []
         for target in targets:
-            asked = np.full(target.count, not spent)
-            if spent or (p.max_requests is None and p.max_tokens is None):
-                out.append(asked)
-                continue
-            cost = np.full(target.count, p.llm.max_tokens, dtype=np.int64)
-            if p.max_tokens is not None and target.count:
-                sizes = np.concatenate([
-                    pc.utf8_length(load(["text"]).column("text").take(pa.array(rows)))
-                    .to_numpy(zero_copy_only=False) for load, rows in target.pieces
-                ])  # fmt: skip
-                cost += (
-                    np.minimum(sizes, template.max_doc_chars) + prompt_chars
-                ) // CHARS_PER_TOKEN
-            for j in range(target.count):
-                over = p.max_requests is not None and requests >= p.max_requests
-                if over or (p.max_tokens is not None and tokens + cost[j] > p.max_tokens):
-                    asked[j:] = False
-                    spent = True
-                    break
-                requests += 1
-                tokens += int(cost[j])
+            asked = np.zeros(target.count, dtype=bool)
+            if not spent:
+                sizes = target.text_lengths() if p.max_tokens is not None else 0
+                cost = request_costs(template, sizes, p.llm.max_tokens, target.count)
+                n = within_budget(cost, requests_left, tokens_left)
+                asked[:n] = True
+                spent = n < target.count
+                requests_left = None if requests_left is None else requests_left - n
+                tokens_left = None if tokens_left is None else tokens_left - cost[:n].sum()
             out.append(asked)
         return out
+
+
+def request_costs(template: Template, sizes, max_tokens: int, count: int) -> np.ndarray:
+    """The tokens each request is estimated to cost: its prompt's characters (the document
+    cut at ``max_doc_chars``) / 4, plus the ``max_tokens`` its answer may take."""
+    chars = np.minimum(sizes, template.max_doc_chars) + len(template.prompt)
+    chars = chars + len(template.system or "")
+    return np.broadcast_to(chars / CHARS_PER_TOKEN + max_tokens, (count,)).astype(np.float64)
+
+
+def within_budget(cost: np.ndarray, requests_left: int | None, tokens_left: float | None) -> int:
+    """How many of the next requests, in order, fit the budget left."""
+    n = len(cost)
+    if requests_left is not None:
+        n = min(n, requests_left)
+    if tokens_left is not None:
+        n = min(n, int(np.searchsorted(np.cumsum(cost), tokens_left, side="right")))
+    return n
 
 
 @dataclass(frozen=True)
@@ -144,6 +152,15 @@ class Target:
     @property
     def count(self) -> int:
         return sum(len(rows) for _, rows in self.pieces)
+
+    def text_lengths(self) -> np.ndarray:
+        """The character length of each target document's text."""
+        parts = [
+            pc.utf8_length(load(["text"]).column("text").take(pa.array(rows, pa.int64())))
+            .to_numpy(zero_copy_only=False)
+            for load, rows in self.pieces
+        ]
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
     def documents(self) -> pa.Table:
         """The document columns of the target rows, in order."""

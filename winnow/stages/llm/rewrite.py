@@ -15,9 +15,9 @@ import numpy as np
 import pyarrow as pa
 
 from winnow.llm.prompts import STYLES, Template, failure_of, pick_template
-from winnow.stages.base import ExampleFiles, RowResult, RunContext, ShardColumns, register
-from winnow.stages.llm.made import MADE_SCHEMA, Made, apply_made, made_documents
-from winnow.stages.llm.requests import RequestParams, RequestStage, Target, example_llm
+from winnow.stages.base import ExampleFiles, RunContext, ShardColumns, register
+from winnow.stages.llm.made import Made, MakingStage
+from winnow.stages.llm.requests import RequestParams, Target, example_llm
 
 IMPROVED = "Improved text:"
 
@@ -30,26 +30,6 @@ class RewriteParams(RequestParams):
     replace: bool = False
     """Drop each source whose rewrite succeeded (ledger reason ``rewritten``, the rewrite's
     id in ``detail``) instead of keeping both; not with ``only_removed_by``."""
-
-
-class MakingStage(RequestStage):
-    """A request stage whose answers become new documents."""
-
-    decision_schema = MADE_SCHEMA
-
-    def generator(self) -> dict:
-        t = self.template()
-        return {"model": self.params.llm.model, "template": t.name, "version": t.version}
-
-    @property
-    def flag(self) -> str | None:
-        return f"{self.name}_error" if self.params.on_failure == "flag" else None
-
-    def apply(self, batch: pa.RecordBatch, offset: int, decisions: pa.Table) -> RowResult:
-        return apply_made(batch, offset, decisions, self.flag)
-
-    def generated(self, decisions: pa.Table) -> RowResult | None:
-        return made_documents(decisions, self.flag)
 
 
 @register
