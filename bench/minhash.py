@@ -1,15 +1,19 @@
 """MinHash dedup side by side (run by hand, not a test):
 
-    python bench/minhash.py [--docs 100000] [--text-dedup PYTHON]
-    python bench/minhash.py --docs 2000000 --only winnow      # the memory figure
+    python bench/minhash.py [--docs 50000] [--runs 3] [--tools winnow,rensa,datatrove]
+        [--text-dedup PYTHON]
+    python bench/minhash.py --docs 1000000 --runs 1 --tools winnow,rensa
 
 Corpus: paragraph-sized real text (200-3,000 characters) from ../shared/corpora, shuffled
 with a seed; above the number of distinct paragraphs, copies with a few words changed. Every
-tool runs in its own process on one core with the same parameters (word 5-grams, 14 bands x
-8 rows): winnow's ``minhash_dedup`` (workers=1), datatrove's four MinHash stages
-(signature, buckets, cluster, filter; LocalPipelineExecutor, workers=1) and, given a Python
-that has it installed, text-dedup's ``text_dedup.minhash``. Prints docs/s, peak RSS (of the
-process and its children) and how many documents each removed.
+tool runs as a fresh process per run (start-up and imports included), pinned to one core,
+the tools interleaved, with the same parameters (word 5-grams, 14 bands x 8 rows = 112
+permutations): winnow's ``minhash_dedup`` end to end (workers=1: read, signatures, buckets,
+verification, write), rensa's signatures alone (``RMinHash``, no dedup), datatrove's four
+MinHash stages (signature, buckets, cluster, filter; LocalPipelineExecutor, workers=1) and,
+given a Python that has it installed, text-dedup's ``text_dedup.minhash``. Prints docs/s
+from the median wall time of each tool, peak RSS (of the process and its children), how
+many documents each removed and winnow's ratio to each.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import os
 import random
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,6 +36,8 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+
+from processes import interleaved, pinned_core  # noqa: E402
 
 
 def build_corpus(path: Path, n_docs: int, seed: int = 0) -> None:
@@ -167,60 +174,80 @@ def run_text_dedup(python: str, corpus: Path, work: Path) -> dict:
     return {"seconds": seconds, "removed": total - kept}
 
 
+def run_rensa(corpus: Path, work: Path) -> dict:
+    """rensa's MinHash signatures alone: read, lower-case, word 5-gram shingles, 112
+    permutations (RMinHash), no buckets and no dedup."""
+    from rensa import RMinHash
+
+    t0 = time.perf_counter()
+    signatures = 0
+    with open(corpus, "rb") as fh:
+        for line in fh:
+            words = orjson.loads(line)["text"].lower().split()
+            shingles = [" ".join(words[i : i + 5]) for i in range(max(len(words) - 4, 1))]
+            m = RMinHash(num_perm=112, seed=42)
+            m.update(shingles)
+            signatures += len(m.digest()) == 112
+    return {"seconds": time.perf_counter() - t0, "removed": 0, "signatures": signatures}
+
+
 def child(tool: str, corpus: Path, work: Path, python: str | None) -> None:
-    """Run one tool in this process and print its figures as JSON."""
-    if tool == "winnow":
-        result = run_winnow(corpus, work)
-    elif tool == "datatrove":
-        result = run_datatrove(corpus, work)
+    """Run one tool in this process; its figures go to ``work/result.json`` and stdout."""
+    runners = {"winnow": run_winnow, "datatrove": run_datatrove, "rensa": run_rensa}
+    if tool in runners:
+        result = runners[tool](corpus, work)
     else:
         result = run_text_dedup(python, corpus, work)
     result["peak_rss_mb"] = peak_rss_mb()
+    (work / "result.json").write_text(json.dumps(result))
     print(json.dumps(result))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--docs", type=int, default=100_000)
-    ap.add_argument("--only", choices=["winnow", "datatrove", "text_dedup"])
+    ap.add_argument("--docs", type=int, default=50_000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--tools", default="winnow,rensa,datatrove",
+                    help="comma-separated: winnow, rensa, datatrove, text_dedup")  # fmt: skip
     ap.add_argument("--text-dedup", dest="text_dedup", help="a Python with text-dedup installed")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--work", help=argparse.SUPPRESS)
+    ap.add_argument("--corpus", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(args.child, Path(args.work) / "corpus.jsonl", Path(args.work), args.text_dedup)
+        child(args.child, Path(args.corpus), Path(args.work), args.text_dedup)
         return
-    work = Path(tempfile.mkdtemp(prefix="winnow-minhash-bench-"))
+    scratch = Path(tempfile.mkdtemp(prefix="winnow-minhash-bench-"))
     try:
-        corpus = work / "corpus.jsonl"
+        corpus = scratch / "corpus.jsonl"
         build_corpus(corpus, args.docs)
         size = corpus.stat().st_size / 1e6
-        print(f"{args.docs:,} documents, {size:.0f} MB of JSON Lines; one core per tool")
-        tools = ["winnow", "datatrove"] + (["text_dedup"] if args.text_dedup else [])
-        if args.only:
-            tools = [args.only]
-        results = {}
+        tools = args.tools.split(",")
+        print(f"{args.docs:,} documents, {size:.0f} MB of JSON Lines; each tool a fresh "
+              f"process on core {pinned_core()}, {args.runs} interleaved runs")  # fmt: skip
+        figures: dict[str, list[dict]] = {t: [] for t in tools}
+
+        def collect(tool: str, work: Path) -> None:
+            figures[tool].append(json.loads((work / "result.json").read_text()))
+
+        extra = ["--corpus", str(corpus)] + (
+            ["--text-dedup", args.text_dedup] if args.text_dedup else []
+        )
+        walls, _ = interleaved(__file__, tools, args.runs, scratch, extra, collect)
+        print(f"{'tool':<12}{'docs/s':>10}{'MB/s':>8}{'process s':>11}{'peak RSS MB':>13}"
+              f"{'removed':>10}")  # fmt: skip
+        wall = {t: statistics.median(walls[t]) for t in tools}
         for tool in tools:
-            cmd = [sys.executable, __file__, "--child", tool, "--work", str(work)]
-            if args.text_dedup:
-                cmd += ["--text-dedup", args.text_dedup]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            if proc.returncode:
-                print(f"{tool}: failed\n{proc.stderr[-2000:]}")
-                continue
-            results[tool] = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(f"{'tool':<12}{'docs/s':>10}{'seconds':>10}{'peak RSS MB':>13}{'removed':>10}")
-        for tool, r in results.items():
-            rate = args.docs / r["seconds"]
-            print(f"{tool:<12}{rate:>10,.0f}{r['seconds']:>10.1f}{r['peak_rss_mb']:>13,.0f}"
-                  f"{r['removed']:>10,}")  # fmt: skip
-        if "winnow" in results:
-            for tool, r in results.items():
+            r = figures[tool][-1]
+            print(f"{tool:<12}{args.docs / wall[tool]:>10,.0f}{size / wall[tool]:>8.1f}"
+                  f"{wall[tool]:>11.2f}{r['peak_rss_mb']:>13,.0f}{r['removed']:>10,}")  # fmt: skip
+        if "winnow" in tools:
+            for tool in tools:
                 if tool != "winnow":
-                    ratio = r["seconds"] / results["winnow"]["seconds"]
-                    print(f"winnow / {tool}: {ratio:.1f}x docs/s")
+                    print(f"winnow / {tool}: {wall[tool] / wall['winnow']:.2f}x docs/s "
+                          "(whole processes, medians)")  # fmt: skip
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,8 @@ class DocumentBuilder:
         """Add one record; raises InvalidRecord when it cannot be a document."""
         if not isinstance(record, dict):
             raise InvalidRecord("not_an_object", "record is not a JSON object")
+        if len(record) <= 2 and self._plain(record, source):
+            return
         chat = read_chat(record, self.text_field)
         if chat is not None:
             fmt, turns, used = chat
@@ -73,6 +75,29 @@ class DocumentBuilder:
         self.messages.append(messages)
         self.formats.append(fmt)
         self.text_bytes += len(text)
+
+    def _plain(self, record: dict, source: str) -> bool:
+        """Add a record of only a text string and perhaps an id (the common case, without
+        the general path's work); False for any other record."""
+        text = record.get(self.text_field)
+        if not isinstance(text, str) or (len(record) == 2 and self.id_field not in record):
+            return False
+        raw_id = record.get(self.id_field)
+        if isinstance(raw_id, str) and raw_id != "":
+            self.ids.append(raw_id)
+        elif isinstance(raw_id, int) and not isinstance(raw_id, bool):
+            self.ids.append(str(raw_id))
+        elif raw_id is None and len(record) == 1:
+            self.ids.append(stable_id(source))
+        else:
+            return False
+        self.texts.append(text)
+        self.sources.append(source)
+        self.metas.append("{}")
+        self.messages.append(None)
+        self.formats.append(None)
+        self.text_bytes += len(text)
+        return True
 
     def __len__(self) -> int:
         return len(self.ids)

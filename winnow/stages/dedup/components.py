@@ -19,6 +19,7 @@ from typing import Protocol
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from numba import njit
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -36,12 +37,15 @@ VERIFY_DOCS = 200_000
 class Verifier(Protocol):
     """Confirms candidate pairs; picklable, so verification tasks can run anywhere."""
 
-    def load(
-        self, shards: Sequence[ShardColumns], wanted: dict[int, np.ndarray]
-    ) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
-        """(shard, row) -> (the document's set members, its band keys)."""
+    threshold: float
+    """Jaccard similarity of two documents' sets at which one duplicates the other."""
 
-    def similar(self, a: frozenset, b: frozenset) -> bool: ...
+    def load(
+        self, shards: Sequence[ShardColumns], shard: np.ndarray, row: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For documents ``(shard[i], row[i])``: their distinct set members, ascending,
+        document after document (flat), the offsets of each one's members, and their band
+        keys (documents x bands)."""
 
 
 @dataclass
@@ -161,29 +165,81 @@ def verify_components(
     document unless it is similar to a kept one it shares a band with (documents numbered
     below ``fixed``, a reference's, are kept whatever they are like)."""
     shard = np.searchsorted(offsets, chunk, side="right") - 1
-    row = chunk - offsets[shard]
-    wanted = {int(s): np.sort(row[shard == s]) for s in np.unique(shard)}
-    loaded = verifier.load(shards, wanted)
-    removed, kept_for = [], []
-    for g in range(len(bounds) - 1):
-        kept: list[tuple[int, frozenset]] = []
-        sharing: dict[tuple[int, int], list[int]] = {}  # (band, key) -> kept positions
-        for i in range(bounds[g], bounds[g + 1]):
-            doc = int(chunk[i])
-            members, keys = loaded[(int(shard[i]), int(row[i]))]
-            mine = frozenset(members.tolist())
-            bands = list(enumerate(keys.tolist()))
-            if doc >= fixed:
-                near = sorted({k for band in bands for k in sharing.get(band, ())})
-                near = near[:MAX_KEPT_COMPARED]
-                match = next((k for k in near if verifier.similar(mine, kept[k][1])), None)
-                if match is not None:
-                    removed.append(doc)
-                    kept_for.append(kept[match][0])
-                    continue
-            for band in bands:  # only the first kept documents of a band are ever compared
-                positions = sharing.setdefault(band, [])
-                if len(positions) < MAX_KEPT_COMPARED:
-                    positions.append(len(kept))
-            kept.append((doc, mine))
-    return np.array(removed, dtype=np.int64), np.array(kept_for, dtype=np.int64)
+    members, member_offsets, keys = verifier.load(shards, shard, chunk - offsets[shard])
+    slots, capacity = _band_slots(keys)
+    removed, kept_for = _verify(
+        chunk, bounds, members, member_offsets, slots, capacity, fixed,
+        verifier.threshold, MAX_KEPT_COMPARED,
+    )  # fmt: skip
+    return removed, kept_for
+
+
+def _band_slots(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A number for each distinct (band, key) of the documents (documents x bands), and
+    how many kept documents each can list: the documents holding it, at most
+    ``MAX_KEPT_COMPARED``."""
+    docs, bands = keys.shape
+    band = np.broadcast_to(np.arange(bands), keys.shape).ravel()
+    order = np.lexsort((keys.ravel(), band))
+    flat_keys, flat_bands = keys.ravel()[order], band[order]
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = (flat_keys[1:] != flat_keys[:-1]) | (flat_bands[1:] != flat_bands[:-1])
+    ids = np.cumsum(new) - 1
+    slots = np.empty(len(order), dtype=np.int64)
+    slots[order] = ids
+    capacity = np.minimum(np.bincount(ids), MAX_KEPT_COMPARED) if len(ids) else ids
+    return slots.reshape(docs, bands), capacity
+
+
+@njit(cache=True)
+def _similar(members, offsets, p, q, threshold):
+    """Jaccard similarity of documents ``p`` and ``q``'s sorted sets at ``threshold``."""
+    i, a_end, j, b_end = offsets[p], offsets[p + 1], offsets[q], offsets[q + 1]
+    size = (a_end - i) + (b_end - j)
+    if i == a_end or j == b_end:
+        return False
+    common = 0
+    while i < a_end and j < b_end:
+        if members[i] == members[j]:
+            common += 1
+            i += 1
+            j += 1
+        elif members[i] < members[j]:
+            i += 1
+        else:
+            j += 1
+    return common >= threshold * (size - common)
+
+
+@njit(cache=True)
+def _verify(chunk, bounds, members, offsets, slots, capacity, fixed, threshold, max_compared):
+    start = np.zeros(len(capacity) + 1, dtype=np.int64)
+    start[1:] = np.cumsum(capacity)
+    listed = np.empty(start[-1], dtype=np.int64)  # kept documents per slot, in keep order
+    count = np.zeros(len(capacity), dtype=np.int64)
+    removed = np.empty(len(chunk), dtype=np.int64)
+    kept_for = np.empty(len(chunk), dtype=np.int64)
+    near = np.empty(slots.shape[1] * max_compared, dtype=np.int64)
+    n_removed = 0
+    for i in range(len(chunk)):  # components are consecutive and share no slot
+        if chunk[i] >= fixed:
+            n_near = 0
+            for s in slots[i]:
+                for t in range(start[s], start[s] + count[s]):
+                    near[n_near] = listed[t]
+                    n_near += 1
+            match = -1
+            for k in np.unique(near[:n_near])[:max_compared]:
+                if _similar(members, offsets, i, k, threshold):
+                    match = k
+                    break
+            if match >= 0:
+                removed[n_removed] = chunk[i]
+                kept_for[n_removed] = chunk[match]
+                n_removed += 1
+                continue
+        for s in slots[i]:
+            if count[s] < capacity[s]:
+                listed[start[s] + count[s]] = i
+                count[s] += 1
+    return removed[:n_removed].copy(), kept_for[:n_removed].copy()

@@ -1,8 +1,9 @@
 """Near-duplicate removal with MinHash-LSH (Broder 1997; FineWeb's settings: word 5-gram
 shingles, 14 bands of 8 rows), verified by true Jaccard similarity.
 
-map: each document's MinHash signature (numpy, ``bands * rows`` hash functions
-``a * x + b`` over 64-bit shingle hashes) folded into one key per band.
+map: each document's MinHash signature (``bands * rows`` hash functions ``a * x + b`` over
+64-bit shingle hashes, one compiled pass per batch: words, shingles, signature) folded into
+one key per band.
 reduce: documents sharing a band key are candidates; candidate groups are the connected
 components of those collisions (``components.py``). Within a group, documents are taken in
 keep order (first in input order, or highest ``keep_highest`` score) and each is compared by
@@ -14,22 +15,28 @@ So a chain of merges (A~B, B~C) never removes C for A unless C is itself like A.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+from numba import njit
 from pydantic import Field, model_validator
 
 from winnow.chat.view import View, view_array
 from winnow.stages.base import CorpusStage, RunContext, ShardColumns, register
 from winnow.stages.dedup.components import Candidates, near_duplicate_drops
 from winnow.stages.dedup.reference import ReferenceParams, with_reference
-from winnow.stages.dedup.shingles import mix64, shingle_hashes
+from winnow.stages.dedup.shingles import (
+    distinct_sorted,
+    mix64_one,
+    shingle_at,
+    shingle_hashes,
+    take_sets,
+    word_hashes,
+)
 
 _P = np.uint64(0x100000001B3)
-_LITTLE_ENDIAN = sys.byteorder == "little"
 
 
 class MinHashParams(ReferenceParams):
@@ -65,41 +72,34 @@ def permutations(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def signatures(hashes: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.ndarray):
-    """MinHash signature (documents x hash functions, 32-bit values: the top half of
-    ``a * x + b``, multiply-shift hashing) of each document; documents without shingles
-    keep the maximum value everywhere."""
+@njit(cache=True)
+def band_keys(words, offsets, n, a, b, bands, rows):
+    """One 64-bit key per band (documents x bands) and the shingle count of each document,
+    from ``word_hashes``' output. A document's MinHash signature has one 32-bit value per
+    hash function ``x -> a * x + b``: the smallest top half (multiply-shift hashing) over its
+    shingles (``shingles_of_words``: word ``n``-grams), the maximum value without shingles;
+    a band's key mixes its ``rows`` values in order."""
     docs = len(offsets) - 1
-    out = np.full((len(a), docs), np.iinfo(np.uint32).max, dtype=np.uint32)
-    present = np.nonzero(np.diff(offsets) > 0)[0]
-    if not len(present):
-        return out.T
-    starts = offsets[present]
-    step = max(1, (1 << 22) // max(len(hashes), 1))  # bound the (functions x shingles) block
-    block = np.empty((min(step, len(a)), len(hashes)), dtype=np.uint64)
-    for k in range(0, len(a), step):
-        n = min(step, len(a) - k)
-        values = block[:n]
-        np.multiply(a[k : k + n, None], hashes[None, :], out=values)
-        np.add(values, b[k : k + n, None], out=values)
-        if _LITTLE_ENDIAN:  # the high half of each value, without a copy
-            top = values.view(np.uint32)[:, 1::2]
-        else:
-            top = (values >> np.uint64(32)).astype(np.uint32)
-        out[k : k + n, present] = np.minimum.reduceat(top, starts, axis=1)
-    return out.T
-
-
-def band_keys(signature: np.ndarray, bands: int, rows: int) -> np.ndarray:
-    """One 64-bit key per band (documents x bands)."""
-    keys = np.zeros((len(signature), bands), dtype=np.uint64)
-    with np.errstate(over="ignore"):
+    functions = len(a)
+    keys = np.empty((docs, bands), dtype=np.uint64)
+    counts = np.zeros(docs, dtype=np.int64)
+    signature = np.empty(functions, dtype=np.uint64)
+    for d in range(docs):
+        start, words_in = offsets[d], offsets[d + 1] - offsets[d]
+        signature[:] = np.uint64(0xFFFFFFFF)
+        length = min(n, words_in)
+        count = words_in - n + 1 if words_in >= n else min(words_in, 1)
+        for j in range(count):
+            x = shingle_at(words, start + j, length)
+            for f in range(functions):
+                signature[f] = min(signature[f], (a[f] * x + b[f]) >> np.uint64(32))
+        counts[d] = count
         for band in range(bands):
-            key = np.full(len(signature), band + 1, dtype=np.uint64)
+            key = np.uint64(band + 1)
             for r in range(band * rows, (band + 1) * rows):
-                key = key * _P + signature[:, r].astype(np.uint64)
-            keys[:, band] = mix64(key)
-    return keys
+                key = key * _P + signature[r]
+            keys[d, band] = mix64_one(key)
+    return keys, counts
 
 
 @register
@@ -125,11 +125,11 @@ class MinHashDedup(CorpusStage):
         self._a, self._b = permutations(p.bands * p.rows, p.seed)
 
     def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
-        shingles = shingle_hashes(view_array(batch, self.params.view), self.params.ngram)
-        signature = signatures(shingles.hashes, shingles.offsets, self._a, self._b)
-        keys = band_keys(signature, self.params.bands, self.params.rows)
-        out = {f"_mh_band{i}": pa.array(keys[:, i]) for i in range(self.params.bands)}
-        out["_mh_shingles"] = pa.array(np.diff(shingles.offsets), pa.int64())
+        p = self.params
+        words, offsets = word_hashes(view_array(batch, p.view))
+        keys, counts = band_keys(words, offsets, p.ngram, self._a, self._b, p.bands, p.rows)
+        out = {f"_mh_band{i}": pa.array(keys[:, i]) for i in range(p.bands)}
+        out["_mh_shingles"] = pa.array(counts, pa.int64())
         return out
 
     def reduce(self, shards: Sequence[ShardColumns], run: RunContext) -> list[pa.Table]:
@@ -155,21 +155,22 @@ class JaccardVerifier:
     bands: tuple[str, ...]
     view: str = "text"
 
-    def load(self, shards: Sequence[ShardColumns], wanted: dict[int, np.ndarray]):
-        found = {}
-        for shard, rows in wanted.items():
+    def load(self, shards: Sequence[ShardColumns], shard: np.ndarray, row: np.ndarray):
+        """Distinct shingles (ascending) and band keys of documents ``(shard, row)``."""
+        order = np.lexsort((row, shard))
+        hashes, counts, keys = [], [], []
+        for s in np.unique(shard).tolist():
+            rows = row[order][shard[order] == s]
             columns = ["text", "messages"] if self.view != "text" else ["text"]
-            names = shards[shard].schema.names  # a reference's part holds its view as text
+            names = shards[s].schema.names  # a reference's part holds its view as text
             columns = [c for c in columns if c in names]
-            table = shards[shard]([*columns, *self.bands]).take(pa.array(rows))
+            table = shards[s]([*columns, *self.bands]).take(pa.array(rows))
             shingles = shingle_hashes(view_array(table, self.view), self.ngram)
-            keys = np.stack([table.column(b).to_numpy() for b in self.bands], axis=1)
-            for i, row in enumerate(rows.tolist()):
-                found[(shard, row)] = (shingles.of(i), keys[i])
-        return found
-
-    def similar(self, a: frozenset, b: frozenset) -> bool:
-        if not a or not b:
-            return False
-        common = len(a & b)
-        return common >= self.threshold * (len(a) + len(b) - common)
+            hashes.append(shingles.hashes)
+            counts.append(np.diff(shingles.offsets))
+            keys.append(np.stack([table.column(b).to_numpy() for b in self.bands], axis=1))
+        members, offsets = distinct_sorted(np.concatenate(hashes), np.concatenate(counts))
+        back = np.empty_like(order)
+        back[order] = np.arange(len(order))  # loaded in (shard, row) order: back to asked
+        members, offsets = take_sets(members, offsets, back)
+        return members, offsets, np.concatenate(keys)[back]

@@ -15,6 +15,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
+from numba import njit
+
+from winnow.text.xxh3 import SHORT_MAX, xxh3_64
 
 NGRAM_PRIME = np.uint64(0x100000001B3)
 
@@ -40,19 +43,97 @@ def mix64(x: np.ndarray) -> np.ndarray:
 
 def word_hashes(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """(hash of every word, word offsets per document)."""
-    words = pc.split_pattern_regex(pc.utf8_lower(pc.fill_null(text, "")), r"\W+")
-    offsets = words.offsets.to_numpy().astype(np.int64)
-    flat = pc.dictionary_encode(words.values)
-    vocabulary = flat.dictionary.to_pylist()
-    table = np.fromiter(
-        (xxhash.xxh3_64_intdigest(w.encode("utf-8")) for w in vocabulary),
-        dtype=np.uint64,
-        count=len(vocabulary),
-    )
-    codes = flat.indices.to_numpy(zero_copy_only=False)
-    real = np.array([len(w) > 0 for w in vocabulary], dtype=bool)[codes]  # "" at the edges
-    kept_before = np.concatenate([[0], np.cumsum(real)])
-    return table[codes[real]], kept_before[offsets]
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    if text.null_count:
+        text = pc.fill_null(text, "")
+    data, offsets = string_buffers(text)
+    hashes, word_offsets, long_words = _hash_words(data, offsets, SHORT_MAX)
+    for i, start, end in long_words.reshape(-1, 3).tolist():  # over 240 bytes: rare
+        word = pc.utf8_lower(pa.array([bytes(data[start:end]).decode("utf-8")]))[0]
+        hashes[i] = xxhash.xxh3_64_intdigest(word.as_py().encode("utf-8"))
+    return hashes, word_offsets
+
+
+def string_buffers(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The UTF-8 bytes of a string array without nulls and its value offsets (int64)."""
+    _, offsets_buffer, data_buffer = text.buffers()
+    wide = pa.types.is_large_string(text.type)
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int64 if wide else np.int32)
+    offsets = offsets[text.offset : text.offset + len(text) + 1].astype(np.int64)
+    if data_buffer is None:
+        return np.zeros(0, np.uint8), offsets
+    return np.frombuffer(data_buffer, dtype=np.uint8), offsets
+
+
+# Words are the runs of RE2's ``\w`` (ASCII [0-9A-Za-z_]) in the text as Arrow's utf8_lower
+# makes it: ASCII letters lower-cased, and the two characters whose lower case is ASCII,
+# U+0130 (C4 B0, "i") and U+212A (E2 84 AA, "k"), read as the letter they become.
+_WORD_BYTE = np.zeros(256, dtype=np.uint8)
+for _c in b"0123456789_abcdefghijklmnopqrstuvwxyz":
+    _WORD_BYTE[_c] = _c
+for _c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZ":
+    _WORD_BYTE[_c] = _c + 32
+
+
+@njit(cache=True, inline="always")
+def _word_byte(data, i, start, end):
+    """The lower-cased ASCII byte the text at ``i`` adds to a word; 0 for the later bytes of
+    U+0130 and U+212A (still inside the word); -1 outside words."""
+    c = data[i]
+    if c < 128:
+        return _WORD_BYTE[c] if _WORD_BYTE[c] else -1
+    if c == 0xC4:
+        return 105 if i + 1 < end and data[i + 1] == 0xB0 else -1
+    if c == 0xE2:
+        return 107 if i + 2 < end and data[i + 1] == 0x84 and data[i + 2] == 0xAA else -1
+    if c == 0xB0:
+        return 0 if i > start and data[i - 1] == 0xC4 else -1
+    if c == 0x84:
+        inside = i > start and data[i - 1] == 0xE2 and i + 1 < end and data[i + 1] == 0xAA
+        return 0 if inside else -1
+    if c == 0xAA:
+        return 0 if i > start + 1 and data[i - 1] == 0x84 and data[i - 2] == 0xE2 else -1
+    return -1
+
+
+@njit(cache=True)
+def _hash_words(data, offsets, short_max):
+    hashes = np.empty(len(data) // 5 + 16, dtype=np.uint64)  # grown when real text needs
+    word_offsets = np.zeros(len(offsets), dtype=np.int64)
+    long_words = []
+    word = np.empty(short_max, dtype=np.uint8)
+    w = 0
+    for d in range(len(offsets) - 1):
+        start, end = offsets[d], offsets[d + 1]
+        length, first = -1, start
+        for i in range(start, end + 1):
+            if i == end:
+                c = -1
+            elif data[i] < 128:  # the common case, inline
+                c = _WORD_BYTE[data[i]] if _WORD_BYTE[data[i]] else -1
+            else:
+                c = _word_byte(data, i, start, end)
+            if c >= 0:
+                if length < 0:
+                    length, first = 0, i
+                if c > 0:
+                    if length < short_max:
+                        word[length] = c
+                    length += 1
+            elif length >= 0:
+                if w == len(hashes):
+                    grown = np.empty(2 * len(hashes), dtype=np.uint64)
+                    grown[:w] = hashes
+                    hashes = grown
+                if length <= short_max:
+                    hashes[w] = xxh3_64(word, 0, length)
+                else:
+                    long_words.extend((w, first, i))
+                w += 1
+                length = -1
+        word_offsets[d + 1] = w
+    return hashes[:w].copy(), word_offsets, np.array(long_words, dtype=np.int64)
 
 
 def shingle_hashes(text: pa.Array, n: int) -> Shingles:
@@ -63,24 +144,38 @@ def shingle_hashes(text: pa.Array, n: int) -> Shingles:
 def shingles_of_words(hashes: np.ndarray, offsets: np.ndarray, n: int) -> Shingles:
     """Word ``n``-gram shingles from ``word_hashes``' output."""
     counts = np.diff(offsets)
-    starts = offsets[:-1]
-    m = len(hashes)
-    # an n-gram starts at each position with n words left in its document
-    position = np.arange(m, dtype=np.int64)
-    doc = np.repeat(np.arange(len(counts)), counts)
-    full = position + n <= offsets[1:][doc] if m else np.zeros(0, bool)
-    short = (counts > 0) & (counts < n)  # one shingle of all the words
-    keys = np.zeros(m, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for k in range(n):
-            shifted = np.zeros(m, dtype=np.uint64)
-            shifted[: m - k] = hashes[k:]
-            inside = position + k < offsets[1:][doc] if m else full
-            keys = np.where(inside, keys * NGRAM_PRIME + shifted, keys)
-    take = full | (short[doc] & (position == starts[doc])) if m else full
-    per_doc = np.bincount(doc[take], minlength=len(counts)) if m else np.zeros(len(counts), int)
-    out_offsets = np.concatenate([[0], np.cumsum(per_doc)]).astype(np.int64)
-    return Shingles(mix64(keys[take]), out_offsets)
+    per_doc = np.where(counts >= n, counts - n + 1, np.minimum(counts, 1))
+    out_offsets = np.zeros(len(offsets), dtype=np.int64)
+    np.cumsum(per_doc, out=out_offsets[1:])
+    return Shingles(_shingles(hashes, offsets, out_offsets, n), out_offsets)
+
+
+@njit(cache=True, inline="always")
+def shingle_at(hashes, i, length):
+    """The shingle hash of the ``length`` words from ``hashes[i]``."""
+    key = np.uint64(0)
+    for k in range(length):
+        key = key * NGRAM_PRIME + hashes[i + k]
+    return mix64_one(key)
+
+
+@njit(cache=True, inline="always")
+def mix64_one(x):
+    """``mix64`` of one value, for kernels."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+@njit(cache=True)
+def _shingles(hashes, offsets, out_offsets, n):
+    out = np.empty(out_offsets[-1], dtype=np.uint64)
+    for d in range(len(offsets) - 1):
+        start, words = offsets[d], offsets[d + 1] - offsets[d]
+        length = min(n, words)
+        for j in range(out_offsets[d + 1] - out_offsets[d]):
+            out[out_offsets[d] + j] = shingle_at(hashes, start + j, length)
+    return out
 
 
 def ngram_keys(hashes: np.ndarray, n: int) -> np.ndarray:
@@ -92,3 +187,35 @@ def ngram_keys(hashes: np.ndarray, n: int) -> np.ndarray:
         for k in range(n):
             keys = keys * NGRAM_PRIME + hashes[k : k + m]
     return mix64(keys)
+
+
+@njit(cache=True)
+def distinct_sorted(hashes: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each document's distinct values, ascending (flat), and their offsets, from values
+    grouped by document (``counts`` per document)."""
+    out = np.empty(len(hashes), dtype=np.uint64)
+    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+    start, n = 0, 0
+    for d in range(len(counts)):
+        values = np.sort(hashes[start : start + counts[d]])
+        for k in range(len(values)):
+            if k == 0 or values[k] != values[k - 1]:
+                out[n] = values[k]
+                n += 1
+        start += counts[d]
+        offsets[d + 1] = n
+    return out[:n].copy(), offsets
+
+
+@njit(cache=True)
+def take_sets(values: np.ndarray, offsets: np.ndarray, index: np.ndarray):
+    """The sets ``index`` names, in that order (flat values, offsets)."""
+    sizes = np.empty(len(index), dtype=np.int64)
+    for i in range(len(index)):
+        sizes[i] = offsets[index[i] + 1] - offsets[index[i]]
+    out_offsets = np.zeros(len(index) + 1, dtype=np.int64)
+    out_offsets[1:] = np.cumsum(sizes)
+    out = np.empty(out_offsets[-1], dtype=values.dtype)
+    for i in range(len(index)):
+        out[out_offsets[i] : out_offsets[i + 1]] = values[offsets[index[i]] : offsets[index[i] + 1]]
+    return out, out_offsets
