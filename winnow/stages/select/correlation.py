@@ -29,7 +29,6 @@ import numpy as np
 import orjson
 import pyarrow as pa
 from pydantic import Field, model_validator
-from scipy.stats import rankdata
 
 from winnow.models.clustering import even_sample
 from winnow.models.embeddings import embedder
@@ -248,6 +247,8 @@ class Preselect(_LossSelector):
 def spearman(values: np.ndarray, benchmark: np.ndarray) -> np.ndarray:
     """Per row of ``values`` (documents x models): Spearman's correlation with
     ``benchmark`` across the models (0 where a row is constant)."""
+    from scipy.stats import rankdata  # scipy.stats takes 0.5 s to import: only when used
+
     if not len(values):
         return np.zeros(0)
     ranks = rankdata(values, axis=1)
