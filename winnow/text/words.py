@@ -23,6 +23,11 @@ _CACHE_LIMIT = 500_000
 _RECENT_LIMIT = 4096
 _RECENT_MAX_CHARS = 100_000
 _PARTS = re.compile(r"\s+|\S+").findall
+_ASCII_LOWER_END = re.compile(r"[A-Za-z]*[a-z]").fullmatch
+_ASCII_HYPHENATED = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)+").fullmatch
+_ASCII_UNDERSCORED = re.compile(r"[A-Za-z]+(?:_[A-Za-z]+)+").fullmatch
+_OPENING = frozenset('("[')
+_CLOSING = frozenset(')",;:!?]')
 
 
 class EnglishWords:
@@ -49,6 +54,7 @@ class EnglishWords:
                 if plain != tokens:
                     self._merges[plain] = tokens
         self._merge_lengths = sorted({len(k) for k in self._merges}, reverse=True)
+        self._merge_starts = frozenset(k[0] for k in self._merges)
 
     def words(self, text: str) -> list[str]:
         """The non-whitespace tokens of ``text``, as datatrove's ``split_into_words``.
@@ -97,11 +103,49 @@ class EnglishWords:
         if tokens is None:
             if len(self._cache) > _CACHE_LIMIT:
                 self._cache.clear()
-            tokens = self._cache[chunk] = self._merge(self._split(chunk))
+            tokens = self._plain(chunk)
+            if tokens is None:
+                tokens = self._merge(self._split(chunk))
+            self._cache[chunk] = tokens
         return tokens
 
+    def _plain(self, chunk: str) -> tuple[str, ...] | None:
+        """The tokens of a plain chunk, without the rules' regular expressions: opening
+        ``("[`` and closing ``)",;:!?]`` characters around a core of letters (no rule splits
+        a letter run), of ASCII words joined by hyphens (split at each hyphen), of ASCII
+        words joined by underscores (not split), or of ASCII letters and a period after a
+        lower-case letter (spaCy's period suffix). None for any other chunk, or where a
+        special case could apply on the way. Checked against the full algorithm on every
+        distinct chunk of the shared corpora (``tests/test_words.py``)."""
+        special = self._special
+        opening: list[str] = []
+        closing: list[str] = []
+        core = chunk
+        while True:
+            if core in special:
+                return self._merge(list(special[core])) if core == chunk else None
+            if core[:1] and core[0] in _OPENING:
+                opening.append(core[0])
+                core = core[1:]
+            elif core[-1:] and core[-1] in _CLOSING:
+                closing.append(core[-1])
+                core = core[:-1]
+            else:
+                break
+        if core.isalpha():
+            tokens = list(special.get(core, (core,)))
+        elif _ASCII_HYPHENATED(core):
+            tokens = [t for part in core.split("-") for t in (part, "-")][:-1]
+        elif _ASCII_UNDERSCORED(core):
+            tokens = [core]
+        elif core[-1:] == "." and _ASCII_LOWER_END(core[:-1]):
+            tokens = [*special.get(core[:-1], (core[:-1],)), "."]
+        else:
+            return None
+        return self._merge(opening + tokens + closing[::-1])
+
     def _merge(self, tokens: list[str]) -> tuple[str, ...]:
-        if len(tokens) < 2 or not self._merges:
+        if len(tokens) < 2 or self._merge_starts.isdisjoint(tokens):
             return tuple(tokens)
         out, i = [], 0
         while i < len(tokens):
