@@ -58,13 +58,14 @@ class LangId(RowStage):
 
     def process(self, batch: pa.RecordBatch) -> RowResult:
         p = self.params
-        text = pc.utf8_slice_codeunits(pc.fill_null(batch.column("text"), ""), 0, p.max_chars)
-        text = pc.replace_substring_regex(text, r"[\n\r]", " ")
-        langs, scores = lid176().predict(pc.utf8_slice_codeunits(text, 0, p.probe_chars))
-        unsure = (scores < p.min_score) & (pc.utf8_length(text).to_numpy() > p.probe_chars)
-        longer = np.nonzero(unsure)[0]
+        text = pc.fill_null(batch.column("text"), "")
+        langs, scores = lid176().predict(_one_line(text, min(p.probe_chars, p.max_chars)))
+        length = np.minimum(pc.utf8_length(text).to_numpy(), p.max_chars)
+        longer = np.nonzero((scores < p.min_score) & (length > p.probe_chars))[0]
         if len(longer):  # read further where the first guess is unsure
-            again, again_scores = lid176().predict(text.take(pa.array(longer)))
+            again, again_scores = lid176().predict(
+                _one_line(text.take(pa.array(longer)), p.max_chars)
+            )
             for i, label, score in zip(longer.tolist(), again, again_scores.tolist()):
                 langs[i], scores[i] = label, score
         scores = np.minimum(scores.astype(np.float64), 1.0)
@@ -78,3 +79,9 @@ class LangId(RowStage):
             reason = pc.if_else(other, pa.scalar("language_not_kept"), reason)
         batch = batch.append_column("lang", lang).append_column("lang_score", score)
         return RowResult(batch=batch, reason=reason)
+
+
+def _one_line(text: pa.Array, chars: int) -> pa.Array:
+    """The first ``chars`` characters of each text, line breaks as spaces (fastText reads
+    one line)."""
+    return pc.replace_substring_regex(pc.utf8_slice_codeunits(text, 0, chars), r"[\n\r]", " ")
