@@ -1,100 +1,147 @@
-"""DSIR side by side (run by hand, not a test): python bench/dsir.py [--docs N] [--runs 3]
+"""DSIR side by side (run by hand, not a test): python bench/dsir.py [--docs 50000] [--runs 3]
 
 Pool: paragraph-sized real text (200-3,000 characters) from ../shared/corpora except the
 paper abstracts; target: 300 abstracts. Both tools fit the pool and target bag-of-n-gram
-models, weight every pool document and keep the top tenth (``top_k``), one core each:
-winnow's ``dsir`` stage through ``winnow.run`` (workers=1, reading and writing JSON Lines)
-and the authors' ``data-selection`` package (``HashedNgramDSIR``, num_proc=1, writing its
-selection). Prints docs/s, the ratio and how many selected documents agree.
+models, weight every pool document and keep the top tenth (``top_k``), each a whole run in
+a fresh process per run (cold: interpreter, imports, read, fit, weigh, select, write),
+pinned to one core, the tools interleaved: winnow's ``dsir`` stage through ``winnow.run``
+(workers=1, reading and writing JSON Lines) and the authors' ``data-selection`` package
+(``HashedNgramDSIR``, num_proc=1, writing its selection). Prints the medians of ``--runs``
+whole-process seconds, docs/s, the ratio of the medians, each process's CPU seconds (user +
+system, start-up included: steadier than wall time on a shared machine) and how many
+selected documents agree. One untimed winnow run on the target first fills numba's on-disk
+cache (compiled once per installation, like ``.pyc`` files).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from processes import interleaved, pinned_core  # noqa: E402
+
+
+def run_winnow(pool: Path, target: Path, work: Path) -> None:
+    import winnow
+
+    stage = {"dsir": {"target": str(target), "keep_fraction": 0.1, "top_k": True}}
+    winnow.run({"inputs": [str(pool)], "output": str(work / "winnow"), "stages": [stage],
+                "write": {"format": "jsonl"}}, workers=1)  # fmt: skip
+
+
+def run_reference(pool: Path, target: Path, work: Path, k: int) -> None:
+    from data_selection import HashedNgramDSIR
+
+    ref = HashedNgramDSIR(
+        [str(pool)], [str(target)], cache_dir=str(work / "cache"), num_proc=1,
+        min_example_length=0,
+    )  # fmt: skip
+    ref.fit_importance_estimator(num_tokens_to_fit="all")
+    ref.compute_importance_weights()
+    ref.resample(out_dir=str(work / "ref_out"), num_to_sample=k, top_k=True)
+
+
+def child(tool: str, pool: Path, target: Path, work: Path, k: int) -> None:
+    """One whole run of ``tool`` in this (fresh) process; its seconds as JSON on stdout."""
+    t0 = time.perf_counter()
+    if tool == "winnow":
+        run_winnow(pool, target, work)
+    else:
+        run_reference(pool, target, work, k)
+    seconds = time.perf_counter() - t0
+    cpu = os.times()  # the whole process: start-up and imports too
+    (work / "cpu.json").write_text(json.dumps(cpu.user + cpu.system + cpu.children_user
+                                              + cpu.children_system))  # fmt: skip
+    print(json.dumps({"seconds": seconds}))
+
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--docs", type=int, default=100_000)
+    ap.add_argument("--docs", type=int, default=50_000)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--child", choices=["winnow", "data-selection"], help=argparse.SUPPRESS)
+    ap.add_argument("--work", help=argparse.SUPPRESS)
+    ap.add_argument("--pool", help=argparse.SUPPRESS)
+    ap.add_argument("--target", help=argparse.SUPPRESS)
+    ap.add_argument("--k", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    from data_selection import HashedNgramDSIR
+    if args.child:
+        child(args.child, Path(args.pool), Path(args.target), Path(args.work), args.k)
+        return
+
+    import numpy as np
+    import orjson
     from quality import paragraphs
 
-    import winnow
     from tests.conftest import corpus_records, read_output
 
-    work = Path(tempfile.mkdtemp(prefix="winnow-dsir-bench-"))
+    scratch = Path(tempfile.mkdtemp(prefix="winnow-dsir-bench-"))
     try:
         abstracts = {r["text"] for r in corpus_records("abstracts")}
         pool = [p for p in paragraphs(10**9) if p not in abstracts][: args.docs]
         target = [r["text"] for r in corpus_records("abstracts", limit=300)]
-        raw, goal = work / "pool.jsonl", work / "target.jsonl"
-        raw.write_text(
-            "".join(json.dumps({"id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(pool))
+        raw, goal = scratch / "data" / "pool.jsonl", scratch / "data" / "target.jsonl"
+        raw.parent.mkdir()
+        raw.write_bytes(
+            b"".join(orjson.dumps({"id": f"d{i}", "text": t}) + b"\n" for i, t in enumerate(pool))
         )
-        goal.write_text("".join(json.dumps({"text": t}) + "\n" for t in target))
-        k = len(pool) // 10
-        print(f"{len(pool):,} pool documents, 300 target documents, keeping {k:,}; one core each")
+        goal.write_bytes(b"".join(orjson.dumps({"text": t}) + b"\n" for t in target))
+        k = round(0.1 * len(pool))
+        selected: dict[str, set[int]] = {}
+        cpu: dict[str, list[float]] = {"winnow": [], "data-selection": []}
 
-        def run_winnow() -> float:
-            shutil.rmtree(work / "winnow", ignore_errors=True)
-            t0 = time.perf_counter()
-            winnow.run(
-                {
-                    "inputs": [str(raw)],
-                    "output": str(work / "winnow"),
-                    "stages": [{"dsir": {"target": str(goal), "keep_top_k": k, "top_k": True}}],
-                    "write": {"format": "jsonl"},
-                },
-                workers=1,
+        def collect(tool: str, work: Path) -> None:
+            cpu[tool].append(json.loads((work / "cpu.json").read_text()))
+            if tool == "winnow":
+                selected[tool] = {int(d["id"][1:]) for d in read_output(work / "winnow")}
+                return
+            parts = sorted(
+                (work / "cache" / "log_importance_weights").glob("*.npy"),
+                key=lambda p: int(p.stem),
             )
-            return time.perf_counter() - t0
+            weights = np.concatenate([np.load(p) for p in parts])
+            selected[tool] = set(np.argsort(-weights, kind="stable")[:k].tolist())
 
-        def run_reference() -> float:
-            shutil.rmtree(work / "cache", ignore_errors=True)
-            shutil.rmtree(work / "ref_out", ignore_errors=True)
-            t0 = time.perf_counter()
-            ref = HashedNgramDSIR(
-                [str(raw)], [str(goal)], cache_dir=str(work / "cache"), num_proc=1,
-                min_example_length=0,
-            )  # fmt: skip
-            ref.fit_importance_estimator(num_tokens_to_fit="all")
-            ref.compute_importance_weights()
-            ref.resample(out_dir=str(work / "ref_out"), num_to_sample=k, top_k=True)
-            return time.perf_counter() - t0
-
-        pairs = [(run_winnow(), run_reference()) for _ in range(args.runs)]
-        ours_s = statistics.median(a for a, _ in pairs)
-        theirs_s = statistics.median(b for _, b in pairs)
-        ratio = statistics.median(b / a for a, b in pairs)
-        ours = {int(d["id"][1:]) for d in read_output(work / "winnow")}
-        parts = sorted(
-            (work / "cache" / "log_importance_weights").glob("*.npy"), key=lambda p: int(p.stem)
-        )
-        weights = np.concatenate([np.load(p) for p in parts])
-        theirs = set(np.argsort(-weights, kind="stable")[:k].tolist())
-
-        print(f"{'tool':<16}{'docs/s':>10}{'seconds':>10}   (medians of {args.runs} runs)")
-        print(f"{'winnow':<16}{len(pool) / ours_s:>10,.0f}{ours_s:>10.1f}")
-        print(f"{'data-selection':<16}{len(pool) / theirs_s:>10,.0f}{theirs_s:>10.1f}")
-        print(f"winnow / data-selection: {ratio:.1f}x docs/s (median of paired runs)")
-        print(f"same selected documents: {len(ours & theirs) / k:.3f}")
+        print(f"{len(pool):,} pool documents ({raw.stat().st_size / 1e6:.0f} MB JSON Lines), "
+              f"300 target documents, keeping the top {k:,}; whole processes pinned to core "
+              f"{pinned_core()}, interleaved, medians of {args.runs}")  # fmt: skip
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1",
+               "HF_HUB_OFFLINE": "1"}  # fmt: skip
+        child_args = ["--pool", str(raw), "--target", str(goal), "--k", str(k)]
+        warm = scratch / "warm-up"  # untimed: fills numba's on-disk cache if it is empty
+        warm.mkdir()
+        subprocess.run([sys.executable, __file__, "--child", "winnow", "--work", str(warm),
+                        "--pool", str(goal), "--target", str(goal), "--k", "30"],
+                       check=True, capture_output=True, env=env)  # fmt: skip
+        tools = ["winnow", "data-selection"]
+        walls, inner = interleaved(__file__, tools, args.runs, scratch, child_args, collect, env)
+        print(f"{'tool':<16}{'docs/s':>10}{'process s':>11}{'in-process s':>14}{'CPU s':>8}")
+        for tool in tools:
+            wall, pipe = statistics.median(walls[tool]), statistics.median(inner[tool])
+            print(f"{tool:<16}{len(pool) / wall:>10,.0f}{wall:>11.2f}{pipe:>14.2f}"
+                  f"{statistics.median(cpu[tool]):>8.2f}")  # fmt: skip
+        ratio = statistics.median(walls["data-selection"]) / statistics.median(walls["winnow"])
+        runs = "; ".join(f"{t} " + ", ".join(f"{s:.2f}" for s in walls[t]) for t in tools)
+        print(f"winnow / data-selection: {ratio:.1f}x docs/s (ratio of the median "
+              f"whole-process seconds; each run's seconds: {runs})")  # fmt: skip
+        cpu_ratio = statistics.median(cpu["data-selection"]) / statistics.median(cpu["winnow"])
+        print(f"CPU seconds (user + system, whole process): {cpu_ratio:.1f}x")
+        same = len(selected["winnow"] & selected["data-selection"])
+        print(f"same selected documents: {same:,} of {k:,} ({same / k:.4f})")
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -121,3 +121,22 @@ def test_several_target_sets_share_the_selection_by_weight(pool, tmp_path):
     domain = np.array(["abstract"] * n_target + ["manpage"] * 3000 + ["licence"] * 600)
     assert (domain[which == 0] == "abstract").mean() >= 0.9
     assert (domain[which == 1] == "licence").mean() >= 0.9
+
+
+def test_features_equal_the_package_in_every_script():
+    """NLTK compiles WordPunct with the ``regex`` engine, whose ``\\w`` takes combining marks
+    (Devanagari's vowel signs, ...): the unigram and bigram counts of every text, whatever its
+    script, equal the package's own featuriser's."""
+    from data_selection.hashed_ngram_dsir import get_ngram_counts
+
+    from winnow.stages.select.dsir_ngrams import NgramTables
+
+    texts = [r["text"][:3000] for r in corpus_records("udhr", 120)]
+    texts += ["İstanbul ΣΟΦΟΣ ὉΔΌΣ straße ǅemal", "", "x\x1cy\x1dz\x85w\u2028v\u3000u\xa0t",
+              "🙂🙂 ok!! ‽‽ ﬁne Ⅻ ٣٤ a\u200db", "w" * 700 + " " + "-" * 90]  # fmt: skip
+    grams, per_text = NgramTables(10_000).batch(pa.array(texts + [None]))
+    ends = np.cumsum(per_text)
+    assert per_text[-1] == 0
+    for text, end, n in zip(texts, ends, per_text):
+        ours = np.bincount(grams[end - n : end], minlength=10_000)
+        assert np.array_equal(ours, get_ngram_counts(text)), text[:60]
