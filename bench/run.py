@@ -5,7 +5,12 @@ with fresh ids, so each repeat is an exact duplicate), then prints medians of --
 
 - the I/O floor: read + parse only, one core (MB/s of text);
 - each stage alone on in-memory batches, one core (docs/s, MB/s);
-- the whole default recipe with `winnow run` on all cores (MB/s wall) and peak RSS.
+- the whole default recipe with `winnow run` on all cores (MB/s wall) and peak RSS;
+- the web recipe (``WEB_RECIPE``: langid, the four heuristic filters, exact and MinHash dedup)
+  with `winnow run --workers 1` pinned to one core, MB/s per core of the whole process and of
+  each stage (its seconds in stats.json); with ``--baseline DIR`` (a checkout of an earlier
+  commit, e.g. ``git worktree add /tmp/base 567d039``) the same runs of that tree, interleaved,
+  and the ratio.
 """
 
 from __future__ import annotations
@@ -128,13 +133,73 @@ def datatrove_read_seconds(corpus: Path, runs: int) -> float | None:
     return median_time(lambda: sum(1 for _ in reader.run(None, 0, 1)), runs)
 
 
+WEB_RECIPE = """stages:
+  - langid: {}
+  - gopher_quality: {}
+  - gopher_repetition: {}
+  - c4_quality: {}
+  - fineweb_quality: {}
+  - exact_dedup: {}
+  - minhash_dedup: {}
+write: {format: jsonl.gz}
+"""
+
+
+def web_recipe(corpus: Path, cache: Path, text_mb: float, runs: int, baseline: str | None) -> None:
+    """The web recipe as whole processes on one core: this tree (and ``baseline``'s)."""
+    import json
+
+    recipe = cache / "web.yaml"
+    recipe.write_text(f"inputs: [{corpus}]\n" + WEB_RECIPE)
+    trees = {"this tree": str(ROOT)} | ({"baseline": baseline} if baseline else {})
+    walls: dict[str, list[float]] = {t: [] for t in trees}
+    stage_seconds: dict[str, dict[str, list[float]]] = {t: {} for t in trees}
+    stage_mb: dict[str, float] = {}
+    core = min(os.sched_getaffinity(0))
+    for _ in range(runs):
+        for tree, path in trees.items():
+            out = cache / "web-out"
+            cmd = [sys.executable, "-m", "winnow.cli", "run", str(recipe), "-o", str(out),
+                   "--overwrite", "--workers", "1"]  # fmt: skip
+            env = {**os.environ, "PYTHONPATH": path}
+            t0 = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, cwd=path, env=env,
+                                  preexec_fn=lambda: os.sched_setaffinity(0, {core}))  # fmt: skip
+            walls[tree].append(time.perf_counter() - t0)
+            if proc.returncode:
+                sys.exit(proc.stderr.decode()[-3000:])
+            stats = json.loads((out / "stats.json").read_text())
+            for st in stats["stages"]:
+                stage_seconds[tree].setdefault(st["name"], []).append(st["seconds"])
+                stage_mb[st["name"]] = st["bytes_in"] / 1e6
+    print(f"\nweb recipe, one core (`winnow run --workers 1`, pinned), medians of {runs}:")
+    names = list(stage_mb)
+    head = "".join(f"{t + ' MB/s':>18}" for t in trees)
+    print(f"{'':<28}{head}" + (f"{'ratio':>8}" if baseline else ""))
+    rows = [("whole process", text_mb, {t: statistics.median(walls[t]) for t in trees})]
+    rows += [(n, stage_mb[n], {t: statistics.median(stage_seconds[t].get(n, [0])) for t in trees})
+             for n in names]  # fmt: skip
+    for name, mb, secs in rows:
+        rates = {t: mb / secs[t] if secs[t] else float("inf") for t in trees}
+        line = f"{name:<28}" + "".join(f"{rates[t]:>18,.1f}" for t in trees)
+        if baseline:
+            line += f"{rates['this tree'] / rates['baseline']:>7.2f}x"
+        print(line)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--mb", type=float, default=200)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "winnow-bench"))
+    ap.add_argument("--web-only", action="store_true", help="only the web recipe")
+    ap.add_argument("--baseline", help="a checkout of an earlier commit, run beside this tree")
     args = ap.parse_args()
     corpus = build_corpus(Path(args.cache) / "corpus", args.mb)
+    if args.web_only:
+        text_mb = int((corpus / f"done-{args.mb}").read_text()) / 1e6
+        web_recipe(corpus, Path(args.cache), text_mb, args.runs, args.baseline)
+        return
     files = expand(str(corpus))
     text_mb = int((corpus / f"done-{args.mb}").read_text()) / 1e6
     print(
@@ -212,6 +277,7 @@ def main() -> None:
     )
     print(f"peak RSS: largest process {max(peaks):.0f} MB, process tree {max(totals):.0f} MB")
     print("(this process holds the whole corpus for the per-stage timings; `winnow run` streams)")
+    web_recipe(corpus, Path(args.cache), text_mb, args.runs, args.baseline)
 
 
 if __name__ == "__main__":
