@@ -18,9 +18,10 @@ from them once every shard has passed (packed sequences, a sketch). It removes n
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -296,7 +297,41 @@ def apply_drops(batch: pa.RecordBatch, offset: int, drops: pa.Table) -> RowResul
     return RowResult(batch, reason, duplicate_of=dup, cluster_size=size, reference_source=ref)
 
 
-REGISTRY: dict[str, type[Stage]] = {}
+class Registry(MutableMapping):
+    """Stage classes by name. A built-in stage is known by its module until a recipe or a
+    caller asks for it: its module is imported then, so a process imports only the stages
+    it runs (a run's start-up, in the driver and in every worker)."""
+
+    def __init__(self) -> None:
+        self._classes: dict[str, type[Stage]] = {}
+        self._modules: dict[str, str] = {}
+
+    def known(self, modules: dict[str, str]) -> None:
+        """Stage names and the modules that register them, imported on first use."""
+        self._modules.update(modules)
+
+    def __getitem__(self, name: str) -> type[Stage]:
+        if name not in self._classes and name in self._modules:
+            importlib.import_module(self._modules[name])
+        return self._classes[name]
+
+    def __setitem__(self, name: str, cls: type[Stage]) -> None:
+        self._classes[name] = cls
+
+    def __delitem__(self, name: str) -> None:
+        del self._classes[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys([*self._modules, *self._classes]))
+
+    def __len__(self) -> int:
+        return len(self._modules.keys() | self._classes.keys())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._classes or name in self._modules
+
+
+REGISTRY = Registry()
 
 
 def _where(cls: type) -> str:
