@@ -27,17 +27,22 @@ every token; the end-of-text token is trained on plain rows and, on chat rows, w
 turn is the assistant's. A template that refuses a conversation stops the stage, naming the
 row.
 
-A corpus stage: reduce loads or trains the tokenizer (trained on up to ``train_docs``
-documents spread evenly over the corpus), saves it as ``tokenizer.json`` with the run
-(``artifacts/``; with a template, also a ``tokenizer_config.json`` holding it, so the saved
-tokenizer renders conversations the same way) and hands tokenizer and template to every
-worker in the decision table's metadata.
+Where it runs: a given tokenizer without a template is per-batch work (``process``) on every
+worker, no barrier. Otherwise it is a corpus stage whose reduce, on the driver, loads or
+trains the tokenizer (trained on up to ``train_docs`` documents spread evenly over the
+corpus, streamed into ``tokenizers``' trainer shard by shard and batch by batch: memory is
+one batch of text plus the trainer's word counts), saves it as ``tokenizer.json`` with the
+run (``artifacts/``; with a template, also a ``tokenizer_config.json`` holding it, so the
+saved tokenizer renders conversations the same way) and hands tokenizer and template to
+every worker in the decision table's metadata; the encoding itself runs in ``apply``, in the
+shard tasks, on every worker.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Literal
@@ -66,7 +71,6 @@ from winnow.stages.base import (
     ShardColumns,
     register,
 )
-from winnow.stages.select.base import fetch_texts
 
 EOT = "<|endoftext|>"
 _KEY = b"winnow.tokenizer"
@@ -170,7 +174,10 @@ class Tokenize(CorpusStage):
             text = self._given_tokenizer()
         else:
             special = [p.eos_token, *_template_spec(p)["special_tokens"]]
-            text = train_bpe(_sample_texts(shards, p.train_docs), p.train_vocab, special)
+            sizes = [load.rows for load in shards]
+            chosen = _sample_rows(sizes, p.train_docs)
+            texts = _sample_texts(shards, chosen, sizes)  # streamed into the trainer
+            text = train_bpe(texts, p.train_vocab, special, length=len(chosen))
         state = self._state(text)
         if run.artifacts is not None:
             run.artifacts.mkdir(parents=True, exist_ok=True)
@@ -186,26 +193,37 @@ class Tokenize(CorpusStage):
         return [state for _ in shards]
 
     def apply(self, batch: pa.RecordBatch, offset: int, decisions: pa.Table) -> RowResult:
+        """Encodes the batch on the worker that holds it: one ``encode_batch_fast`` call for
+        the plain rows, the ids gathered into one uint32 buffer with numpy offsets (no
+        per-token Python work) and the end-of-text ids inserted at the documents' ends in
+        one pass."""
         p = self.params
-        ids: list[list[int]] = []
-        masks: list[np.ndarray] = []
-        if batch.num_rows:
+        n = batch.num_rows
+        rows: list = []  # each row's Encoding
+        chat_masks: dict[int, np.ndarray] = {}
+        ends = np.ones(n, dtype=bool)  # the end-of-text token is trained
+        eos = None
+        if n:
             metadata = decisions.schema.metadata
-            tokenizer = _tokenizer(metadata[_KEY].decode("utf-8"))
-            texts = [t or "" for t in batch.column("text").to_pylist()]
-            chats: list[str | None] = [None] * len(texts)
+            tokenizer = _tokenizer_of(metadata[_KEY])
+            column = batch.column("text")
+            texts = column.to_pylist()
+            if column.null_count:
+                texts = [t or "" for t in texts]
+            chats: list[str | None] = []
             if p.chat_template is not None and "messages" in batch.schema.names:
-                chats = batch.column("messages").to_pylist()
-            plain = [i for i, c in enumerate(chats) if c is None]
-            ids = [[] for _ in texts]
-            masks = [np.zeros(0, bool) for _ in texts]
-            ends = np.ones(len(texts), dtype=bool)  # the end-of-text token is trained
+                messages = batch.column("messages")
+                if messages.null_count < n:
+                    chats = messages.to_pylist()
             encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
-            for i, e in zip(plain, encode([texts[i] for i in plain], add_special_tokens=False)):
-                ids[i] = e.ids
-                masks[i] = np.ones(len(e.ids), dtype=bool)
-            chat = [i for i, c in enumerate(chats) if c is not None]
-            if chat:
+            if not chats:  # every row is its text: one call
+                rows = encode(texts, add_special_tokens=False)
+            else:
+                rows = [None] * n
+                plain = [i for i, c in enumerate(chats) if c is None]
+                for i, e in zip(plain, encode([texts[i] for i in plain], add_special_tokens=False)):
+                    rows[i] = e
+                chat = [i for i, c in enumerate(chats) if c is not None]
                 render = _renderer(metadata[_TEMPLATE_KEY].decode("utf-8"))
                 rendered = []
                 row_ids = batch.column("id").to_pylist() if "id" in batch.schema.names else None
@@ -218,23 +236,41 @@ class Tokenize(CorpusStage):
                 encoded = tokenizer.encode_batch([r.text for r in rendered],
                                                  add_special_tokens=False)  # fmt: skip
                 for i, r, e in zip(chat, rendered, encoded):
-                    ids[i] = e.ids
-                    masks[i] = token_mask(e.offsets, r.spans, len(r.text))
+                    rows[i] = e
+                    chat_masks[i] = token_mask(e.offsets, r.spans, len(r.text))
                     ends[i] = r.ends_trained
             if p.add_eos:
                 eos = tokenizer.token_to_id(p.eos_token)
                 if eos is None:
                     raise ValueError(f"the tokenizer has no token {p.eos_token!r}")
-                ids = [row + [eos] for row in ids]
-                masks = [np.append(m, end) for m, end in zip(masks, ends)]
-        lengths = np.fromiter(map(len, ids), np.int64, len(ids))
-        offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
-        flat = pa.array(np.fromiter((i for row in ids for i in row), np.uint32), pa.uint32())
-        batch = batch.append_column("tokens", pa.LargeListArray.from_arrays(offsets, flat))
-        batch = batch.append_column("n_tokens", pa.array(lengths))
+        lengths = np.fromiter(map(len, rows), np.int64, n)
+        flat = array("I")  # C unsigned int: every token id fits
+        extend = flat.extend
+        for e in rows:  # the one Python step per row: its ids, appended in C
+            extend(e.ids)
+        ids = np.frombuffer(flat, dtype=np.uint32)
+        bits = None
         if p.chat_template is not None:
-            bits = pa.array(np.concatenate([np.zeros(0, bool), *masks]), pa.bool_())
-            batch = batch.append_column("loss_mask", pa.LargeListArray.from_arrays(offsets, bits))
+            bits = np.ones(len(ids), dtype=bool)  # plain rows: every token is trained
+            if chat_masks:
+                starts = np.cumsum(lengths) - lengths
+                for i, mask in chat_masks.items():
+                    bits[starts[i] : starts[i] + lengths[i]] = mask
+        if eos is not None:  # one end-of-text id after each document
+            at = np.cumsum(lengths)
+            ids = np.insert(ids, at, np.uint32(eos))
+            if bits is not None:
+                bits = np.insert(bits, at, ends)
+            lengths += 1
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        offsets = pa.array(offsets)
+        tokens = pa.LargeListArray.from_arrays(offsets, pa.array(ids, pa.uint32()))
+        batch = batch.append_column("tokens", tokens)
+        batch = batch.append_column("n_tokens", pa.array(lengths))
+        if bits is not None:
+            mask = pa.LargeListArray.from_arrays(offsets, pa.array(bits, pa.bool_()))
+            batch = batch.append_column("loss_mask", mask)
         return RowResult(batch=batch)
 
 
@@ -260,6 +296,12 @@ def _renderer(spec: str):
 
 
 @lru_cache(maxsize=4)
+def _tokenizer_of(blob: bytes):
+    """The tokenizer a decision table's metadata holds, built once per worker process."""
+    return _tokenizer(blob.decode("utf-8"))
+
+
+@lru_cache(maxsize=4)
 def _tokenizer(text: str):
     from tokenizers import Tokenizer
 
@@ -269,9 +311,14 @@ def _tokenizer(text: str):
         raise ValueError(f"not a Hugging Face tokenizer.json ({err})") from err
 
 
-def train_bpe(texts: Iterator[str], vocab_size: int, eos: str | Sequence[str] = EOT) -> str:
+def train_bpe(
+    texts: Iterable[str], vocab_size: int, eos: str | Sequence[str] = EOT,
+    length: int | None = None,
+) -> str:  # fmt: skip
     """A byte-level BPE tokenizer (GPT-2 style) trained on ``texts``, as tokenizer.json;
-    ``eos``: the end-of-text token, or a list of special tokens (ids 0, 1, ... in order)."""
+    ``eos``: the end-of-text token, or a list of special tokens (ids 0, 1, ... in order).
+    ``texts`` is consumed as it comes (``tokenizers`` counts words chunk by chunk), so an
+    iterator keeps memory to its word counts; ``length``: how many it yields, if known."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tokenizer = Tokenizer(models.BPE())
@@ -283,15 +330,37 @@ def train_bpe(texts: Iterator[str], vocab_size: int, eos: str | Sequence[str] = 
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tokenizer.train_from_iterator(texts, trainer=trainer)
+    tokenizer.train_from_iterator(texts, trainer=trainer, length=length)
     return tokenizer.to_str()
 
 
-def _sample_texts(shards: Sequence[ShardColumns], limit: int) -> Iterator[str]:
-    """Up to ``limit`` documents evenly spaced over the corpus, in order."""
-    total = sum(load.rows for load in shards)
-    chosen = np.unique(np.linspace(0, total - 1, min(total, limit)).astype(np.int64))
-    yield from fetch_texts(shards, chosen, "text")
+def _sample_rows(sizes: Sequence[int], limit: int) -> np.ndarray:
+    """Up to ``limit`` corpus rows (numbered shard after shard) evenly spaced, sorted."""
+    total = int(sum(sizes))
+    return np.unique(np.linspace(0, total - 1, min(total, limit)).astype(np.int64))
+
+
+def _sample_texts(
+    shards: Sequence[ShardColumns], chosen: np.ndarray, sizes: Sequence[int]
+) -> Iterator[str]:
+    """The texts of the ``chosen`` corpus rows, in order, read shard by shard and batch by
+    batch (memory: one record batch of ``text``; nothing is gathered)."""
+    start = 0
+    for load, size in zip(shards, sizes):
+        lo, hi = np.searchsorted(chosen, [start, start + size])
+        if hi > lo:
+            rows = chosen[lo:hi] - start
+            at = 0  # shard row of the batch's first row
+            for batch in load.batches(["text"]):
+                a, b = np.searchsorted(rows, [at, at + batch.num_rows])
+                if b > a:
+                    column = batch.column("text").take(pa.array(rows[a:b] - at))
+                    for text in column.to_pylist():
+                        yield text or ""
+                at += batch.num_rows
+                if b == len(rows):
+                    break
+        start += size
 
 
 def saved_tokenizer(out: Path, before: int | None = None) -> Path | None:
