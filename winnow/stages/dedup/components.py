@@ -179,17 +179,15 @@ def _band_slots(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A number for each distinct (band, key) of the documents (documents x bands), and
     how many kept documents each can list: the documents holding it, at most
     ``MAX_KEPT_COMPARED``."""
-    docs, bands = keys.shape
-    band = np.broadcast_to(np.arange(bands), keys.shape).ravel()
-    order = np.lexsort((keys.ravel(), band))
-    flat_keys, flat_bands = keys.ravel()[order], band[order]
-    new = np.ones(len(order), dtype=bool)
-    new[1:] = (flat_keys[1:] != flat_keys[:-1]) | (flat_bands[1:] != flat_bands[:-1])
-    ids = np.cumsum(new) - 1
-    slots = np.empty(len(order), dtype=np.int64)
-    slots[order] = ids
-    capacity = np.minimum(np.bincount(ids), MAX_KEPT_COMPARED) if len(ids) else ids
-    return slots.reshape(docs, bands), capacity
+    slots = np.empty(keys.shape, dtype=np.int64)
+    counts, first = [], 0
+    for band in range(keys.shape[1]):  # a sort per band, its slots numbered after the last
+        _, inverse, count = np.unique(keys[:, band], return_inverse=True, return_counts=True)
+        slots[:, band] = inverse + first
+        counts.append(count)
+        first += len(count)
+    capacity = np.concatenate(counts) if counts else np.zeros(0, np.int64)
+    return slots, np.minimum(capacity, MAX_KEPT_COMPARED)
 
 
 @njit(cache=True)
