@@ -12,6 +12,8 @@ from functools import cache
 from itertools import chain
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from winnow.text.words import english
 
@@ -83,15 +85,21 @@ class TokenIds:
             return last[1], last[2]
         if len(self.chunks) > self.LIMIT or len(self.vocab) > self.LIMIT:
             self._reset()
+        # Arrow splits as str.split() does (the same whitespace), leaving empty strings at
+        # the edges; each distinct chunk of the batch is looked up once, in the order of its
+        # first occurrence, so new chunks get the numbers the text order gives them
+        lists = pc.utf8_split_whitespace(pa.array(texts, pa.large_string()))
+        chunks = lists.values
+        real = pc.greater(pc.binary_length(chunks), 0).to_numpy(zero_copy_only=False)
+        before = np.concatenate([[0], np.cumsum(real)])
+        per_doc = before[lists.offsets.to_numpy().astype(np.int64)]
+        encoded = pc.dictionary_encode(chunks.filter(pa.array(real)))
         get, missing = self.chunks.get, self._chunk
-        chunk_index: list[int] = []
-        per_doc = np.zeros(len(texts) + 1, dtype=np.int64)
-        for d, text in enumerate(texts):
-            chunk_index += [
-                c if (c := get(chunk)) is not None else missing(chunk) for chunk in text.split()
-            ]
-            per_doc[d + 1] = len(chunk_index)
-        picked = np.array(chunk_index, dtype=np.int64)
+        distinct = [
+            c if (c := get(chunk)) is not None else missing(chunk)
+            for chunk in encoded.dictionary.to_pylist()
+        ]
+        picked = np.array(distinct, dtype=np.int64)[encoded.indices.to_numpy(False)]
         self._last = (texts, picked, per_doc)
         return picked, per_doc
 
