@@ -53,8 +53,10 @@ class EnglishWords:
                 plain = tuple(self._split(orth, with_special=False))
                 if plain != tokens:
                     self._merges[plain] = tokens
-        self._merge_lengths = sorted({len(k) for k in self._merges}, reverse=True)
         self._merge_starts = frozenset(k[0] for k in self._merges)
+        self._merges_by_first: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {}
+        for key in sorted(self._merges, key=len, reverse=True):
+            self._merges_by_first.setdefault(key[0], []).append((key, self._merges[key]))
 
     def words(self, text: str) -> list[str]:
         """The non-whitespace tokens of ``text``, as datatrove's ``split_into_words``.
@@ -147,13 +149,12 @@ class EnglishWords:
     def _merge(self, tokens: list[str]) -> tuple[str, ...]:
         if len(tokens) < 2 or self._merge_starts.isdisjoint(tokens):
             return tuple(tokens)
-        out, i = [], 0
+        out, i, by_first = [], 0, self._merges_by_first
         while i < len(tokens):
-            for n in self._merge_lengths:
-                merged = self._merges.get(tuple(tokens[i : i + n]))
-                if merged is not None:
+            for key, merged in by_first.get(tokens[i], ()):  # longest first
+                if tuple(tokens[i : i + len(key)]) == key:
                     out += merged
-                    i += n
+                    i += len(key)
                     break
             else:
                 out.append(tokens[i])
@@ -171,12 +172,15 @@ class EnglishWords:
                 tokens += special[substring]
                 substring = ""
                 continue
-            while prefix_search(substring) or suffix_search(substring):
+            # each search runs once per state of ``substring`` (spaCy repeats them)
+            prefix = prefix_search(substring)
+            suffix = None if prefix else suffix_search(substring)
+            while prefix or suffix:
                 if substring in special:
                     tokens += special[substring]
                     substring = ""
                     break
-                match = prefix_search(substring)
+                match = prefix
                 if match:
                     split = match.end()
                     if split == 0:
@@ -184,14 +188,20 @@ class EnglishWords:
                     tokens.append(substring[:split])
                     substring = substring[split:]
                     if substring in special:
+                        prefix = prefix_search(substring)
+                        suffix = None if prefix else suffix_search(substring)
                         continue
-                match = suffix_search(substring)
+                    match = suffix_search(substring)
+                else:
+                    match = suffix
                 if match:
                     split = match.start()
                     if split == len(substring):
                         break
                     suffixes.append(substring[split:])
                     substring = substring[:split]
+                prefix = prefix_search(substring)
+                suffix = None if prefix else suffix_search(substring)
             if not substring:
                 continue
             if self._url(substring):
