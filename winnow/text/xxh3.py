@@ -36,17 +36,10 @@ PRIME_MX2 = np.uint64(0x9FB21C651E98DF25)
 
 
 @njit(cache=True, inline="always")
-def read64(buf, i):
+def read_le(buf, i, width):
+    """The ``width`` bytes from ``buf[i]`` as a little-endian unsigned integer."""
     v = np.uint64(0)
-    for k in range(7, -1, -1):
-        v = (v << np.uint64(8)) | np.uint64(buf[i + k])
-    return v
-
-
-@njit(cache=True, inline="always")
-def read32(buf, i):
-    v = np.uint64(0)
-    for k in range(3, -1, -1):
+    for k in range(width - 1, -1, -1):
         v = (v << np.uint64(8)) | np.uint64(buf[i + k])
     return v
 
@@ -87,8 +80,8 @@ def _rotl(x, r):
 
 @njit(cache=True, inline="always")
 def _mix16(buf, i, s):
-    low = read64(buf, i) ^ read64(_SECRET, s)
-    return mul128_fold64(low, read64(buf, i + 8) ^ read64(_SECRET, s + 8))
+    low = read_le(buf, i, 8) ^ read_le(_SECRET, s, 8)
+    return mul128_fold64(low, read_le(buf, i + 8, 8) ^ read_le(_SECRET, s + 8, 8))
 
 
 @njit(cache=True)
@@ -96,24 +89,26 @@ def xxh3_64(buf, start, length):
     """XXH3-64 of ``buf[start:start + length]`` (``length`` at most ``SHORT_MAX``)."""
     n = np.uint64(length)
     if length == 0:
-        return _xxh64_avalanche(read64(_SECRET, 56) ^ read64(_SECRET, 64))
+        return _xxh64_avalanche(read_le(_SECRET, 56, 8) ^ read_le(_SECRET, 64, 8))
     if length <= 3:
         c1 = np.uint64(buf[start])
         c2 = np.uint64(buf[start + (length >> 1)])
         c3 = np.uint64(buf[start + length - 1])
         combined = (c1 << np.uint64(16)) | (c2 << np.uint64(24)) | c3 | (n << np.uint64(8))
-        return _xxh64_avalanche(combined ^ (read32(_SECRET, 0) ^ read32(_SECRET, 4)))
+        return _xxh64_avalanche(combined ^ (read_le(_SECRET, 0, 4) ^ read_le(_SECRET, 4, 4)))
     if length <= 8:
-        input64 = read32(buf, start + length - 4) + (read32(buf, start) << _S32)
-        h = input64 ^ (read64(_SECRET, 8) ^ read64(_SECRET, 16))
+        input64 = read_le(buf, start + length - 4, 4) + (read_le(buf, start, 4) << _S32)
+        h = input64 ^ (read_le(_SECRET, 8, 8) ^ read_le(_SECRET, 16, 8))
         h ^= _rotl(h, 49) ^ _rotl(h, 24)
         h *= PRIME_MX2
         h ^= (h >> np.uint64(35)) + n
         h *= PRIME_MX2
         return h ^ (h >> np.uint64(28))
     if length <= 16:
-        lo = read64(buf, start) ^ (read64(_SECRET, 24) ^ read64(_SECRET, 32))
-        hi = read64(buf, start + length - 8) ^ (read64(_SECRET, 40) ^ read64(_SECRET, 48))
+        flip_lo = read_le(_SECRET, 24, 8) ^ read_le(_SECRET, 32, 8)
+        flip_hi = read_le(_SECRET, 40, 8) ^ read_le(_SECRET, 48, 8)
+        lo = read_le(buf, start, 8) ^ flip_lo
+        hi = read_le(buf, start + length - 8, 8) ^ flip_hi
         swapped = np.uint64(0)
         for k in range(8):
             swapped = (swapped << np.uint64(8)) | ((lo >> np.uint64(8 * k)) & np.uint64(0xFF))
