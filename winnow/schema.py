@@ -44,6 +44,14 @@ def stable_id(source: str) -> str:
     return "h" + xxhash.xxh3_64_hexdigest(source.encode("utf-8", "surrogatepass"))
 
 
+def document_id(raw_id: object, source: str) -> str:
+    """A record's id field as the document id (a string or an integer, not empty), else
+    ``stable_id(source)``."""
+    if isinstance(raw_id, (str, int)) and raw_id != "":
+        return str(raw_id)
+    return stable_id(source)
+
+
 class InvalidRecord(Exception):
     """A record that cannot become a document; ``reason`` is the ledger suffix."""
 

@@ -11,7 +11,7 @@ import pyarrow as pa
 from winnow.chat.edits import dumps
 from winnow.chat.formats import read_chat
 from winnow.chat.view import render
-from winnow.schema import DOC_SCHEMA, InvalidRecord, stable_id
+from winnow.schema import DOC_SCHEMA, InvalidRecord, document_id
 
 
 def _nested_meta(value: Any) -> dict:
@@ -24,6 +24,10 @@ def _nested_meta(value: Any) -> dict:
     if isinstance(value, dict):
         return dict(value)
     return {} if value is None else {"meta": value}
+
+
+_CHAT_FIELDS = frozenset({"messages", "conversations", "steps"})
+"""Fields ``read_chat`` reads a conversation from: a record's text there is no plain text."""
 
 
 @dataclass
@@ -62,10 +66,7 @@ class DocumentBuilder:
             if not isinstance(text, str):
                 raise InvalidRecord("text_not_string", f"'{self.text_field}' is not a string")
             skip = {self.id_field, self.text_field, "messages", "chat_format"}
-        raw_id = record.get(self.id_field)
-        doc_id = (
-            str(raw_id) if isinstance(raw_id, (str, int)) and raw_id != "" else stable_id(source)
-        )
+        doc_id = document_id(record.get(self.id_field), source)
         meta = _nested_meta(record.get("meta"))
         meta.update((k, v) for k, v in record.items() if k not in skip and k != "meta")
         self.ids.append(doc_id)
@@ -77,20 +78,14 @@ class DocumentBuilder:
         self.text_bytes += len(text)
 
     def _plain(self, record: dict, source: str) -> bool:
-        """Add a record of only a text string and perhaps an id (the common case, without
-        the general path's work); False for any other record."""
+        """Add a record of only a text string and perhaps an id (the common case), as the
+        general path would, without its chat and meta work; False for any other record."""
         text = record.get(self.text_field)
-        if not isinstance(text, str) or (len(record) == 2 and self.id_field not in record):
+        if not isinstance(text, str) or self.text_field in _CHAT_FIELDS:
             return False
-        raw_id = record.get(self.id_field)
-        if isinstance(raw_id, str) and raw_id != "":
-            self.ids.append(raw_id)
-        elif isinstance(raw_id, int) and not isinstance(raw_id, bool):
-            self.ids.append(str(raw_id))
-        elif raw_id is None and len(record) == 1:
-            self.ids.append(stable_id(source))
-        else:
+        if len(record) == 2 and self.id_field not in record:
             return False
+        self.ids.append(document_id(record.get(self.id_field), source))
         self.texts.append(text)
         self.sources.append(source)
         self.metas.append("{}")

@@ -13,7 +13,7 @@ from winnow.io import csv, hf_disk, jsonl, parquet, text, warc
 from winnow.io.documents import DocumentBuilder
 from winnow.io.inputs import InputError, InputFile, SkippedRecord
 from winnow.ledger import Ledger
-from winnow.schema import INVALID, InvalidRecord, stable_id
+from winnow.schema import INVALID, InvalidRecord, document_id, stable_id
 
 READERS = {
     "jsonl": jsonl.iter_records,
@@ -28,8 +28,7 @@ READ_STAGE = "read"
 
 
 def _record_id(record: object, id_field: str, source: str) -> str:
-    raw = record.get(id_field) if isinstance(record, dict) else None
-    return str(raw) if isinstance(raw, (str, int)) and raw != "" else stable_id(source)
+    return document_id(record.get(id_field) if isinstance(record, dict) else None, source)
 
 
 _STREAM_ERRORS = (OSError, EOFError, ValueError, zlib.error, pa.ArrowException, gzip.BadGzipFile)

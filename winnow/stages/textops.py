@@ -12,6 +12,8 @@ import pyarrow.compute as pc
 import xxhash
 from ftfy.badness import BADNESS_RE
 
+from winnow.text.utf8 import string_buffers
+
 
 def verbose_to_re2(pattern: str) -> str:
     """Drop the insignificant whitespace of a Python ``re.VERBOSE`` pattern (RE2 lacks ``(?x)``)."""
@@ -43,7 +45,7 @@ MOJIBAKE_RE2 = verbose_to_re2(BADNESS_RE.pattern)
 def hash128(strings: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """xxh3-128 of each string's UTF-8 bytes as two uint64 arrays (high, low), read straight
     from the Arrow buffers. Nulls hash like the empty string."""
-    offsets, data = _string_buffers(strings)
+    offsets, data = string_buffers(strings)
     view = memoryview(data)
     digest = xxhash.xxh3_128_digest
     joined = b"".join(digest(view[offsets[i] : offsets[i + 1]]) for i in range(len(offsets) - 1))
@@ -56,23 +58,11 @@ _ASCII_SPACE[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
 _UNICODE_SPACE_RE2 = "[\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 
 
-def _string_buffers(strings: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """(int64 offsets rebased to 0, uint8 data) of a string array, without copying the text."""
-    strings = strings.cast(pa.large_string())
-    if strings.null_count:
-        strings = pc.fill_null(strings, "")
-    _, offsets_buf, data_buf = strings.buffers()
-    first, n = strings.offset, len(strings)
-    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[first : first + n + 1]
-    data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
-    return offsets - offsets[0], data[offsets[0] : offsets[-1]]
-
-
 def word_counts(strings: pa.Array) -> np.ndarray:
     """``len(s.split())`` for every string, vectorised over the UTF-8 bytes: a word starts at
     each non-space byte that follows a space or a document start. Rows holding non-ASCII
     whitespace (rare) fall back to Python's own ``str.split``."""
-    offsets, data = _string_buffers(strings)
+    offsets, data = string_buffers(strings)
     space = _ASCII_SPACE[data]
     start = ~space
     start[1:] &= space[:-1]
@@ -111,7 +101,7 @@ def collapse_whitespace(strings: pa.Array) -> pa.Array:
     """Trim, then turn each run of ASCII whitespace into one space; vectorised over the
     UTF-8 bytes (several times faster than an RE2 ``\\s+`` replace on whitespace-rich text)."""
     strings = pc.utf8_trim_whitespace(strings)
-    offsets, data = _string_buffers(strings)
+    offsets, data = string_buffers(strings)
     n = len(offsets) - 1
     if not len(data):
         return pa.array([""] * n, pa.large_string())

@@ -53,7 +53,6 @@ class EnglishWords:
                 plain = tuple(self._split(orth, with_special=False))
                 if plain != tokens:
                     self._merges[plain] = tokens
-        self._merge_starts = frozenset(k[0] for k in self._merges)
         self._merges_by_first: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {}
         for key in sorted(self._merges, key=len, reverse=True):
             self._merges_by_first.setdefault(key[0], []).append((key, self._merges[key]))
@@ -147,7 +146,7 @@ class EnglishWords:
         return self._merge(opening + tokens + closing[::-1])
 
     def _merge(self, tokens: list[str]) -> tuple[str, ...]:
-        if len(tokens) < 2 or self._merge_starts.isdisjoint(tokens):
+        if len(tokens) < 2 or self._merges_by_first.keys().isdisjoint(tokens):
             return tuple(tokens)
         out, i, by_first = [], 0, self._merges_by_first
         while i < len(tokens):

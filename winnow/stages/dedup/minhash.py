@@ -158,9 +158,10 @@ class JaccardVerifier:
     def load(self, shards: Sequence[ShardColumns], shard: np.ndarray, row: np.ndarray):
         """Distinct shingles (ascending) and band keys of documents ``(shard, row)``."""
         order = np.lexsort((row, shard))
+        sorted_shard, sorted_row = shard[order], row[order]
         hashes, counts, keys = [], [], []
         for s in np.unique(shard).tolist():
-            rows = row[order][shard[order] == s]
+            rows = sorted_row[sorted_shard == s]
             columns = ["text", "messages"] if self.view != "text" else ["text"]
             names = shards[s].schema.names  # a reference's part holds its view as text
             columns = [c for c in columns if c in names]

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 import xxhash
 from numba import njit
 
+from winnow.text.utf8 import string_buffers
 from winnow.text.xxh3 import SHORT_MAX, xxh3_64
 
 NGRAM_PRIME = np.uint64(0x100000001B3)
@@ -43,27 +44,12 @@ def mix64(x: np.ndarray) -> np.ndarray:
 
 def word_hashes(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """(hash of every word, word offsets per document)."""
-    if isinstance(text, pa.ChunkedArray):
-        text = text.combine_chunks()
-    if text.null_count:
-        text = pc.fill_null(text, "")
-    data, offsets = string_buffers(text)
+    offsets, data = string_buffers(text)
     hashes, word_offsets, long_words = _hash_words(data, offsets, SHORT_MAX)
     for i, start, end in long_words.reshape(-1, 3).tolist():  # over 240 bytes: rare
         word = pc.utf8_lower(pa.array([bytes(data[start:end]).decode("utf-8")]))[0]
         hashes[i] = xxhash.xxh3_64_intdigest(word.as_py().encode("utf-8"))
     return hashes, word_offsets
-
-
-def string_buffers(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """The UTF-8 bytes of a string array without nulls and its value offsets (int64)."""
-    _, offsets_buffer, data_buffer = text.buffers()
-    wide = pa.types.is_large_string(text.type)
-    offsets = np.frombuffer(offsets_buffer, dtype=np.int64 if wide else np.int32)
-    offsets = offsets[text.offset : text.offset + len(text) + 1].astype(np.int64)
-    if data_buffer is None:
-        return np.zeros(0, np.uint8), offsets
-    return np.frombuffer(data_buffer, dtype=np.uint8), offsets
 
 
 # Words are the runs of RE2's ``\w`` (ASCII [0-9A-Za-z_]) in the text as Arrow's utf8_lower

@@ -22,6 +22,8 @@ import pyarrow.compute as pc
 import regex
 from numba import njit
 
+from winnow.text.utf8 import string_buffers
+
 WORD, SPACE, OTHER, ASKED = 1, 2, 3, 4
 _FLAGS = re.UNICODE | re.MULTILINE | re.DOTALL  # what NLTK's RegexpTokenizer passes
 _WORD_RX = regex.compile(r"\w", _FLAGS)
@@ -370,11 +372,8 @@ def lowered_utf8(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, bool]:
         mask = pc.invert(ascii_)
         fixed = [t.lower() for t in texts.filter(mask).to_pylist()]
         low = pc.replace_with_mask(low, mask, pa.array(fixed, low.type))
-    width = np.int64 if pa.types.is_large_string(low.type) else np.int32
-    offsets = np.frombuffer(low.buffers()[1], width)[low.offset : low.offset + len(low) + 1]
-    data = low.buffers()[2]
-    data = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
-    return data, offsets.astype(np.int64), wide
+    offsets, data = string_buffers(low)
+    return data, offsets, wide
 
 
 class NgramTables:

@@ -1,0 +1,22 @@
+"""A string array's UTF-8 buffers as numpy, for kernels that read the bytes themselves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def string_buffers(strings: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(int64 offsets rebased to 0, uint8 data) of a string or large-string array, without
+    copying the text; nulls read as empty strings."""
+    if isinstance(strings, pa.ChunkedArray):
+        strings = strings.combine_chunks()
+    if strings.null_count:
+        strings = pc.fill_null(strings, "")
+    _, offsets_buf, data_buf = strings.buffers()
+    width = np.int64 if pa.types.is_large_string(strings.type) else np.int32
+    first, n = strings.offset, len(strings)
+    offsets = np.frombuffer(offsets_buf, dtype=width)[first : first + n + 1].astype(np.int64)
+    data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    return offsets - offsets[0], data[offsets[0] : offsets[-1]]
