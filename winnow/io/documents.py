@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from winnow.chat.edits import dumps
 from winnow.chat.formats import read_chat
 from winnow.chat.view import render
-from winnow.schema import DOC_SCHEMA, InvalidRecord, document_id
+from winnow.schema import DOC_SCHEMA, InvalidRecord, document_id, stable_id
 
 
 def _nested_meta(value: Any) -> dict:
@@ -26,8 +29,51 @@ def _nested_meta(value: Any) -> dict:
     return {} if value is None else {"meta": value}
 
 
-_CHAT_FIELDS = frozenset({"messages", "conversations", "steps"})
+CHAT_FIELDS = frozenset({"messages", "conversations", "steps"})
 """Fields ``read_chat`` reads a conversation from: a record's text there is no plain text."""
+
+
+def plain_documents(
+    records: pa.Table, text_field: str, id_field: str, path: str, first_line: int
+) -> pa.RecordBatch | None:
+    """Records parsed column-wise (record ``i`` on line ``first_line + i`` of ``path``) as
+    the documents ``DocumentBuilder.add`` would make of them one by one, when every record is
+    plain: a non-null text string and perhaps an id (a string or an integer; null, missing or
+    empty gives ``stable_id``), nothing else. None when any record is not, or holds invalid
+    UTF-8: such records take the general path."""
+    names = set(records.column_names)
+    if text_field in CHAT_FIELDS or text_field not in names or not names <= {text_field, id_field}:
+        return None
+    text = records.column(text_field).combine_chunks()
+    if text.null_count or not pa.types.is_large_string(text.type):
+        return None
+    raw_ids = records.column(id_field).combine_chunks() if id_field in names else None
+    id_type = None if raw_ids is None else raw_ids.type
+    if id_type is not None and pa.types.is_integer(id_type):
+        raw_ids = raw_ids.cast(pa.string())  # as str(int)
+    elif id_type is not None and not (pa.types.is_string(id_type) or pa.types.is_null(id_type)):
+        return None
+    try:
+        text.validate(full=True)  # the JSON reader leaves invalid UTF-8 in place
+        if raw_ids is not None:
+            raw_ids.validate(full=True)
+    except pa.ArrowInvalid:
+        return None
+    n = len(text)
+    lines = pa.array(np.arange(first_line, first_line + n, dtype=np.int64)).cast(pa.string())
+    sources = pc.binary_join_element_wise(f"{path}:", lines, "")
+    if raw_ids is None or pa.types.is_null(raw_ids.type):
+        ids = pa.array([stable_id(s) for s in sources.to_pylist()], pa.string())
+    else:
+        missing = pc.fill_null(pc.equal(raw_ids, ""), True)
+        ids = raw_ids
+        if pc.any(missing).as_py():
+            rows = np.flatnonzero(missing.to_numpy(zero_copy_only=False))
+            derived = [stable_id(s) for s in sources.take(pa.array(rows)).to_pylist()]
+            ids = pc.replace_with_mask(raw_ids, missing, pa.array(derived, pa.string()))
+    meta = pa.repeat(pa.scalar("{}", pa.string()), n)
+    columns = [ids, text, sources, meta, pa.nulls(n, pa.large_string()), pa.nulls(n, pa.string())]
+    return pa.record_batch(columns, schema=DOC_SCHEMA)
 
 
 @dataclass
@@ -47,6 +93,8 @@ class DocumentBuilder:
     messages: list[str | None] = field(default_factory=list)
     formats: list[str | None] = field(default_factory=list)
     text_bytes: int = 0
+    _pieces: list[pa.RecordBatch] = field(default_factory=list)
+    _piece_rows: int = 0
 
     def add(self, record: Any, source: str) -> None:
         """Add one record; raises InvalidRecord when it cannot be a document."""
@@ -81,7 +129,7 @@ class DocumentBuilder:
         """Add a record of only a text string and perhaps an id (the common case), as the
         general path would, without its chat and meta work; False for any other record."""
         text = record.get(self.text_field)
-        if not isinstance(text, str) or self.text_field in _CHAT_FIELDS:
+        if not isinstance(text, str) or self.text_field in CHAT_FIELDS:
             return False
         if len(record) == 2 and self.id_field not in record:
             return False
@@ -94,17 +142,50 @@ class DocumentBuilder:
         self.text_bytes += len(text)
         return True
 
+    def add_documents(
+        self, batch: pa.RecordBatch, batch_docs: int, batch_bytes: int
+    ) -> Iterator[pa.RecordBatch]:
+        """Add documents already built (``plain_documents``) and yield each batch that fills
+        on the way, cut exactly where adding them one by one would cut: at ``batch_docs``
+        documents, or at the first document that brings ``text_bytes`` to ``batch_bytes``."""
+        chars = np.cumsum(pc.utf8_length(batch.column("text")).to_numpy(zero_copy_only=False))
+        at = 0
+        while at < batch.num_rows:
+            room = batch_docs - len(self)
+            before = chars[at - 1] if at else 0
+            over = np.searchsorted(chars, before + batch_bytes - self.text_bytes, side="left")
+            take = int(min(room, over - at + 1, batch.num_rows - at))
+            self._flush_lists()
+            self._pieces.append(batch.slice(at, take))
+            self._piece_rows += take
+            self.text_bytes += int(chars[at + take - 1] - before)
+            at += take
+            if len(self) >= batch_docs or self.text_bytes >= batch_bytes:
+                yield self.flush()
+
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.ids) + self._piece_rows
+
+    def _flush_lists(self) -> None:
+        """The documents added one by one so far, as a piece of the next batch."""
+        if not self.ids:
+            return
+        columns = (self.ids, self.texts, self.sources, self.metas, self.messages, self.formats)
+        self._pieces.append(
+            pa.record_batch(
+                [pa.array(values, f.type) for values, f in zip(columns, DOC_SCHEMA)],
+                schema=DOC_SCHEMA,
+            )
+        )
+        self._piece_rows += len(self.ids)
+        self.ids, self.texts, self.sources, self.metas = [], [], [], []
+        self.messages, self.formats = [], []
 
     def flush(self) -> pa.RecordBatch:
         """Return the accumulated documents as a batch and start a new one."""
-        columns = (self.ids, self.texts, self.sources, self.metas, self.messages, self.formats)
-        batch = pa.record_batch(
-            [pa.array(values, f.type) for values, f in zip(columns, DOC_SCHEMA)],
-            schema=DOC_SCHEMA,
-        )
-        self.ids, self.texts, self.sources, self.metas = [], [], [], []
-        self.messages, self.formats = [], []
+        self._flush_lists()
+        pieces, self._pieces, self._piece_rows = self._pieces, [], 0
         self.text_bytes = 0
-        return batch
+        if len(pieces) == 1:
+            return pieces[0]
+        return pa.Table.from_batches(pieces, DOC_SCHEMA).combine_chunks().to_batches()[0]

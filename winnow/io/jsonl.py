@@ -5,20 +5,34 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.json as pj
 
 from winnow.chat.output import CHAT_COLUMNS, chat_fields
 from winnow.io.compression import CompressedWriter, compression_of, open_binary
+from winnow.io.documents import plain_documents
 from winnow.io.inputs import InputError, InputFile
+from winnow.io.remote import is_url
 from winnow.schema import InvalidRecord
 
 Record = tuple[Any, str]
 
 
-def iter_records(f: InputFile) -> Iterator[Record]:
+BLOCK_BYTES = 8 << 20
+"""A plain local file is read in blocks of about this size, cut at line ends."""
+
+
+def iter_records(f: InputFile) -> Iterator[Record | pa.RecordBatch]:
     """Yield ``(record | InvalidRecord, "path:line")``; blank lines are not records. A piece
-    of a file (``f.start``/``f.end``) yields its own lines, numbered as in the whole file."""
+    of a file (``f.start``/``f.end``) yields its own lines, numbered as in the whole file.
+    A plain local file is parsed a block at a time by Arrow's JSON reader: a block whose
+    every line is a plain record (``plain_documents``) comes as one batch of documents, any
+    other block record by record."""
+    if compression_of(f.path) is None and not is_url(f.path):
+        yield from _iter_blocks(f)
+        return
     lineno = f.first_line - 1
     left = None if f.end is None else f.end - f.start
     with open_binary(f.path) as stream:
@@ -30,22 +44,87 @@ def iter_records(f: InputFile) -> Iterator[Record]:
                     if left <= 0:
                         break
                     left -= len(line)
-                if not line.strip():
-                    continue
-                source = f"{f.path}:{lineno}"
-                try:
-                    yield orjson.loads(line), source
-                except orjson.JSONDecodeError:
-                    try:
-                        line.decode("utf-8")
-                    except UnicodeDecodeError:
-                        yield InvalidRecord("utf8", "line is not valid UTF-8"), source
-                    else:
-                        yield InvalidRecord("json", "line is not valid JSON"), source
+                yield from _parse_line(line, f"{f.path}:{lineno}")
         except EOFError as exc:
             if lineno < f.first_line:
                 raise InputError(f"{f.path}: truncated before the first record ({exc})") from exc
             yield InvalidRecord("truncated_file", str(exc)), f"{f.path}:{lineno + 1}"
+
+
+def _parse_line(line: bytes, source: str) -> Iterator[Record]:
+    if not line.strip():
+        return
+    try:
+        yield orjson.loads(line), source
+    except orjson.JSONDecodeError:
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            yield InvalidRecord("utf8", "line is not valid UTF-8"), source
+        else:
+            yield InvalidRecord("json", "line is not valid JSON"), source
+
+
+def _iter_blocks(f: InputFile) -> Iterator[Record | pa.RecordBatch]:
+    left = None if f.end is None else f.end - f.start
+    line, tail = f.first_line, b""
+    with open(f.path, "rb") as fh:
+        fh.seek(f.start)
+        while True:
+            data = fh.read(BLOCK_BYTES if left is None else min(BLOCK_BYTES, left))
+            if left is not None:
+                left -= len(data)
+            block, tail = tail + data, b""
+            if data:
+                cut = block.rfind(b"\n") + 1
+                block, tail = block[:cut], block[cut:]
+            if block:
+                yield from _block(f, block, line)
+                line += block.count(b"\n") + (not block.endswith(b"\n"))
+            if not data:
+                return
+
+
+def _block(f: InputFile, block: bytes, first_line: int) -> Iterator[Record | pa.RecordBatch]:
+    """One block of whole lines: one batch of documents, or its records one by one."""
+    batch = _plain_block(f, block, first_line)
+    if batch is not None:
+        yield batch
+        return
+    lines = block.split(b"\n")
+    if block.endswith(b"\n"):
+        lines.pop()
+    for lineno, line in enumerate(lines, first_line):
+        yield from _parse_line(line, f"{f.path}:{lineno}")
+
+
+def _plain_block(f: InputFile, block: bytes, first_line: int) -> pa.RecordBatch | None:
+    """The block's documents when each line is exactly one JSON object and every record is
+    plain; None otherwise (a blank line, a line that is not one object, a parse error)."""
+    codes = np.frombuffer(block, np.uint8)
+    ends = np.flatnonzero(codes == 10)  # "\n"
+    starts = np.concatenate([[0], ends + 1])
+    ends = np.append(ends, len(codes))
+    if block.endswith(b"\n"):
+        starts, ends = starts[:-1], ends[:-1]
+    # each line starts with "{" and ends with "}": no blank line, no object over two lines,
+    # so Arrow's rows are the lines exactly when there are as many
+    if (ends <= starts).any() or (codes[starts] != 123).any() or (codes[ends - 1] != 125).any():
+        return None
+    try:
+        records = pj.read_json(
+            pa.BufferReader(block),
+            read_options=pj.ReadOptions(use_threads=False, block_size=len(block) + 1),
+            parse_options=pj.ParseOptions(
+                explicit_schema=pa.schema([(f.text_field, pa.large_string())]),
+                unexpected_field_behavior="infer",
+            ),
+        )
+    except pa.ArrowInvalid:
+        return None
+    if records.num_rows != len(starts):
+        return None
+    return plain_documents(records, f.text_field, f.id_field, f.path, first_line)
 
 
 def write(

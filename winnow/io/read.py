@@ -50,7 +50,14 @@ def read_shard(
         seen = 0
         records = READERS[f.format](f)
         try:
-            for record, source in records:
+            for item in records:
+                if isinstance(item, pa.RecordBatch):  # documents parsed a block at a time
+                    seen += item.num_rows
+                    for full in builder.add_documents(item, batch_docs, batch_bytes):
+                        yield full, invalid
+                        invalid = Ledger()
+                    continue
+                record, source = item
                 seen += 1
                 if isinstance(record, SkippedRecord):
                     if skipped is not None:
