@@ -46,7 +46,7 @@ def word_hashes(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """(hash of every word, word offsets per document)."""
     offsets, data = string_buffers(text)
     hashes, word_offsets, long_words = _hash_words(data, offsets, SHORT_MAX)
-    for i, start, end in long_words.reshape(-1, 3).tolist():  # over 240 bytes: rare
+    for i, start, end in long_words.tolist():  # over 240 bytes: rare
         word = pc.utf8_lower(pa.array([bytes(data[start:end]).decode("utf-8")]))[0]
         hashes[i] = xxhash.xxh3_64_intdigest(word.as_py().encode("utf-8"))
     return hashes, word_offsets
@@ -87,17 +87,40 @@ def _word_byte(data, i, start, end):
 def _hash_words(data, offsets, short_max):
     hashes = np.empty(len(data) // 5 + 16, dtype=np.uint64)  # grown when real text needs
     word_offsets = np.zeros(len(offsets), dtype=np.int64)
-    long_words = []
+    long_words = np.empty((len(data) // (short_max + 1) + 1, 3), dtype=np.int64)
     word = np.empty(short_max, dtype=np.uint8)
-    w = 0
-    for d in range(len(offsets) - 1):
+    d, w, n_long = 0, 0, 0
+    while True:
+        d, w, n_long = _hash_documents(
+            data, offsets, d, hashes, w, word_offsets, word, long_words, n_long
+        )
+        if d == len(offsets) - 1:
+            return hashes[:w].copy(), word_offsets, long_words[:n_long].copy()
+        # grown between calls: an array reassigned inside the byte loop halves its speed
+        need = (offsets[d + 1] - offsets[d]) // 2 + 1
+        grown = np.empty(max(2 * len(hashes), w + need), dtype=np.uint64)
+        grown[:w] = hashes[:w]
+        hashes = grown
+
+
+@njit(cache=True)
+def _hash_documents(data, offsets, d, hashes, w, word_offsets, word, long_words, n_long):
+    """Hash the words of documents ``d, d + 1, ...`` into ``hashes[w:]`` while the room
+    left holds a document's most words (half its bytes, rounded up); returns where it
+    stopped. A word longer than ``word`` is listed in ``long_words`` (index, start, end)."""
+    short_max = len(word)
+    while d < len(offsets) - 1:
         start, end = offsets[d], offsets[d + 1]
+        if len(hashes) - w < (end - start) // 2 + 1:
+            break
         length, first = -1, start
         for i in range(start, end + 1):
             if i == end:
                 c = -1
             elif data[i] < 128:  # the common case, inline
-                c = _WORD_BYTE[data[i]] if _WORD_BYTE[data[i]] else -1
+                c = np.int64(_WORD_BYTE[data[i]])
+                if c == 0:
+                    c = -1
             else:
                 c = _word_byte(data, i, start, end)
             if c >= 0:
@@ -108,18 +131,18 @@ def _hash_words(data, offsets, short_max):
                         word[length] = c
                     length += 1
             elif length >= 0:
-                if w == len(hashes):
-                    grown = np.empty(2 * len(hashes), dtype=np.uint64)
-                    grown[:w] = hashes
-                    hashes = grown
                 if length <= short_max:
                     hashes[w] = xxh3_64(word, 0, length)
                 else:
-                    long_words.extend((w, first, i))
+                    long_words[n_long, 0] = w
+                    long_words[n_long, 1] = first
+                    long_words[n_long, 2] = i
+                    n_long += 1
                 w += 1
                 length = -1
-        word_offsets[d + 1] = w
-    return hashes[:w].copy(), word_offsets, np.array(long_words, dtype=np.int64)
+        d += 1
+        word_offsets[d] = w
+    return d, w, n_long
 
 
 def shingle_hashes(text: pa.Array, n: int) -> Shingles:
