@@ -24,15 +24,18 @@ BLOCK_BYTES = 8 << 20
 """A plain local file is read in blocks of about this size, cut at line ends."""
 
 
-def iter_records(f: InputFile) -> Iterator[Record | pa.RecordBatch]:
-    """Yield ``(record | InvalidRecord, "path:line")``; blank lines are not records. A piece
-    of a file (``f.start``/``f.end``) yields its own lines, numbered as in the whole file.
-    A plain local file is parsed a block at a time by Arrow's JSON reader: a block whose
-    every line is a plain record (``plain_documents``) comes as one batch of documents, any
-    other block record by record."""
+def iter_documents(f: InputFile) -> Iterator[Record | pa.RecordBatch]:
+    """``iter_records``, except that a plain local file is parsed a block at a time by
+    Arrow's JSON reader: a block whose every line is a plain record (``plain_documents``)
+    comes as one batch of documents, any other block record by record."""
     if compression_of(f.path) is None and not is_url(f.path):
-        yield from _iter_blocks(f)
-        return
+        return _iter_blocks(f)
+    return iter_records(f)
+
+
+def iter_records(f: InputFile) -> Iterator[Record]:
+    """Yield ``(record | InvalidRecord, "path:line")``; blank lines are not records. A piece
+    of a file (``f.start``/``f.end``) yields its own lines, numbered as in the whole file."""
     lineno = f.first_line - 1
     left = None if f.end is None else f.end - f.start
     with open_binary(f.path) as stream:

@@ -24,6 +24,8 @@ READERS = {
     "hf_disk": hf_disk.iter_records,
     "warc": warc.iter_records,
 }
+DOCUMENT_READERS = {"jsonl": jsonl.iter_documents}
+"""Readers that may also yield whole batches of documents (``DocumentBuilder.add_documents``)."""
 READ_STAGE = "read"
 
 
@@ -48,7 +50,7 @@ def read_shard(
         builder = DocumentBuilder(text_field=f.text_field, id_field=f.id_field)
         invalid = Ledger()
         seen = 0
-        records = READERS[f.format](f)
+        records = DOCUMENT_READERS.get(f.format, READERS[f.format])(f)
         try:
             for item in records:
                 if isinstance(item, pa.RecordBatch):  # documents parsed a block at a time

@@ -98,11 +98,18 @@ class Candidates:
 
 
 def collisions_in_partition(paths: Sequence[str], part: int) -> tuple[np.ndarray, np.ndarray]:
-    """Edges between documents next to each other in (band, key, document) order."""
+    """Edges between documents next to each other in (band, key) order: the documents that
+    share a band's key are a chain, so a component holds them all whatever their order."""
     band, key, doc = read_partition(paths, part)
-    order = np.lexsort((doc, key, band))
-    band, key, doc = band[order], key[order], doc[order]
-    same = (band[1:] == band[:-1]) & (key[1:] == key[:-1])
+    order = np.argsort(key)  # one sort of the keys; bands are apart unless keys collide
+    band, key = band[order], key[order]
+    same_key = key[1:] == key[:-1]
+    if (same_key & (band[1:] != band[:-1])).any():  # one key in two bands: order by both
+        order = np.lexsort((key, band))
+        band, key = band[order], key[order]
+        same_key = key[1:] == key[:-1]
+    same = same_key & (band[1:] == band[:-1])
+    doc = doc[order]
     return doc[:-1][same], doc[1:][same]
 
 
@@ -192,7 +199,8 @@ def _band_slots(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @njit(cache=True)
 def _similar(members, offsets, p, q, threshold):
-    """Jaccard similarity of documents ``p`` and ``q``'s sorted sets at ``threshold``."""
+    """Jaccard similarity of documents ``p`` and ``q``'s sorted sets at ``threshold``; the
+    merge stops once the members left cannot bring it there."""
     i, a_end, j, b_end = offsets[p], offsets[p + 1], offsets[q], offsets[q + 1]
     size = (a_end - i) + (b_end - j)
     if i == a_end or j == b_end:
@@ -203,10 +211,14 @@ def _similar(members, offsets, p, q, threshold):
             common += 1
             i += 1
             j += 1
-        elif members[i] < members[j]:
+            continue
+        if members[i] < members[j]:
             i += 1
         else:
             j += 1
+        best = common + min(a_end - i, b_end - j)
+        if best < threshold * (size - best):
+            return False
     return common >= threshold * (size - common)
 
 
@@ -219,16 +231,21 @@ def _verify(chunk, bounds, members, offsets, slots, capacity, fixed, threshold, 
     removed = np.empty(len(chunk), dtype=np.int64)
     kept_for = np.empty(len(chunk), dtype=np.int64)
     near = np.empty(slots.shape[1] * max_compared, dtype=np.int64)
+    seen_by = np.full(len(chunk), -1, dtype=np.int64)  # the document that listed it last
     n_removed = 0
     for i in range(len(chunk)):  # components are consecutive and share no slot
         if chunk[i] >= fixed:
             n_near = 0
             for s in slots[i]:
                 for t in range(start[s], start[s] + count[s]):
-                    near[n_near] = listed[t]
-                    n_near += 1
+                    k = listed[t]
+                    if seen_by[k] != i:
+                        seen_by[k] = i
+                        near[n_near] = k
+                        n_near += 1
+            near[:n_near].sort()  # in keep order
             match = -1
-            for k in np.unique(near[:n_near])[:max_compared]:
+            for k in near[: min(n_near, max_compared)]:
                 if _similar(members, offsets, i, k, threshold):
                     match = k
                     break

@@ -206,11 +206,15 @@ def distinct_sorted(hashes: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray,
     offsets = np.zeros(len(counts) + 1, dtype=np.int64)
     start, n = 0, 0
     for d in range(len(counts)):
-        values = np.sort(hashes[start : start + counts[d]])
+        values = out[n : n + counts[d]]  # sorted in place, then its repeats left out
+        values[:] = hashes[start : start + counts[d]]
+        values.sort()
+        kept = 0
         for k in range(len(values)):
-            if k == 0 or values[k] != values[k - 1]:
-                out[n] = values[k]
-                n += 1
+            if k == 0 or values[k] != values[kept - 1]:
+                values[kept] = values[k]
+                kept += 1
+        n += kept
         start += counts[d]
         offsets[d + 1] = n
     return out[:n].copy(), offsets
