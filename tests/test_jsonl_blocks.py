@@ -1,16 +1,19 @@
 """The JSON Lines block reader (Arrow's JSON parser, a block of plain records at a time)
 gives exactly what reading record by record gives: the same documents in the same batches,
-the same ledger rows, on real text mixed with every kind of line the block path must refuse."""
+the same ledger rows, on real text mixed with every kind of line the block path must refuse,
+plain, compressed and truncated."""
 
 from __future__ import annotations
 
+import gzip
 import random
 
 import orjson
 import pytest
+import zstandard
 
 from tests.conftest import corpus_records
-from winnow.io import jsonl
+from winnow.io import jsonl, read
 from winnow.io.inputs import expand, split
 from winnow.io.read import read_shard
 
@@ -49,19 +52,26 @@ def _read(files, batch_docs, batch_bytes):
 def test_blocks_read_as_records_do(tmp_path, monkeypatch, limits):
     clean = [orjson.dumps({"id": i, "text": r["text"]}) for i, r in
              enumerate(corpus_records("abstracts"))]  # fmt: skip
-    (tmp_path / "mixed.jsonl").write_bytes(b"\n".join(_mixed_lines(0)) + b"\n")
+    mixed = b"\n".join(_mixed_lines(0)) + b"\n"
+    (tmp_path / "mixed.jsonl").write_bytes(mixed)
     (tmp_path / "clean.jsonl").write_bytes(b"\n".join(clean))  # no newline at the end
+    (tmp_path / "mixed.jsonl.gz").write_bytes(gzip.compress(mixed))
+    (tmp_path / "clean.jsonl.zst").write_bytes(zstandard.compress(b"\n".join(clean)))
+    packed = gzip.compress(b"\n".join(clean) + b"\n")
+    (tmp_path / "cut.jsonl.gz").write_bytes(packed[: len(packed) * 2 // 3])  # truncated
     monkeypatch.setattr(jsonl, "BLOCK_BYTES", 50_000)  # many blocks, some of them clean
-    paths = [str(tmp_path / f"{name}.jsonl") for name in ("mixed", "clean")]
+    names = ("mixed.jsonl", "clean.jsonl", "mixed.jsonl.gz", "clean.jsonl.zst", "cut.jsonl.gz")
+    paths = [str(tmp_path / name) for name in names]
     files = [piece for path in paths for f in expand(path) for piece in split(f, 200_000)]
     used = []
     plain_block = jsonl._plain_block
     monkeypatch.setattr(jsonl, "_plain_block", lambda *a: used.append(plain_block(*a)) or used[-1])
     blocks = _read(files, *limits)
-    assert sum(b is not None for b in used) >= 10 and sum(b is None for b in used) >= 3
-    monkeypatch.setattr(jsonl, "_plain_block", lambda *a: None)
+    assert sum(b is not None for b in used) >= 15 and sum(b is None for b in used) >= 6
+    monkeypatch.setattr(read, "DOCUMENT_READERS", {})  # record by record
     assert blocks == _read(files, *limits)
     docs = [d for batch, _ in blocks for d in batch or []]
     assert {"7", "d0"} <= {d["id"] for d in docs}
     reasons = {r["reason"] for _, ledger in blocks for r in ledger}
-    assert {"invalid_input:json", "invalid_input:utf8", "invalid_input:missing_text"} <= reasons
+    assert {"invalid_input:json", "invalid_input:utf8", "invalid_input:missing_text",
+            "invalid_input:truncated_file"} <= reasons  # fmt: skip

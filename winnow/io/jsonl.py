@@ -14,28 +14,48 @@ from winnow.chat.output import CHAT_COLUMNS, chat_fields
 from winnow.io.compression import CompressedWriter, compression_of, open_binary
 from winnow.io.documents import plain_documents
 from winnow.io.inputs import InputError, InputFile
-from winnow.io.remote import is_url
 from winnow.schema import InvalidRecord
 
 Record = tuple[Any, str]
 
 
 BLOCK_BYTES = 8 << 20
-"""A plain local file is read in blocks of about this size, cut at line ends."""
+"""Files are read in blocks of about this size (decompressed), cut at line ends."""
 
 
 def iter_documents(f: InputFile) -> Iterator[Record | pa.RecordBatch]:
-    """``iter_records``, except that a plain local file is parsed a block at a time by
-    Arrow's JSON reader: a block whose every line is a plain record (``plain_documents``)
-    comes as one batch of documents, any other block record by record."""
-    if compression_of(f.path) is None and not is_url(f.path):
-        return _iter_blocks(f)
-    return iter_records(f)
+    """``iter_records``, parsed a block at a time by Arrow's JSON reader: a block whose every
+    line is a plain record (``plain_documents``) comes as one batch of documents, any other
+    block record by record. A stream that fails (a truncated archive) goes on record by
+    record from the first line not yet yielded, so what it yields is ``iter_records``'."""
+    left = None if f.end is None else f.end - f.start
+    line, tail = f.first_line, b""
+    with open_binary(f.path) as stream:
+        if f.start:
+            stream.seek(f.start)
+        while True:
+            try:
+                data = stream.read(BLOCK_BYTES if left is None else min(BLOCK_BYTES, left))
+            except Exception:  # whatever it is, the record-by-record path meets it again
+                yield from iter_records(f, skip_lines=line - f.first_line)
+                return
+            if left is not None:
+                left -= len(data)
+            block, tail = tail + data, b""
+            if data:
+                cut = block.rfind(b"\n") + 1
+                block, tail = block[:cut], block[cut:]
+            if block:
+                yield from _block(f, block, line)
+                line += block.count(b"\n") + (not block.endswith(b"\n"))
+            if not data:
+                return
 
 
-def iter_records(f: InputFile) -> Iterator[Record]:
+def iter_records(f: InputFile, skip_lines: int = 0) -> Iterator[Record]:
     """Yield ``(record | InvalidRecord, "path:line")``; blank lines are not records. A piece
-    of a file (``f.start``/``f.end``) yields its own lines, numbered as in the whole file."""
+    of a file (``f.start``/``f.end``) yields its own lines, numbered as in the whole file;
+    the first ``skip_lines`` lines are passed over."""
     lineno = f.first_line - 1
     left = None if f.end is None else f.end - f.start
     with open_binary(f.path) as stream:
@@ -47,7 +67,8 @@ def iter_records(f: InputFile) -> Iterator[Record]:
                     if left <= 0:
                         break
                     left -= len(line)
-                yield from _parse_line(line, f"{f.path}:{lineno}")
+                if lineno >= f.first_line + skip_lines:
+                    yield from _parse_line(line, f"{f.path}:{lineno}")
         except EOFError as exc:
             if lineno < f.first_line:
                 raise InputError(f"{f.path}: truncated before the first record ({exc})") from exc
@@ -66,26 +87,6 @@ def _parse_line(line: bytes, source: str) -> Iterator[Record]:
             yield InvalidRecord("utf8", "line is not valid UTF-8"), source
         else:
             yield InvalidRecord("json", "line is not valid JSON"), source
-
-
-def _iter_blocks(f: InputFile) -> Iterator[Record | pa.RecordBatch]:
-    left = None if f.end is None else f.end - f.start
-    line, tail = f.first_line, b""
-    with open(f.path, "rb") as fh:
-        fh.seek(f.start)
-        while True:
-            data = fh.read(BLOCK_BYTES if left is None else min(BLOCK_BYTES, left))
-            if left is not None:
-                left -= len(data)
-            block, tail = tail + data, b""
-            if data:
-                cut = block.rfind(b"\n") + 1
-                block, tail = block[:cut], block[cut:]
-            if block:
-                yield from _block(f, block, line)
-                line += block.count(b"\n") + (not block.endswith(b"\n"))
-            if not data:
-                return
 
 
 def _block(f: InputFile, block: bytes, first_line: int) -> Iterator[Record | pa.RecordBatch]:
