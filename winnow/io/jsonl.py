@@ -68,25 +68,27 @@ def iter_records(f: InputFile, skip_lines: int = 0) -> Iterator[Record]:
                         break
                     left -= len(line)
                 if lineno >= f.first_line + skip_lines:
-                    yield from _parse_line(line, f"{f.path}:{lineno}")
+                    record = _parse_line(line, f"{f.path}:{lineno}")
+                    if record is not None:
+                        yield record
         except EOFError as exc:
             if lineno < f.first_line:
                 raise InputError(f"{f.path}: truncated before the first record ({exc})") from exc
             yield InvalidRecord("truncated_file", str(exc)), f"{f.path}:{lineno + 1}"
 
 
-def _parse_line(line: bytes, source: str) -> Iterator[Record]:
+def _parse_line(line: bytes, source: str) -> Record | None:
+    """The record on one line; None for a blank line."""
     if not line.strip():
-        return
+        return None
     try:
-        yield orjson.loads(line), source
+        return orjson.loads(line), source
     except orjson.JSONDecodeError:
         try:
             line.decode("utf-8")
         except UnicodeDecodeError:
-            yield InvalidRecord("utf8", "line is not valid UTF-8"), source
-        else:
-            yield InvalidRecord("json", "line is not valid JSON"), source
+            return InvalidRecord("utf8", "line is not valid UTF-8"), source
+        return InvalidRecord("json", "line is not valid JSON"), source
 
 
 def _block(f: InputFile, block: bytes, first_line: int) -> Iterator[Record | pa.RecordBatch]:
@@ -99,7 +101,9 @@ def _block(f: InputFile, block: bytes, first_line: int) -> Iterator[Record | pa.
     if block.endswith(b"\n"):
         lines.pop()
     for lineno, line in enumerate(lines, first_line):
-        yield from _parse_line(line, f"{f.path}:{lineno}")
+        record = _parse_line(line, f"{f.path}:{lineno}")
+        if record is not None:
+            yield record
 
 
 def _plain_block(f: InputFile, block: bytes, first_line: int) -> pa.RecordBatch | None:
