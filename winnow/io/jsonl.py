@@ -26,8 +26,9 @@ BLOCK_BYTES = 8 << 20
 def iter_documents(f: InputFile) -> Iterator[Record | pa.RecordBatch]:
     """``iter_records``, parsed a block at a time by Arrow's JSON reader: a block whose every
     line is a plain record (``plain_documents``) comes as one batch of documents, any other
-    block record by record. A stream that fails (a truncated archive) goes on record by
-    record from the first line not yet yielded, so what it yields is ``iter_records``'."""
+    block record by record. From a block whose first record is not plain (it has metadata),
+    and from a stream that fails (a truncated archive), the file goes on as ``iter_records``
+    from the first line not yet yielded, so what it yields is always ``iter_records``'."""
     left = None if f.end is None else f.end - f.start
     line, tail = f.first_line, b""
     with open_binary(f.path) as stream:
@@ -45,6 +46,9 @@ def iter_documents(f: InputFile) -> Iterator[Record | pa.RecordBatch]:
             if data:
                 cut = block.rfind(b"\n") + 1
                 block, tail = block[:cut], block[cut:]
+            if block and not _starts_plain(block, f):  # records with other fields: the
+                yield from iter_records(f, skip_lines=line - f.first_line)  # file goes as before
+                return
             if block:
                 yield from _block(f, block, line)
                 line += block.count(b"\n") + (not block.endswith(b"\n"))
@@ -167,3 +171,14 @@ def write(
             out.write(b"".join(lines))
             count += batch.num_rows
     return count
+
+
+def _starts_plain(block: bytes, f: InputFile) -> bool:
+    """Whether the block's first line is a plain record (a text string, perhaps an id)."""
+    first = _parse_line(block.split(b"\n", 1)[0], "")
+    if first is None or not isinstance(first[0], dict):
+        return False
+    return isinstance(first[0].get(f.text_field), str) and first[0].keys() <= {
+        f.text_field,
+        f.id_field,
+    }

@@ -41,6 +41,7 @@ class TokenIds:
         self._last: tuple[list[str], np.ndarray, np.ndarray] | None = None
         self.chunk_text: list[str] = []
         self.vocab: dict[str, int] = {}
+        self.tokens: list[str] = []  # by id
         self.token_lengths: list[int] = []
         self.chunks: dict[str, int] = {}
         self.chunk_ids: list[int] = []  # token ids of all chunks, back to back
@@ -54,6 +55,7 @@ class TokenIds:
             token_id = vocab.get(token)
             if token_id is None:
                 token_id = vocab[token] = len(vocab)
+                self.tokens.append(token)
                 self.token_lengths.append(len(token))
             ids.append(token_id)
         index = self.chunks[chunk] = len(self.chunk_start)
@@ -75,6 +77,14 @@ class TokenIds:
             for array, values in zip(self._arrays, lists)
         )
         return self._arrays
+
+    def chunk_tokens(self, first: int) -> tuple[np.ndarray, np.ndarray]:
+        """The token ids of chunks ``first, first + 1, ...`` back to back, and where each
+        chunk starts among them."""
+        flat, start = self._tables()[:2]
+        if first >= len(start):
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return flat[start[first] :], start[first:] - start[first]
 
     def chunk_index(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Table index of every chunk of ``texts``, and chunks before each document. The

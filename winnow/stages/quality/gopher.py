@@ -78,7 +78,26 @@ class _ChunkStats:
     def __init__(self, stop_words: tuple[str, ...]) -> None:
         self.bits = {w: 1 << i for i, w in enumerate(sorted(set(stop_words)))}
         self.array = np.zeros((0, 5), dtype=np.int64)
+        self.per_token = np.zeros((0, 5), dtype=np.int64)
         self.generation = -1
+
+    def _token_stats(self, tokens: list[str]) -> np.ndarray:
+        """``word_stats`` of each token alone (tokens x 5)."""
+        return np.array([self.word_stats((t,)) for t in tokens], np.int64).reshape(-1, 5)
+
+    def _extend(self, table) -> None:
+        """Statistics of the chunks and tokens the table gained: each new token once, each
+        new chunk as the sum of its tokens' (stop-word bits or-ed)."""
+        if len(table.tokens) > len(self.per_token):
+            fresh = self._token_stats(table.tokens[len(self.per_token) :])
+            self.per_token = np.concatenate([self.per_token, fresh])
+        ids, starts = table.chunk_tokens(len(self.array))
+        if not len(starts):
+            return
+        stats = self.per_token[ids]
+        sums = [np.add.reduceat(stats[:, col], starts) for col in range(4)]
+        bits = np.bitwise_or.reduceat(stats[:, 4], starts)
+        self.array = np.concatenate([self.array, np.stack([*sums, bits], axis=1)])
 
     def word_stats(self, tokens) -> tuple[int, int, int, int, int]:
         content = chars = alpha = bits = 0
@@ -97,10 +116,8 @@ class _ChunkStats:
         picked, per_doc = table.chunk_index(texts)
         if self.generation != table.generation:
             self.array, self.generation = np.zeros((0, 5), dtype=np.int64), table.generation
-        if len(table.chunk_text) > len(self.array):
-            split = english().tokens_of_chunk
-            fresh = [self.word_stats(split(c)) for c in table.chunk_text[len(self.array) :]]
-            self.array = np.concatenate([self.array, np.array(fresh, np.int64).reshape(-1, 5)])
+            self.per_token = np.zeros((0, 5), dtype=np.int64)
+        self._extend(table)
         stats = self.array[picked]
         starts = np.minimum(per_doc[:-1], max(len(picked) - 1, 0))
         empty = per_doc[:-1] == per_doc[1:]
