@@ -38,8 +38,14 @@ class EnglishWords:
             resources.files("winnow.data").joinpath("spacy_en_rules.json").read_text("utf-8")
         )
         self._prefix = re.compile(rules["prefix"]).search
-        self._suffix = re.compile(rules["suffix"]).search
-        self._infix = re.compile(rules["infix"]).finditer
+        # the suffix rules as two searches (``scripts/export_spacy_rules.py``): the bounded
+        # ones need only the last few characters; the same match as the one pattern's
+        self._suffix_window = re.compile(rules["suffix_window"]).search
+        self._suffix_width = rules["suffix_window_width"]
+        self._suffix_long = re.compile(rules["suffix_long"]).search
+        self._infix_at = re.compile(rules["infix"]).match
+        self._infix_start = re.compile(rules["infix_starts"]).search
+        self._infix_starts = re.compile(rules["infix_starts"]).finditer
         self._url = re.compile(rules["url"]).match
         self._special = {k: tuple(v) for k, v in rules["special_cases"].items()}
         self.sentence_punct = frozenset(rules["sentence_punct"])
@@ -49,7 +55,7 @@ class EnglishWords:
         # spaCy's special matcher does: token sequence as split without them → their tokens
         self._merges: dict[tuple[str, ...], tuple[str, ...]] = {}
         for orth, tokens in self._special.items():
-            if self._prefix(orth) or self._suffix(orth) or next(self._infix(orth), None):
+            if self._prefix(orth) or self._suffix(orth) or next(self._infixes(orth), None):
                 plain = tuple(self._split(orth, with_special=False))
                 if plain != tokens:
                     self._merges[plain] = tokens
@@ -160,6 +166,27 @@ class EnglishWords:
                 i += 1
         return tuple(out)
 
+    def _suffix(self, chunk: str) -> re.Match | None:
+        """spaCy's suffix search: the leftmost match of rules that all end at the end. A
+        bounded rule can only start in the last ``suffix_window_width`` characters (its
+        look-behind still sees the ones before); the unbounded ones search the whole."""
+        near = self._suffix_window(chunk, max(0, len(chunk) - self._suffix_width))
+        far = self._suffix_long(chunk)
+        if far is None or (near is not None and near.start() <= far.start()):
+            return near
+        return far
+
+    def _infixes(self, chunk: str) -> Iterator[re.Match]:
+        """spaCy's infix ``finditer``: a match can only start at a character of
+        ``infix_starts``, so only those places are tried (left to right, each search
+        resuming where the last match ended, as ``finditer`` does)."""
+        end = 0
+        for start in self._infix_starts(chunk):
+            at = start.start()
+            if at >= end and (match := self._infix_at(chunk, at)) is not None:
+                end = match.end()
+                yield match
+
     def _split(self, substring: str, with_special: bool = True) -> list[str]:
         """spaCy's ``Tokenizer.explain`` for one whitespace-free chunk."""
         special = self._special if with_special else {}
@@ -207,9 +234,11 @@ class EnglishWords:
                 tokens.append(substring)
             elif substring in special:
                 tokens += special[substring]
+            elif not self._infix_start(substring):  # no character an infix starts with
+                tokens.append(substring)
             else:
                 offset = 0
-                for match in self._infix(substring):
+                for match in self._infixes(substring):
                     if offset == 0 and match.start() == 0:
                         continue
                     if substring[offset : match.start()]:
