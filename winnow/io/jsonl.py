@@ -30,10 +30,19 @@ def iter_documents(f: InputFile) -> Iterator[Record | pa.RecordBatch]:
     and from a stream that fails (a truncated archive), the file goes on as ``iter_records``
     from the first line not yet yielded, so what it yields is always ``iter_records``'."""
     left = None if f.end is None else f.end - f.start
-    line, tail = f.first_line, b""
+    line = f.first_line
     with open_binary(f.path) as stream:
         if f.start:
             stream.seek(f.start)
+        try:
+            tail = stream.readline()  # a first record with metadata: no block is read
+        except Exception:
+            tail = b""
+        if not _starts_plain(tail, f):
+            yield from iter_records(f)
+            return
+        if left is not None:
+            left -= len(tail)
         while True:
             try:
                 data = stream.read(BLOCK_BYTES if left is None else min(BLOCK_BYTES, left))
@@ -71,10 +80,16 @@ def iter_records(f: InputFile, skip_lines: int = 0) -> Iterator[Record]:
                     if left <= 0:
                         break
                     left -= len(line)
-                if lineno >= f.first_line + skip_lines:
-                    record = _parse_line(line, f"{f.path}:{lineno}")
-                    if record is not None:
-                        yield record
+                if skip_lines:
+                    skip_lines -= 1
+                    continue
+                if not line.strip():
+                    continue
+                source = f"{f.path}:{lineno}"
+                try:
+                    yield orjson.loads(line), source
+                except orjson.JSONDecodeError:
+                    yield _invalid(line), source
         except EOFError as exc:
             if lineno < f.first_line:
                 raise InputError(f"{f.path}: truncated before the first record ({exc})") from exc
@@ -88,11 +103,15 @@ def _parse_line(line: bytes, source: str) -> Record | None:
     try:
         return orjson.loads(line), source
     except orjson.JSONDecodeError:
-        try:
-            line.decode("utf-8")
-        except UnicodeDecodeError:
-            return InvalidRecord("utf8", "line is not valid UTF-8"), source
-        return InvalidRecord("json", "line is not valid JSON"), source
+        return _invalid(line), source
+
+
+def _invalid(line: bytes) -> InvalidRecord:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return InvalidRecord("utf8", "line is not valid UTF-8")
+    return InvalidRecord("json", "line is not valid JSON")
 
 
 def _block(f: InputFile, block: bytes, first_line: int) -> Iterator[Record | pa.RecordBatch]:
