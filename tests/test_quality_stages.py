@@ -111,28 +111,3 @@ def test_stats_columns_are_recorded():
     # the title (no terminal punctuation), the blank line after it and the short line
     assert c4.column("c4_lines_removed")[0].as_py() == 3
     assert c4.column("text")[0].as_py() == text.split("\n\n", 1)[1]
-
-
-def test_bullet_and_ellipsis_lines_are_counted_as_line_by_line():
-    """Gopher's bullet and ellipsis line counts (one regex over the text) equal datatrove's
-    line-by-line ``lstrip().startswith`` and ``rstrip().endswith`` over ``splitlines()``."""
-    import random
-
-    from winnow.stages.quality.gopher import _BULLET_LINE, _ELLIPSIS_LINE
-
-    def by_line(text: str) -> tuple[int, int]:
-        lines = text.splitlines()
-        return (sum(s.lstrip().startswith(("•", "-")) for s in lines),
-                sum(s.rstrip().endswith(("...", "…")) for s in lines))  # fmt: skip
-
-    texts = [r["text"] for name in ("copyright", "manpages") for r in corpus_records(name, 3000)]
-    rng = random.Random(1)
-    alphabet = list("ab -•.…\n\r\t \x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u2028\u2029\u3000")
-    alphabet += ["...", "\r\n", " - ", "• "]
-    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
-              for _ in range(50_000)]  # fmt: skip
-    assert sum(by_line(t)[0] > 0 for t in texts) > 1000
-    for text in texts:
-        assert (len(_BULLET_LINE.findall(text)), len(_ELLIPSIS_LINE.findall(text))) == by_line(
-            text
-        ), repr(text)

@@ -55,13 +55,6 @@ class GopherQualityParams(LanguageParams):
 
 _KINDS: dict[str, tuple[bool, bool]] = {}
 
-# ``str.splitlines`` boundaries, and the whitespace ``str.strip`` removes inside a line
-_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
-_BULLET_LINE = re.compile(f"(?:^|(?<=[{_BREAKS}]))[^\\S{_BREAKS}]*[•\\-]")
-"""A line whose first non-space character is a bullet (``line.lstrip().startswith``)."""
-_ELLIPSIS_LINE = re.compile(f"(?:\\.\\.\\.|…)[^\\S{_BREAKS}]*(?=[{_BREAKS}]|\\Z)")
-"""A line whose last non-space characters are an ellipsis (``line.rstrip().endswith``)."""
-
 
 def _word_kind(word: str) -> tuple[bool, bool]:
     """(has a non-punctuation character, has a letter), remembered per word."""
@@ -196,14 +189,14 @@ class GopherQuality(RowStage):
                 return "gopher_too_many_hashes"
             if (text.count("...") + text.count("…")) / n_words > p.max_symbol_word_ratio:
                 return "gopher_too_many_ellipsis"
-        n_lines = len(text.splitlines())
-        if n_lines and p.max_bullet_lines_ratio:
-            bullets = len(_BULLET_LINE.findall(text))
-            if bullets / n_lines > p.max_bullet_lines_ratio:
+        lines = text.splitlines()
+        if lines and p.max_bullet_lines_ratio:
+            bullets = sum(s.lstrip().startswith(("•", "-")) for s in lines)
+            if bullets / len(lines) > p.max_bullet_lines_ratio:
                 return "gopher_too_many_bullets"
-        if n_lines and p.max_ellipsis_lines_ratio:
-            ending = len(_ELLIPSIS_LINE.findall(text))
-            if ending / n_lines > p.max_ellipsis_lines_ratio:
+        if lines and p.max_ellipsis_lines_ratio:
+            ending = sum(s.rstrip().endswith(("...", "…")) for s in lines)
+            if ending / len(lines) > p.max_ellipsis_lines_ratio:
                 return "gopher_too_many_end_ellipsis"
         if p.max_non_alpha_words_ratio and n_alpha / n_words < p.max_non_alpha_words_ratio:
             return "gopher_below_alpha_threshold"
