@@ -9,11 +9,14 @@ import unicodedata
 import ftfy
 import pyarrow as pa
 import pyarrow.compute as pc
+from ftfy.badness import BADNESS_RE
 
 from winnow.chat.edits import map_slots
 from winnow.stages.base import Params, RowResult, RowStage, register
-from winnow.stages.textops import MOJIBAKE_RE2, nfc_suspect_re2, rewrite_rows
+from winnow.stages.textops import nfc_suspect_re2, rewrite_rows, verbose_to_re2
 
+MOJIBAKE_RE2 = verbose_to_re2(BADNESS_RE.pattern)
+"""ftfy's own "looks like mojibake" test, compiled for Arrow so only suspect rows reach ftfy."""
 _FTFY = ftfy.TextFixerConfig(
     unescape_html=False,
     remove_terminal_escapes=True,

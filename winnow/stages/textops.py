@@ -10,7 +10,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
-from ftfy.badness import BADNESS_RE
 
 from winnow.text.utf8 import string_buffers
 
@@ -38,8 +37,6 @@ def verbose_to_re2(pattern: str) -> str:
     return "".join(out)
 
 
-MOJIBAKE_RE2 = verbose_to_re2(BADNESS_RE.pattern)
-"""ftfy's own "looks like mojibake" test, compiled for Arrow so only suspect rows reach ftfy."""
 
 
 def hash128(strings: pa.Array) -> tuple[np.ndarray, np.ndarray]:
