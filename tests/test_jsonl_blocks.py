@@ -59,8 +59,13 @@ def test_blocks_read_as_records_do(tmp_path, monkeypatch, limits):
     (tmp_path / "clean.jsonl.zst").write_bytes(zstandard.compress(b"\n".join(clean)))
     packed = gzip.compress(b"\n".join(clean) + b"\n")
     (tmp_path / "cut.jsonl.gz").write_bytes(packed[: len(packed) * 2 // 3])  # truncated
+    with_meta = orjson.dumps({"id": "first", "text": "metadata first", "meta": {"a": 1}})
+    packed = gzip.compress(with_meta + b"\n" + mixed)  # read record by record from the start
+    (tmp_path / "meta.jsonl.gz").write_bytes(packed)
+    (tmp_path / "metacut.jsonl.gz").write_bytes(packed[: len(packed) // 2])
     monkeypatch.setattr(jsonl, "BLOCK_BYTES", 50_000)  # many blocks, some of them clean
-    names = ("mixed.jsonl", "clean.jsonl", "mixed.jsonl.gz", "clean.jsonl.zst", "cut.jsonl.gz")
+    names = ("mixed.jsonl", "clean.jsonl", "mixed.jsonl.gz", "clean.jsonl.zst", "cut.jsonl.gz",
+             "meta.jsonl.gz", "metacut.jsonl.gz")  # fmt: skip
     paths = [str(tmp_path / name) for name in names]
     files = [piece for path in paths for f in expand(path) for piece in split(f, 200_000)]
     used = []
@@ -71,7 +76,7 @@ def test_blocks_read_as_records_do(tmp_path, monkeypatch, limits):
     monkeypatch.setattr(read, "DOCUMENT_READERS", {})  # record by record
     assert blocks == _read(files, *limits)
     docs = [d for batch, _ in blocks for d in batch or []]
-    assert {"7", "d0"} <= {d["id"] for d in docs}
+    assert {"7", "d0", "first"} <= {d["id"] for d in docs}
     reasons = {r["reason"] for _, ledger in blocks for r in ledger}
     assert {"invalid_input:json", "invalid_input:utf8", "invalid_input:missing_text",
             "invalid_input:truncated_file"} <= reasons  # fmt: skip

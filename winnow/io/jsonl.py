@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -37,9 +38,10 @@ def iter_documents(f: InputFile) -> Iterator[Record | pa.RecordBatch]:
         try:
             tail = stream.readline()  # a first record with metadata: no block is read
         except Exception:
-            tail = b""
-        if not _starts_plain(tail, f):
             yield from iter_records(f)
+            return
+        if not _starts_plain(tail, f):  # on from this stream, the line read first
+            yield from _records(f, itertools.chain([tail] if tail else [], stream))
             return
         if left is not None:
             left -= len(tail)
@@ -69,31 +71,36 @@ def iter_records(f: InputFile, skip_lines: int = 0) -> Iterator[Record]:
     """Yield ``(record | InvalidRecord, "path:line")``; blank lines are not records. A piece
     of a file (``f.start``/``f.end``) yields its own lines, numbered as in the whole file;
     the first ``skip_lines`` lines are passed over."""
-    lineno = f.first_line - 1
-    left = None if f.end is None else f.end - f.start
     with open_binary(f.path) as stream:
         if f.start:
             stream.seek(f.start)
-        try:
-            for lineno, line in enumerate(stream, f.first_line):  # noqa: B007 - used after
-                if left is not None:
-                    if left <= 0:
-                        break
-                    left -= len(line)
-                if skip_lines:
-                    skip_lines -= 1
-                    continue
-                if not line.strip():
-                    continue
-                source = f"{f.path}:{lineno}"
-                try:
-                    yield orjson.loads(line), source
-                except orjson.JSONDecodeError:
-                    yield _invalid(line), source
-        except EOFError as exc:
-            if lineno < f.first_line:
-                raise InputError(f"{f.path}: truncated before the first record ({exc})") from exc
-            yield InvalidRecord("truncated_file", str(exc)), f"{f.path}:{lineno + 1}"
+        yield from _records(f, stream, skip_lines)
+
+
+def _records(f: InputFile, lines: Iterable[bytes], skip_lines: int = 0) -> Iterator[Record]:
+    """``iter_records`` over the lines of ``f``'s stream (or piece) from its start."""
+    lineno = f.first_line - 1
+    left = None if f.end is None else f.end - f.start
+    try:
+        for lineno, line in enumerate(lines, f.first_line):  # noqa: B007 - used after
+            if left is not None:
+                if left <= 0:
+                    break
+                left -= len(line)
+            if skip_lines:
+                skip_lines -= 1
+                continue
+            if not line.strip():
+                continue
+            source = f"{f.path}:{lineno}"
+            try:
+                yield orjson.loads(line), source
+            except orjson.JSONDecodeError:
+                yield _invalid(line), source
+    except EOFError as exc:
+        if lineno < f.first_line:
+            raise InputError(f"{f.path}: truncated before the first record ({exc})") from exc
+        yield InvalidRecord("truncated_file", str(exc)), f"{f.path}:{lineno + 1}"
 
 
 def _parse_line(line: bytes, source: str) -> Record | None:
