@@ -82,11 +82,26 @@ def _head_language(head: str) -> str:
 class _Dictionary:
     """A dictionary segmenter: the non-blank tokens, as datatrove's ``strip_strings``."""
 
+    RECENT = 1024
+    """Texts whose words are remembered: the quality filters, one after another on a batch,
+    segment each document once (as ``EnglishWords.words``)."""
+
     def __init__(self, cut) -> None:
         self._cut = cut
+        self._recent: dict[str, list[str]] = {}
+
+    RECENT_MAX_CHARS = 100_000
 
     def words(self, text: str) -> list[str]:
-        return [s for token in self._cut(text) if (s := token.strip())]
+        """The words of ``text`` (the list is shared: do not modify)."""
+        words = self._recent.get(text)
+        if words is None:
+            words = [s for token in self._cut(text) if (s := token.strip())]
+            if len(text) <= self.RECENT_MAX_CHARS:
+                if len(self._recent) >= self.RECENT:
+                    del self._recent[next(iter(self._recent))]
+                self._recent[text] = words
+        return words
 
     def sentence_count(self, text: str) -> int:
         return sentence_count_of_tokens(self.words(text))
