@@ -27,9 +27,10 @@ BLOCK_BYTES = 8 << 20
 def iter_documents(f: InputFile) -> Iterator[Record | pa.RecordBatch]:
     """``iter_records``, parsed a block at a time by Arrow's JSON reader: a block whose every
     line is a plain record (``plain_documents``) comes as one batch of documents, any other
-    block record by record. From a block whose first record is not plain (it has metadata),
-    and from a stream that fails (a truncated archive), the file goes on as ``iter_records``
-    from the first line not yet yielded, so what it yields is always ``iter_records``'."""
+    block record by record. A file whose first record is not plain (it has metadata) is read
+    record by record from the start, and a stream that fails (a truncated archive) goes on
+    record by record from the first line not yet yielded, so what it yields is always
+    ``iter_records``'."""
     left = None if f.end is None else f.end - f.start
     line = f.first_line
     with open_binary(f.path) as stream:
@@ -57,9 +58,6 @@ def iter_documents(f: InputFile) -> Iterator[Record | pa.RecordBatch]:
             if data:
                 cut = block.rfind(b"\n") + 1
                 block, tail = block[:cut], block[cut:]
-            if block and not _starts_plain(block, f):  # records with other fields: the
-                yield from iter_records(f, skip_lines=line - f.first_line)  # file goes as before
-                return
             if block:
                 yield from _block(f, block, line)
                 line += block.count(b"\n") + (not block.endswith(b"\n"))
@@ -123,7 +121,7 @@ def _invalid(line: bytes) -> InvalidRecord:
 
 def _block(f: InputFile, block: bytes, first_line: int) -> Iterator[Record | pa.RecordBatch]:
     """One block of whole lines: one batch of documents, or its records one by one."""
-    batch = _plain_block(f, block, first_line)
+    batch = _plain_block(f, block, first_line) if _starts_plain(block, f) else None
     if batch is not None:
         yield batch
         return
