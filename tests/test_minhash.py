@@ -117,3 +117,34 @@ def test_same_removals_whatever_shuffle_partitions_and_verify_slices(labelled, m
     assert not all(exact.column("keep").to_pylist())  # 137 exact copies among them
     monkeypatch.setattr(shuffle, "PARTITION_KEYS", 4_000_000)
     assert exact.equals(winnow.apply_stage("exact_dedup", table))
+
+
+def test_collisions_join_every_document_sharing_a_band_key_even_when_keys_repeat_across_bands():
+    """Bucket edges come from one sort of the keys, or a sort by band and key when a key
+    value appears in two bands: either way the documents sharing a (band, key) end up in
+    one component, and none other are joined."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from winnow.stages.dedup.components import _adjacent_collisions
+
+    rng = np.random.default_rng(0)
+    for repeat_across_bands in (False, True):
+        n = 2_000
+        band = rng.integers(0, 4, n).astype(np.int16)
+        key = rng.integers(0, 300, n).astype(np.uint64)
+        if not repeat_across_bands:
+            key = key * np.uint64(8) + band.astype(np.uint64)  # each key value in one band
+        doc = rng.permutation(n).astype(np.int64)
+        u, v = _adjacent_collisions(band, key, doc)
+        graph = coo_matrix((np.ones(len(u)), (u, v)), (n, n))
+        labels = connected_components(graph, directed=False)[1]
+        groups: dict = {}
+        for b, k, d in zip(band.tolist(), key.tolist(), doc.tolist()):
+            groups.setdefault((b, k), []).append(d)
+        edges = [(g[0], x) for g in groups.values() for x in g[1:]]
+        a, c = (np.array([e[i] for e in edges]) for i in range(2))
+        expected = connected_components(coo_matrix((np.ones(len(a)), (a, c)), (n, n)),
+                                        directed=False)[1]  # fmt: skip
+        same = labels[:, None] == labels[None, :]
+        assert (same == (expected[:, None] == expected[None, :])).all()

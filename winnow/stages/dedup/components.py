@@ -100,16 +100,19 @@ class Candidates:
 def collisions_in_partition(paths: Sequence[str], part: int) -> tuple[np.ndarray, np.ndarray]:
     """Edges between documents next to each other in (band, key) order: the documents that
     share a band's key are a chain, so a component holds them all whatever their order."""
-    band, key, doc = read_partition(paths, part)
+    return _adjacent_collisions(*read_partition(paths, part))
+
+
+def _adjacent_collisions(
+    band: np.ndarray, key: np.ndarray, doc: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     order = np.argsort(key)  # one sort of the keys; bands are apart unless keys collide
-    band, key = band[order], key[order]
-    same_key = key[1:] == key[:-1]
-    if (same_key & (band[1:] != band[:-1])).any():  # one key in two bands: order by both
+    sorted_key = key[order]
+    same_key = sorted_key[1:] == sorted_key[:-1]
+    if (same_key & (band[order][1:] != band[order][:-1])).any():  # a key in two bands
         order = np.lexsort((key, band))
-        band, key = band[order], key[order]
-        same_key = key[1:] == key[:-1]
-    same = same_key & (band[1:] == band[:-1])
-    doc = doc[order]
+    band, key, doc = band[order], key[order], doc[order]
+    same = (band[1:] == band[:-1]) & (key[1:] == key[:-1])
     return doc[:-1][same], doc[1:][same]
 
 
