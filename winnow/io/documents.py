@@ -33,6 +33,17 @@ CHAT_FIELDS = frozenset({"messages", "conversations", "steps"})
 """Fields ``read_chat`` reads a conversation from: a record's text there is no plain text."""
 
 
+def is_plain_record(record: Any, text_field: str, id_field: str) -> bool:
+    """A record of only a text string and perhaps an id (the common case): its document has
+    no chat turns and an empty ``meta``."""
+    return (
+        isinstance(record, dict)
+        and isinstance(record.get(text_field), str)
+        and text_field not in CHAT_FIELDS
+        and record.keys() <= {text_field, id_field}
+    )
+
+
 def plain_documents(
     records: pa.Table, text_field: str, id_field: str, path: str, first_line: int
 ) -> pa.RecordBatch | None:
@@ -128,11 +139,9 @@ class DocumentBuilder:
     def _plain(self, record: dict, source: str) -> bool:
         """Add a record of only a text string and perhaps an id (the common case), as the
         general path would, without its chat and meta work; False for any other record."""
-        text = record.get(self.text_field)
-        if not isinstance(text, str) or self.text_field in CHAT_FIELDS:
+        if not is_plain_record(record, self.text_field, self.id_field):
             return False
-        if len(record) == 2 and self.id_field not in record:
-            return False
+        text = record[self.text_field]
         self.ids.append(document_id(record.get(self.id_field), source))
         self.texts.append(text)
         self.sources.append(source)

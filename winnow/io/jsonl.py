@@ -13,7 +13,7 @@ import pyarrow.json as pj
 
 from winnow.chat.output import CHAT_COLUMNS, chat_fields
 from winnow.io.compression import CompressedWriter, compression_of, open_binary
-from winnow.io.documents import plain_documents
+from winnow.io.documents import is_plain_record, plain_documents
 from winnow.io.inputs import InputError, InputFile
 from winnow.schema import InvalidRecord
 
@@ -198,11 +198,6 @@ def write(
 
 
 def _starts_plain(block: bytes, f: InputFile) -> bool:
-    """Whether the block's first line is a plain record (a text string, perhaps an id)."""
+    """Whether the block's first line is a plain record (``is_plain_record``)."""
     first = _parse_line(block.split(b"\n", 1)[0], "")
-    if first is None or not isinstance(first[0], dict):
-        return False
-    return isinstance(first[0].get(f.text_field), str) and first[0].keys() <= {
-        f.text_field,
-        f.id_field,
-    }
+    return first is not None and is_plain_record(first[0], f.text_field, f.id_field)

@@ -20,7 +20,7 @@ from typing import Protocol
 
 import regex
 
-from winnow.text.words import english, sentence_count_of_tokens
+from winnow.text.words import RecentTexts, english, sentence_count_of_tokens
 
 log = logging.getLogger(__name__)
 
@@ -80,28 +80,20 @@ def _head_language(head: str) -> str:
 
 
 class _Dictionary:
-    """A dictionary segmenter: the non-blank tokens, as datatrove's ``strip_strings``."""
-
-    RECENT = 1024
-    """Texts whose words are remembered: the quality filters, one after another on a batch,
-    segment each document once (as ``EnglishWords.words``)."""
+    """A dictionary segmenter: the non-blank tokens, as datatrove's ``strip_strings``. The
+    words of the last 1,024 texts are remembered (``RecentTexts``): the quality filters, one
+    after another on a batch, segment each document once."""
 
     def __init__(self, cut) -> None:
         self._cut = cut
-        self._recent: dict[str, list[str]] = {}
-
-    RECENT_MAX_CHARS = 100_000
+        self._recent = RecentTexts(self._segment, 1024)
 
     def words(self, text: str) -> list[str]:
         """The words of ``text`` (the list is shared: do not modify)."""
-        words = self._recent.get(text)
-        if words is None:
-            words = [s for token in self._cut(text) if (s := token.strip())]
-            if len(text) <= self.RECENT_MAX_CHARS:
-                if len(self._recent) >= self.RECENT:
-                    del self._recent[next(iter(self._recent))]
-                self._recent[text] = words
-        return words
+        return self._recent(text)
+
+    def _segment(self, text: str) -> list[str]:
+        return [s for token in self._cut(text) if (s := token.strip())]
 
     def sentence_count(self, text: str) -> int:
         return sentence_count_of_tokens(self.words(text))

@@ -15,19 +15,37 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import cache
 from importlib import resources
 
 _CACHE_LIMIT = 500_000
-_RECENT_LIMIT = 4096
-_RECENT_MAX_CHARS = 100_000
 _PARTS = re.compile(r"\s+|\S+").findall
 _ASCII_LOWER_END = re.compile(r"[A-Za-z]*[a-z]").fullmatch
 _ASCII_HYPHENATED = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)+").fullmatch
 _ASCII_UNDERSCORED = re.compile(r"[A-Za-z]+(?:_[A-Za-z]+)+").fullmatch
 _OPENING = frozenset('("[')
 _CLOSING = frozenset(')",;:!?]')
+
+
+class RecentTexts:
+    """``split(text)`` remembered for the last ``limit`` texts of at most ``max_chars``, so
+    stages that run one after another on a batch split each document once (the list given
+    back is shared: do not modify)."""
+
+    def __init__(self, split: Callable[[str], list[str]], limit: int, max_chars: int = 100_000):
+        self._split, self._limit, self._max_chars = split, limit, max_chars
+        self._recent: dict[str, list[str]] = {}
+
+    def __call__(self, text: str) -> list[str]:
+        if len(text) > self._max_chars:
+            return self._split(text)
+        words = self._recent.get(text)
+        if words is None:
+            if len(self._recent) >= self._limit:
+                del self._recent[next(iter(self._recent))]
+            words = self._recent[text] = self._split(text)
+        return words
 
 
 class EnglishWords:
@@ -44,13 +62,13 @@ class EnglishWords:
         self._suffix_width = rules["suffix_window_width"]
         self._suffix_long = re.compile(rules["suffix_long"]).search
         self._infix_at = re.compile(rules["infix"]).match
-        self._infix_start = re.compile(rules["infix_starts"]).search
-        self._infix_starts = re.compile(rules["infix_starts"]).finditer
+        starts = re.compile(rules["infix_starts"])  # a chunk with none of them has no infix
+        self._infix_start, self._infix_starts = starts.search, starts.finditer
         self._url = re.compile(rules["url"]).match
         self._special = {k: tuple(v) for k, v in rules["special_cases"].items()}
         self.sentence_punct = frozenset(rules["sentence_punct"])
         self._cache: dict[str, tuple[str, ...]] = {}
-        self._recent: dict[str, list[str]] = {}
+        self._recent = RecentTexts(self._words, 4096)
         # special cases that contain affixes (":)", "''") are matched after splitting, as
         # spaCy's special matcher does: token sequence as split without them → their tokens
         self._merges: dict[tuple[str, ...], tuple[str, ...]] = {}
@@ -64,18 +82,9 @@ class EnglishWords:
             self._merges_by_first.setdefault(key[0], []).append((key, self._merges[key]))
 
     def words(self, text: str) -> list[str]:
-        """The non-whitespace tokens of ``text``, as datatrove's ``split_into_words``.
-        The last few thousand documents are remembered, so stages that run one after
-        another on a batch split each document once (the list is shared: do not modify)."""
-        if len(text) > _RECENT_MAX_CHARS:
-            return self._words(text)
-        recent = self._recent.get(text)
-        if recent is not None:
-            return recent
-        if len(self._recent) >= _RECENT_LIMIT:
-            del self._recent[next(iter(self._recent))]
-        words = self._recent[text] = self._words(text)
-        return words
+        """The non-whitespace tokens of ``text``, as datatrove's ``split_into_words``; the
+        last 4,096 documents are remembered (``RecentTexts``: do not modify the list)."""
+        return self._recent(text)
 
     def _words(self, text: str) -> list[str]:
         cache_, out = self._cache, []
