@@ -52,10 +52,7 @@ def infix_starts(pattern: str) -> str:
         parsed = sre_parse.parse(piece)
         assert parsed.getwidth()[0] > 0 and not parsed.state.flags & re.IGNORECASE
         ranges |= _first_characters(parsed)
-    return "[" + "".join(
-        re.escape(chr(lo)) + ("" if lo == hi else "-" + re.escape(chr(hi)))
-        for lo, hi in sorted(ranges)
-    ) + "]"
+    return _class(sorted(ranges))
 
 
 def _first_characters(sub) -> set[tuple[int, int]]:
@@ -85,6 +82,66 @@ def piece_error(sub) -> str:
     return f"an infix rule whose first character is not known: {sub}"
 
 
+SEARCHES = ("prefix", "suffix_window", "suffix_long", "infix", "infix_starts", "url")
+"""The patterns ``EnglishWords`` runs, each exported in two more forms (below)."""
+
+_CLASS_OR_ESCAPE = re.compile(r"\\.|\[(?!\^)(?:\\.|[^\]\\])+\]", re.DOTALL)
+
+
+def for_ascii(pattern: str) -> str:
+    """The pattern for ASCII text only: each character class cut to its ASCII members (a
+    class with none can never match), so Python's ``re`` tests a small bitmap instead of
+    scanning hundreds of ranges. Exact on ASCII strings, as no rule ignores case."""
+    assert not sre_parse.parse(pattern).state.flags & re.IGNORECASE
+
+    def cut(ranges: list[tuple[int, int]]) -> str:
+        kept = [(lo, min(hi, 0x7F)) for lo, hi in ranges if lo <= 0x7F]
+        return _class(kept) if kept else "(?!)"
+
+    return _rewrite_classes(pattern, cut)
+
+
+def astral_guarded(pattern: str) -> str:
+    """The same pattern with each character class that has members beyond U+FFFF split
+    in two: Python's ``re`` tests the rest as a bitmap, but those members as a list of
+    ranges scanned for every character; behind a one-range test they are scanned only for
+    characters beyond U+FFFF."""
+
+    def split(ranges: list[tuple[int, int]]) -> str:
+        if all(hi <= 0xFFFF for _, hi in ranges):
+            return _class(ranges)
+        bmp = [(lo, min(hi, 0xFFFF)) for lo, hi in ranges if lo <= 0xFFFF]
+        astral = [(max(lo, 0x10000), hi) for lo, hi in ranges if hi > 0xFFFF]
+        return f"(?:{_class(bmp)}|(?=[\\U00010000-\\U0010FFFF]){_class(astral)})"
+
+    return _rewrite_classes(pattern, split)
+
+
+def _rewrite_classes(pattern: str, rewrite) -> str:
+    """``pattern`` with each character class of literals and ranges (not negated) replaced
+    by ``rewrite(its code point ranges)``."""
+
+    def one(match: re.Match) -> str:
+        text = match.group()
+        if text[0] != "[":
+            return text  # an escaped character outside a class
+        (op, items), = sre_parse.parse(text).data
+        if str(op) != "IN" or any(str(o) not in ("LITERAL", "RANGE") for o, _ in items):
+            return text
+        return rewrite([(a, a) if str(o) == "LITERAL" else a for o, a in items])
+
+    rewritten = _CLASS_OR_ESCAPE.sub(one, pattern)
+    re.compile(rewritten)
+    return rewritten
+
+
+def _class(ranges: list[tuple[int, int]]) -> str:
+    return "[" + "".join(
+        re.escape(chr(lo)) + ("" if lo == hi else "-" + re.escape(chr(hi)))
+        for lo, hi in ranges
+    ) + "]"
+
+
 def main() -> None:
     tokenizer = spacy.blank("en").tokenizer
     rules = {
@@ -105,6 +162,8 @@ def main() -> None:
         **suffix_parts(tokenizer.suffix_search.__self__.pattern),
         "infix_starts": infix_starts(tokenizer.infix_finditer.__self__.pattern),
     }
+    rules["for_ascii"] = {name: for_ascii(rules[name]) for name in SEARCHES}
+    rules["astral_guarded"] = {name: astral_guarded(rules[name]) for name in SEARCHES}
     OUT.write_text(json.dumps(rules, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
     print(f"wrote {OUT} ({OUT.stat().st_size:,} bytes)")
 

@@ -1,6 +1,6 @@
-"""The spaCy-English splitter: its shortcut for plain chunks against its full algorithm, its
-suffix window and infix start characters against spaCy's single patterns, and all of it
-against spaCy."""
+"""The spaCy-English splitter: its shortcut for plain chunks against its full algorithm; its
+suffix window, infix start characters and rules cut to ASCII or split at U+FFFF against
+spaCy's single patterns; and all of it against spaCy."""
 
 from __future__ import annotations
 
@@ -26,23 +26,33 @@ def test_plain_chunks_split_as_the_full_algorithm_splits_them():
         assert tokens == words._merge(words._split(chunk)), chunk
 
 
+class _SinglePatterns:
+    """spaCy's affix and URL rules as the single patterns spaCy compiles: no suffix window,
+    no infix start characters, the character classes as exported."""
+
+    def __init__(self, rules: dict) -> None:
+        self.prefix = re.compile(rules["prefix"]).search
+        self.suffix = re.compile(rules["suffix"]).search
+        self.infixes = re.compile(rules["infix"]).finditer
+        self.url = re.compile(rules["url"]).match
+
+    def infix_start(self, chunk: str) -> bool:
+        return True
+
+
 def _one_pattern_splitter() -> EnglishWords:
-    """The splitter with spaCy's suffix and infix rules as the single patterns spaCy
-    compiles (no window, no start characters)."""
     words = EnglishWords()
-    rules = json.loads(data_text("spacy_en_rules.json"))
-    words._suffix = re.compile(rules["suffix"]).search
-    words._infix_start = lambda chunk: True
-    words._infixes = re.compile(rules["infix"]).finditer
+    words._ascii = words._unicode = _SinglePatterns(json.loads(data_text("spacy_en_rules.json")))
     return words
 
 
-def test_suffix_window_and_infix_starts_split_as_the_single_patterns():
+def test_fast_rule_forms_split_as_the_single_patterns():
     words, reference = EnglishWords(), _one_pattern_splitter()
     chunks = {c for name in ("abstracts", "copyright", "udhr")
               for r in corpus_records(name) for c in r["text"].split()}  # fmt: skip
     rng = random.Random(0)
     alphabet = list("a.Z9%km°F'\")…!?-—/:<>=+*^~,é😀°C$€_#@") + ["\\", "..", "'s"]
+    alphabet += ["\U0001d300", "\U00010137", "\U0001f6d5", "\U0002a700"]  # beyond U+FFFF
     alphabet += ["5", "5", "US$", "km/h", "km²", "мбар", "اكواب"]  # units up to 5 characters
     chunks |= {"".join(rng.choice(alphabet) for _ in range(rng.randint(1, 14)))
                for _ in range(30_000)}  # fmt: skip

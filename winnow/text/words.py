@@ -48,6 +48,42 @@ class RecentTexts:
         return words
 
 
+class _Searches:
+    """spaCy's affix and URL rules compiled from one exported form (``for_ascii`` or
+    ``astral_guarded`` in ``spacy_en_rules.json``)."""
+
+    def __init__(self, patterns: dict[str, str], suffix_width: int) -> None:
+        self.prefix = re.compile(patterns["prefix"]).search
+        self.suffix_window = re.compile(patterns["suffix_window"]).search
+        self.suffix_width = suffix_width
+        self.suffix_long = re.compile(patterns["suffix_long"]).search
+        self.infix_at = re.compile(patterns["infix"]).match
+        starts = re.compile(patterns["infix_starts"])  # a chunk with none has no infix
+        self.infix_start, self.infix_starts = starts.search, starts.finditer
+        self.url = re.compile(patterns["url"]).match
+
+    def suffix(self, chunk: str) -> re.Match | None:
+        """spaCy's suffix search: the leftmost match of rules that all end at the end. A
+        bounded rule can only start in the last ``suffix_window_width`` characters (its
+        look-behind still sees the ones before); the unbounded ones search the whole."""
+        near = self.suffix_window(chunk, max(0, len(chunk) - self.suffix_width))
+        far = self.suffix_long(chunk)
+        if far is None or (near is not None and near.start() <= far.start()):
+            return near
+        return far
+
+    def infixes(self, chunk: str) -> Iterator[re.Match]:
+        """spaCy's infix ``finditer``: a match can only start at a character of
+        ``infix_starts``, so only those places are tried (left to right, each search
+        resuming where the last match ended, as ``finditer`` does)."""
+        end = 0
+        for start in self.infix_starts(chunk):
+            at = start.start()
+            if at >= end and (match := self.infix_at(chunk, at)) is not None:
+                end = match.end()
+                yield match
+
+
 class EnglishWords:
     """``words(text)`` and ``sentence_count(text)`` as spaCy's blank English pipeline."""
 
@@ -55,16 +91,11 @@ class EnglishWords:
         rules = json.loads(
             resources.files("winnow.data").joinpath("spacy_en_rules.json").read_text("utf-8")
         )
-        self._prefix = re.compile(rules["prefix"]).search
-        # the suffix rules as two searches (``scripts/export_spacy_rules.py``): the bounded
-        # ones need only the last few characters; the same match as the one pattern's
-        self._suffix_window = re.compile(rules["suffix_window"]).search
-        self._suffix_width = rules["suffix_window_width"]
-        self._suffix_long = re.compile(rules["suffix_long"]).search
-        self._infix_at = re.compile(rules["infix"]).match
-        starts = re.compile(rules["infix_starts"])  # a chunk with none of them has no infix
-        self._infix_start, self._infix_starts = starts.search, starts.finditer
-        self._url = re.compile(rules["url"]).match
+        # spaCy's affix rules in two exported forms with the same matches: cut to ASCII for
+        # ASCII chunks, and for any chunk with the classes' members beyond U+FFFF split off
+        # (``scripts/export_spacy_rules.py``)
+        self._ascii = _Searches(rules["for_ascii"], rules["suffix_window_width"])
+        self._unicode = _Searches(rules["astral_guarded"], rules["suffix_window_width"])
         self._special = {k: tuple(v) for k, v in rules["special_cases"].items()}
         self.sentence_punct = frozenset(rules["sentence_punct"])
         self._cache: dict[str, tuple[str, ...]] = {}
@@ -73,7 +104,8 @@ class EnglishWords:
         # spaCy's special matcher does: token sequence as split without them → their tokens
         self._merges: dict[tuple[str, ...], tuple[str, ...]] = {}
         for orth, tokens in self._special.items():
-            if self._prefix(orth) or self._suffix(orth) or next(self._infixes(orth), None):
+            searches = self._searches(orth)
+            if searches.prefix(orth) or searches.suffix(orth) or next(searches.infixes(orth), None):
                 plain = tuple(self._split(orth, with_special=False))
                 if plain != tokens:
                     self._merges[plain] = tokens
@@ -175,31 +207,14 @@ class EnglishWords:
                 i += 1
         return tuple(out)
 
-    def _suffix(self, chunk: str) -> re.Match | None:
-        """spaCy's suffix search: the leftmost match of rules that all end at the end. A
-        bounded rule can only start in the last ``suffix_window_width`` characters (its
-        look-behind still sees the ones before); the unbounded ones search the whole."""
-        near = self._suffix_window(chunk, max(0, len(chunk) - self._suffix_width))
-        far = self._suffix_long(chunk)
-        if far is None or (near is not None and near.start() <= far.start()):
-            return near
-        return far
-
-    def _infixes(self, chunk: str) -> Iterator[re.Match]:
-        """spaCy's infix ``finditer``: a match can only start at a character of
-        ``infix_starts``, so only those places are tried (left to right, each search
-        resuming where the last match ended, as ``finditer`` does)."""
-        end = 0
-        for start in self._infix_starts(chunk):
-            at = start.start()
-            if at >= end and (match := self._infix_at(chunk, at)) is not None:
-                end = match.end()
-                yield match
+    def _searches(self, chunk: str) -> _Searches:
+        return self._ascii if chunk.isascii() else self._unicode
 
     def _split(self, substring: str, with_special: bool = True) -> list[str]:
         """spaCy's ``Tokenizer.explain`` for one whitespace-free chunk."""
         special = self._special if with_special else {}
-        prefix_search, suffix_search = self._prefix, self._suffix
+        searches = self._searches(substring)  # a part of an ASCII chunk is ASCII
+        prefix_search, suffix_search = searches.prefix, searches.suffix
         tokens: list[str] = []
         suffixes: list[str] = []
         while substring:
@@ -239,15 +254,15 @@ class EnglishWords:
                 suffix = None if prefix else suffix_search(substring)
             if not substring:
                 continue
-            if self._url(substring):
+            if searches.url(substring):
                 tokens.append(substring)
             elif substring in special:
                 tokens += special[substring]
-            elif not self._infix_start(substring):  # no character an infix starts with
+            elif not searches.infix_start(substring):  # no character an infix starts with
                 tokens.append(substring)
             else:
                 offset = 0
-                for match in self._infixes(substring):
+                for match in searches.infixes(substring):
                     if offset == 0 and match.start() == 0:
                         continue
                     if substring[offset : match.start()]:
