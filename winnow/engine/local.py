@@ -7,6 +7,7 @@ into place, so ``resume`` skips it; tasks are deterministic, so resumed output i
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import shutil
@@ -26,6 +27,7 @@ import xxhash
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from winnow.engine.collector import BATCH_THRESHOLDS, batch_collection
 from winnow.engine.errors import RunFailed
 from winnow.engine.layout import Layout, read_json, tmp_path, write_json_atomic
 from winnow.engine.plan import sinks_of
@@ -73,7 +75,7 @@ class _Runner:
             self.pool = ProcessPoolExecutor(
                 max_workers=workers,
                 mp_context=ctx,
-                initializer=_set_environment,
+                initializer=_start_worker,
                 initargs=(_worker_environment(workers),),
             )
         self.console = Console(stderr=True)
@@ -130,11 +132,12 @@ def _worker_environment(workers: int) -> dict[str, str]:
     return env
 
 
-def _set_environment(env: dict[str, str]) -> None:
+def _start_worker(env: dict[str, str]) -> None:
     """Give a worker this run's environment, exactly (credentials set, or unset, since the
-    forkserver, which outlives runs, started)."""
+    forkserver, which outlives runs, started), and the collector set for batch work."""
     os.environ.clear()
     os.environ.update(env)
+    gc.set_threshold(*BATCH_THRESHOLDS)
 
 
 def _work_folder(recipe: ResolvedRecipe, fp: str) -> Path | None:
@@ -243,7 +246,8 @@ def execute(
         raise RunFailed(f"unknown executor {executor!r} (local or ray)", 2)
     started = time.perf_counter()
     try:
-        stats = _run_phases(spec, layout, shards, recipe.write, runner, strict)
+        with batch_collection():
+            stats = _run_phases(spec, layout, shards, recipe.write, runner, strict)
     except BrokenProcessPool as exc:
         runner.close(wait_for=False)
         raise RunFailed(

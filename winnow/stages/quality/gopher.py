@@ -18,6 +18,7 @@ count as the same 2-gram there (no document of the parity test is affected).
 from __future__ import annotations
 
 import re
+from itertools import repeat
 
 import numpy as np
 import pyarrow as pa
@@ -29,6 +30,7 @@ from winnow.stages.quality.base import (
     document_languages,
     punctuation,
 )
+from winnow.text.char_kinds import any_alpha, any_outside
 from winnow.text.languages import SHORT_WORD_LANGUAGES, segmenter
 from winnow.text.ngrams import BatchNgrams
 from winnow.text.token_ids import token_ids
@@ -82,8 +84,13 @@ class _ChunkStats:
         self.generation = -1
 
     def _token_stats(self, tokens: list[str]) -> np.ndarray:
-        """``word_stats`` of each token alone (tokens x 5)."""
-        return np.array([self.word_stats((t,)) for t in tokens], np.int64).reshape(-1, 5)
+        """``word_stats`` of each token alone (tokens x 5), its character tests over all the
+        tokens at once (``winnow.text.char_kinds``)."""
+        content = any_outside(tokens, punctuation()[0])
+        lengths = np.fromiter(map(len, tokens), np.int64, len(tokens))
+        bits = np.fromiter(map(self.bits.get, tokens, repeat(0)), np.int64, len(tokens))
+        columns = (np.ones(len(tokens), np.int64), content, np.where(content, lengths, 0))
+        return np.stack([*columns, any_alpha(tokens), bits], axis=1).astype(np.int64)
 
     def _extend(self, table) -> None:
         """Statistics of the chunks and tokens the table gained: each new token once, each
