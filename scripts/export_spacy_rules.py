@@ -55,6 +55,42 @@ def infix_starts(pattern: str) -> str:
     return _class(sorted(ranges))
 
 
+def suffix_ends(pattern: str) -> str:
+    """Every character a suffix match can end with, in order: a chunk that ends with none
+    has no suffix (each rule is anchored at the end and matches a character)."""
+    pieces = [p for p in English.Defaults.suffixes if p.strip()]
+    assert "|".join(p + "$" for p in pieces) == pattern, "spaCy's suffix pieces changed"
+    ranges: set[tuple[int, int]] = set()
+    for piece in pieces:
+        parsed = sre_parse.parse(piece)
+        assert parsed.getwidth()[0] > 0 and not parsed.state.flags & re.IGNORECASE
+        ranges |= _last_characters(parsed)
+    return "".join(sorted({chr(c) for lo, hi in ranges for c in range(lo, hi + 1)}))
+
+
+def _last_characters(sub) -> set[tuple[int, int]]:
+    """Code point ranges a match of the parsed pattern ``sub`` can end with (assertions
+    consume nothing); anything this does not follow fails the export."""
+    for op, arg in reversed(sub.data):
+        name = str(op)
+        if name in ("ASSERT", "ASSERT_NOT", "AT"):
+            continue
+        if name == "LITERAL":
+            return {(arg, arg)}
+        if name == "IN":
+            assert all(str(o) in ("LITERAL", "RANGE") for o, _ in arg), piece_error(sub)
+            return {(a, a) if str(o) == "LITERAL" else a for o, a in arg}
+        if name in ("MAX_REPEAT", "MIN_REPEAT"):
+            assert arg[0] >= 1, piece_error(sub)
+            return _last_characters(arg[2])
+        if name == "SUBPATTERN":
+            return _last_characters(arg[-1])
+        if name == "BRANCH":
+            return set().union(*(_last_characters(b) for b in arg[1]))
+        raise AssertionError(piece_error(sub))
+    raise AssertionError(piece_error(sub))
+
+
 def _first_characters(sub) -> set[tuple[int, int]]:
     """Code point ranges a match of the parsed pattern ``sub`` can start with (assertions
     consume nothing); anything this does not follow fails the export."""
@@ -79,7 +115,7 @@ def _first_characters(sub) -> set[tuple[int, int]]:
 
 
 def piece_error(sub) -> str:
-    return f"an infix rule whose first character is not known: {sub}"
+    return f"a rule whose first or last character is not known: {sub}"
 
 
 SEARCHES = ("prefix", "suffix_window", "suffix_long", "infix", "infix_starts", "url")
@@ -161,6 +197,7 @@ def main() -> None:
         "sentence_punct": sorted(Sentencizer.default_punct_chars),
         **suffix_parts(tokenizer.suffix_search.__self__.pattern),
         "infix_starts": infix_starts(tokenizer.infix_finditer.__self__.pattern),
+        "suffix_ends": suffix_ends(tokenizer.suffix_search.__self__.pattern),
     }
     rules["for_ascii"] = {name: for_ascii(rules[name]) for name in SEARCHES}
     rules["astral_guarded"] = {name: astral_guarded(rules[name]) for name in SEARCHES}

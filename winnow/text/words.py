@@ -52,10 +52,11 @@ class _Searches:
     """spaCy's affix and URL rules compiled from one exported form (``for_ascii`` or
     ``astral_guarded`` in ``spacy_en_rules.json``)."""
 
-    def __init__(self, patterns: dict[str, str], suffix_width: int) -> None:
+    def __init__(self, patterns: dict[str, str], suffix_width: int, suffix_ends: str) -> None:
         self.prefix = re.compile(patterns["prefix"]).search
         self.suffix_window = re.compile(patterns["suffix_window"]).search
         self.suffix_width = suffix_width
+        self.suffix_ends = frozenset(suffix_ends)
         self.suffix_long = re.compile(patterns["suffix_long"]).search
         self.infix_at = re.compile(patterns["infix"]).match
         starts = re.compile(patterns["infix_starts"])  # a chunk with none has no infix
@@ -65,7 +66,10 @@ class _Searches:
     def suffix(self, chunk: str) -> re.Match | None:
         """spaCy's suffix search: the leftmost match of rules that all end at the end. A
         bounded rule can only start in the last ``suffix_window_width`` characters (its
-        look-behind still sees the ones before); the unbounded ones search the whole."""
+        look-behind still sees the ones before); the unbounded ones search the whole. A
+        chunk that ends with a character no rule ends with has none."""
+        if chunk[-1:] not in self.suffix_ends:
+            return None
         near = self.suffix_window(chunk, max(0, len(chunk) - self.suffix_width))
         far = self.suffix_long(chunk)
         if far is None or (near is not None and near.start() <= far.start()):
@@ -94,8 +98,9 @@ class EnglishWords:
         # spaCy's affix rules in two exported forms with the same matches: cut to ASCII for
         # ASCII chunks, and for any chunk with the classes' members beyond U+FFFF split off
         # (``scripts/export_spacy_rules.py``)
-        self._ascii = _Searches(rules["for_ascii"], rules["suffix_window_width"])
-        self._unicode = _Searches(rules["astral_guarded"], rules["suffix_window_width"])
+        width, ends = rules["suffix_window_width"], rules["suffix_ends"]
+        self._ascii = _Searches(rules["for_ascii"], width, ends)
+        self._unicode = _Searches(rules["astral_guarded"], width, ends)
         self._special = {k: tuple(v) for k, v in rules["special_cases"].items()}
         self.sentence_punct = frozenset(rules["sentence_punct"])
         self._cache: dict[str, tuple[str, ...]] = {}
