@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from winnow.engine.collector import batch_collection
+
 
 class RayRunner:
     def __init__(self, address: str | None, workers: int | None) -> None:
@@ -28,15 +30,20 @@ class RayRunner:
         if self.owns:
             options = {"num_cpus": workers} if address is None and workers else {}
             ray.init(address=address, include_dashboard=False, log_to_driver=False, **options)
-        self.remote: dict[Callable, object] = {}
+        self.task = ray.remote(max_retries=4)(_batch_task)  # retried if its worker dies
         self.count = max(1, int(ray.cluster_resources().get("CPU", 1)))
 
     def map(self, label: str, fn: Callable, calls: Iterable[tuple]) -> list:
-        if fn not in self.remote:  # a task Ray retries if its worker dies
-            self.remote[fn] = self.ray.remote(max_retries=4)(fn)
-        task = self.remote[fn]
-        return self.ray.get([task.remote(*args) for args in calls])
+        task = self.task.options(name=fn.__name__)  # the name Ray shows: the phase's
+        return self.ray.get([task.remote(fn, *args) for args in calls])
 
     def close(self, wait_for: bool = True) -> None:
         if self.owns:
             self.ray.shutdown()
+
+
+def _batch_task(fn: Callable, *args):
+    """``fn(*args)`` in a Ray worker, with the collector set for batch work as in the local
+    executor's workers."""
+    with batch_collection():
+        return fn(*args)
