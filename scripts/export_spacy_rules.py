@@ -26,12 +26,23 @@ except ImportError:  # pragma: no cover
 OUT = Path(__file__).resolve().parents[1] / "winnow" / "data" / "spacy_en_rules.json"
 
 
+def _suffix_pieces(pattern: str) -> list[str]:
+    pieces = [p for p in English.Defaults.suffixes if p.strip()]
+    assert "|".join(p + "$" for p in pieces) == pattern, "spaCy's suffix pieces changed"
+    return pieces
+
+
+def _infix_pieces(pattern: str) -> list[str]:
+    pieces = [p for p in English.Defaults.infixes if p.strip()]
+    assert "|".join(pieces) == pattern, "spaCy's infix pieces changed"
+    return pieces
+
+
 def suffix_parts(pattern: str) -> dict:
     """The suffix rules as two searches that find the same match: the pieces no longer than
     ``suffix_window_width`` characters (searched in the last that many characters of a
     chunk) and the unbounded ones (``\\.\\.+``, searched in the whole chunk)."""
-    pieces = [p for p in English.Defaults.suffixes if p.strip()]
-    assert "|".join(p + "$" for p in pieces) == pattern, "spaCy's suffix pieces changed"
+    pieces = _suffix_pieces(pattern)
     widths = [sre_parse.parse(p).getwidth() for p in pieces]
     assert all(low > 0 for low, _ in widths), "a suffix that matches nothing"
     bounded = [w for _, w in widths if w < 100]
@@ -45,73 +56,56 @@ def suffix_parts(pattern: str) -> dict:
 def infix_starts(pattern: str) -> str:
     """A character class of every character an infix match can start with: a chunk without
     any has no infix."""
-    pieces = [p for p in English.Defaults.infixes if p.strip()]
-    assert "|".join(pieces) == pattern, "spaCy's infix pieces changed"
-    ranges: set[tuple[int, int]] = set()
-    for piece in pieces:
-        parsed = sre_parse.parse(piece)
-        assert parsed.getwidth()[0] > 0 and not parsed.state.flags & re.IGNORECASE
-        ranges |= _first_characters(parsed)
-    return _class(sorted(ranges))
+    return _class(sorted(_edge_ranges(_infix_pieces(pattern), last=False)))
 
 
 def suffix_ends(pattern: str) -> str:
     """Every character a suffix match can end with, in order: a chunk that ends with none
     has no suffix (each rule is anchored at the end and matches a character)."""
-    pieces = [p for p in English.Defaults.suffixes if p.strip()]
-    assert "|".join(p + "$" for p in pieces) == pattern, "spaCy's suffix pieces changed"
+    ranges = _edge_ranges(_suffix_pieces(pattern), last=True)
+    return "".join(sorted({chr(c) for lo, hi in ranges for c in range(lo, hi + 1)}))
+
+
+def _edge_ranges(pieces: list[str], last: bool) -> set[tuple[int, int]]:
+    """Code point ranges a match of any piece can start (or, with ``last``, end) with."""
     ranges: set[tuple[int, int]] = set()
     for piece in pieces:
         parsed = sre_parse.parse(piece)
         assert parsed.getwidth()[0] > 0 and not parsed.state.flags & re.IGNORECASE
-        ranges |= _last_characters(parsed)
-    return "".join(sorted({chr(c) for lo, hi in ranges for c in range(lo, hi + 1)}))
+        ranges |= _edge_characters(parsed, last)
+    return ranges
 
 
-def _last_characters(sub) -> set[tuple[int, int]]:
-    """Code point ranges a match of the parsed pattern ``sub`` can end with (assertions
-    consume nothing); anything this does not follow fails the export."""
-    for op, arg in reversed(sub.data):
+def _edge_characters(sub, last: bool) -> set[tuple[int, int]]:
+    """Code point ranges a match of the parsed pattern ``sub`` can start (or end) with
+    (assertions consume nothing); anything this does not follow fails the export."""
+    for op, arg in reversed(sub.data) if last else sub.data:
         name = str(op)
         if name in ("ASSERT", "ASSERT_NOT", "AT"):
             continue
         if name == "LITERAL":
             return {(arg, arg)}
         if name == "IN":
-            assert all(str(o) in ("LITERAL", "RANGE") for o, _ in arg), piece_error(sub)
-            return {(a, a) if str(o) == "LITERAL" else a for o, a in arg}
+            ranges = _class_ranges(arg)
+            assert ranges is not None, piece_error(sub)
+            return set(ranges)
         if name in ("MAX_REPEAT", "MIN_REPEAT"):
             assert arg[0] >= 1, piece_error(sub)
-            return _last_characters(arg[2])
+            return _edge_characters(arg[2], last)
         if name == "SUBPATTERN":
-            return _last_characters(arg[-1])
+            return _edge_characters(arg[-1], last)
         if name == "BRANCH":
-            return set().union(*(_last_characters(b) for b in arg[1]))
+            return set().union(*(_edge_characters(b, last) for b in arg[1]))
         raise AssertionError(piece_error(sub))
     raise AssertionError(piece_error(sub))
 
 
-def _first_characters(sub) -> set[tuple[int, int]]:
-    """Code point ranges a match of the parsed pattern ``sub`` can start with (assertions
-    consume nothing); anything this does not follow fails the export."""
-    for op, arg in sub.data:
-        name = str(op)
-        if name in ("ASSERT", "ASSERT_NOT", "AT"):
-            continue
-        if name == "LITERAL":
-            return {(arg, arg)}
-        if name == "IN":
-            assert all(str(o) in ("LITERAL", "RANGE") for o, _ in arg), piece_error(sub)
-            return {(a, a) if str(o) == "LITERAL" else a for o, a in arg}
-        if name in ("MAX_REPEAT", "MIN_REPEAT"):
-            assert arg[0] >= 1, piece_error(sub)
-            return _first_characters(arg[2])
-        if name == "SUBPATTERN":
-            return _first_characters(arg[-1])
-        if name == "BRANCH":
-            return set().union(*(_first_characters(b) for b in arg[1]))
-        raise AssertionError(piece_error(sub))
-    raise AssertionError(piece_error(sub))
+def _class_ranges(items) -> list[tuple[int, int]] | None:
+    """The code point ranges of a parsed character class of literals and ranges (None for
+    one with anything else: a category, a negation)."""
+    if any(str(o) not in ("LITERAL", "RANGE") for o, _ in items):
+        return None
+    return [(a, a) if str(o) == "LITERAL" else a for o, a in items]
 
 
 def piece_error(sub) -> str:
@@ -162,9 +156,8 @@ def _rewrite_classes(pattern: str, rewrite) -> str:
         if text[0] != "[":
             return text  # an escaped character outside a class
         (op, items), = sre_parse.parse(text).data
-        if str(op) != "IN" or any(str(o) not in ("LITERAL", "RANGE") for o, _ in items):
-            return text
-        return rewrite([(a, a) if str(o) == "LITERAL" else a for o, a in items])
+        ranges = _class_ranges(items) if str(op) == "IN" else None
+        return text if ranges is None else rewrite(ranges)
 
     rewritten = _CLASS_OR_ESCAPE.sub(one, pattern)
     re.compile(rewritten)

@@ -26,33 +26,39 @@ def _outside(chars: frozenset[str]) -> np.ndarray:
     return table
 
 
-def any_char(tokens: list[str], table: np.ndarray, test: Callable[[str], bool]) -> np.ndarray:
-    """Per token: does any of its characters pass ``table`` (indexed by code point, the
-    plane only) — ``test(character)`` for tokens with a character beyond it."""
-    lengths = np.fromiter(map(len, tokens), np.int64, len(tokens))
-    codes = np.frombuffer("".join(tokens).encode("utf-32-le", "surrogatepass"), np.uint32)
-    out = np.zeros(len(tokens), dtype=bool)
-    if not len(codes):
+class TokenCodes:
+    """Tokens' characters back to back as code points, encoded once for several tests."""
+
+    def __init__(self, tokens: list[str]) -> None:
+        self.tokens = tokens
+        self.lengths = np.fromiter(map(len, tokens), np.int64, len(tokens))
+        codes = np.frombuffer("".join(tokens).encode("utf-32-le", "surrogatepass"), np.uint32)
+        self._beyond = codes >= _PLANE
+        self._codes = np.where(self._beyond, 0, codes)  # beyond the plane: tested in Python
+        self._nonempty = self.lengths > 0
+        self._starts = (np.cumsum(self.lengths) - self.lengths)[self._nonempty]
+
+    def _any(self, hits: np.ndarray) -> np.ndarray:
+        """Per token: does any of its characters hit."""
+        out = np.zeros(len(self.tokens), dtype=bool)
+        if len(hits):
+            out[self._nonempty] = np.logical_or.reduceat(hits, self._starts)
         return out
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    nonempty = lengths > 0
-    beyond = codes >= _PLANE
-    hits = table[np.where(beyond, 0, codes)] & ~beyond
-    out[nonempty] = np.logical_or.reduceat(hits, starts[nonempty])
-    if beyond.any():
-        far = np.zeros(len(tokens), dtype=bool)
-        far[nonempty] = np.logical_or.reduceat(beyond, starts[nonempty])
-        for i in np.flatnonzero(far):
-            out[i] = any(map(test, tokens[i]))
-    return out
 
+    def any_char(self, table: np.ndarray, test: Callable[[str], bool]) -> np.ndarray:
+        """Per token: does any of its characters pass ``table`` (indexed by code point, the
+        plane only) — ``test(character)`` for tokens with a character beyond it."""
+        out = self._any(table[self._codes] & ~self._beyond)
+        if self._beyond.any():
+            for i in np.flatnonzero(self._any(self._beyond)):
+                out[i] = any(map(test, self.tokens[i]))
+        return out
 
-def any_alpha(tokens: list[str]) -> np.ndarray:
-    """Per token: does it hold a letter (``any(ch.isalpha() for ch in token)``)."""
-    return any_char(tokens, _is_alpha(), str.isalpha)
+    def any_alpha(self) -> np.ndarray:
+        """Per token: does it hold a letter (``any(ch.isalpha() for ch in token)``)."""
+        return self.any_char(_is_alpha(), str.isalpha)
 
-
-def any_outside(tokens: list[str], chars: Iterable[str]) -> np.ndarray:
-    """Per token: does it hold a character not in ``chars``."""
-    chars = frozenset(chars)
-    return any_char(tokens, _outside(chars), lambda c: c not in chars)
+    def any_outside(self, chars: Iterable[str]) -> np.ndarray:
+        """Per token: does it hold a character not in ``chars``."""
+        chars = frozenset(chars)
+        return self.any_char(_outside(chars), lambda c: c not in chars)

@@ -52,11 +52,13 @@ class _Searches:
     """spaCy's affix and URL rules compiled from one exported form (``for_ascii`` or
     ``astral_guarded`` in ``spacy_en_rules.json``)."""
 
-    def __init__(self, patterns: dict[str, str], suffix_width: int, suffix_ends: str) -> None:
+    def __init__(
+        self, patterns: dict[str, str], suffix_width: int, suffix_ends: frozenset[str]
+    ) -> None:
         self.prefix = re.compile(patterns["prefix"]).search
         self.suffix_window = re.compile(patterns["suffix_window"]).search
         self.suffix_width = suffix_width
-        self.suffix_ends = frozenset(suffix_ends)
+        self.suffix_ends = suffix_ends
         self.suffix_long = re.compile(patterns["suffix_long"]).search
         self.infix_at = re.compile(patterns["infix"]).match
         starts = re.compile(patterns["infix_starts"])  # a chunk with none has no infix
@@ -98,7 +100,7 @@ class EnglishWords:
         # spaCy's affix rules in two exported forms with the same matches: cut to ASCII for
         # ASCII chunks, and for any chunk with the classes' members beyond U+FFFF split off
         # (``scripts/export_spacy_rules.py``)
-        width, ends = rules["suffix_window_width"], rules["suffix_ends"]
+        width, ends = rules["suffix_window_width"], frozenset(rules["suffix_ends"])
         self._ascii = _Searches(rules["for_ascii"], width, ends)
         self._unicode = _Searches(rules["astral_guarded"], width, ends)
         self._special = {k: tuple(v) for k, v in rules["special_cases"].items()}

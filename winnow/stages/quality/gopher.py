@@ -30,7 +30,7 @@ from winnow.stages.quality.base import (
     document_languages,
     punctuation,
 )
-from winnow.text.char_kinds import any_alpha, any_outside
+from winnow.text.char_kinds import TokenCodes
 from winnow.text.languages import SHORT_WORD_LANGUAGES, segmenter
 from winnow.text.ngrams import BatchNgrams
 from winnow.text.token_ids import token_ids
@@ -86,11 +86,11 @@ class _ChunkStats:
     def _token_stats(self, tokens: list[str]) -> np.ndarray:
         """``word_stats`` of each token alone (tokens x 5), its character tests over all the
         tokens at once (``winnow.text.char_kinds``)."""
-        content = any_outside(tokens, punctuation()[0])
-        lengths = np.fromiter(map(len, tokens), np.int64, len(tokens))
+        codes = TokenCodes(tokens)
+        content = codes.any_outside(punctuation()[0])
         bits = np.fromiter(map(self.bits.get, tokens, repeat(0)), np.int64, len(tokens))
-        columns = (np.ones(len(tokens), np.int64), content, np.where(content, lengths, 0))
-        return np.stack([*columns, any_alpha(tokens), bits], axis=1).astype(np.int64)
+        columns = (np.ones(len(tokens), np.int64), content, np.where(content, codes.lengths, 0))
+        return np.stack([*columns, codes.any_alpha(), bits], axis=1).astype(np.int64)
 
     def _extend(self, table) -> None:
         """Statistics of the chunks and tokens the table gained: each new token once, each
