@@ -19,6 +19,9 @@ and writing included; every cache starts empty), the tools interleaved, medians 
   ``predict`` (``fasttext-predict``) loads lid.176, reads the same JSON Lines and predicts
   each window's label. Prints docs/s, the ratio and the share of documents whose labels
   agree.
+
+An anchor's child process imports nothing of winnow (nor pyarrow): the corpora are built by
+the parent.
 """
 
 from __future__ import annotations
@@ -39,7 +42,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from processes import interleaved, pinned_core  # noqa: E402
-from quality import STAGES, kilobyte_windows, paragraphs  # noqa: E402
 
 
 def write_corpus(path: Path, texts: list[str]) -> None:
@@ -50,6 +52,7 @@ def write_corpus(path: Path, texts: list[str]) -> None:
 
 def winnow_filters(corpus: Path, work: Path) -> dict:
     import winnow
+    from quality import STAGES
 
     stages = [{name: {"language": "en"}} for name in STAGES]
     t0 = time.perf_counter()
@@ -141,6 +144,8 @@ def side_by_side(tools: list[str], corpus: Path, runs: int, scratch: Path) -> di
 
 
 def filters(n_docs: int, runs: int, scratch: Path) -> None:
+    from quality import paragraphs
+
     corpus = scratch / "filters" / "docs.jsonl"
     corpus.parent.mkdir()
     docs = paragraphs(n_docs)
@@ -157,6 +162,8 @@ def filters(n_docs: int, runs: int, scratch: Path) -> None:
 
 
 def langid(n_docs: int, runs: int, scratch: Path) -> None:
+    from quality import kilobyte_windows
+
     print(f"\nlangid on 1 KB windows (up to {n_docs:,} per corpus)")
     print(f"{'corpus':<12}{'docs':>8}{'winnow':>10}{'fastText':>10}{'ratio':>8}{'agree':>8}")
     for name in ("abstracts", "udhr", "copyright", "manpages"):
