@@ -51,8 +51,9 @@ def write_corpus(path: Path, texts: list[str]) -> None:
 
 
 def winnow_filters(corpus: Path, work: Path) -> dict:
-    import winnow
     from quality import STAGES
+
+    import winnow
 
     stages = [{name: {"language": "en"}} for name in STAGES]
     t0 = time.perf_counter()

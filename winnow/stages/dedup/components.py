@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
+from winnow.sorting import stable_argsort, unique_inverse
 from winnow.stages.base import RunContext, ShardColumns, scratch_of
 from winnow.stages.dedup.drops import drops_tables
 from winnow.stages.dedup.shuffle import concat, read_partition, shuffle
@@ -76,7 +77,7 @@ class Candidates:
             calls = [(keys.paths, p) for p in range(keys.parts)]
             edges = run.workers.map("collisions", collisions_in_partition, calls)
         u, v = (concat([e[i] for e in edges]) for i in range(2))
-        docs, ends = np.unique(np.concatenate([u, v]), return_inverse=True)
+        docs, ends = unique_inverse(np.concatenate([u, v]))
         n = len(docs)
         graph = coo_matrix((np.ones(len(u), np.float32), (ends[: len(u)], ends[len(u) :])), (n, n))
         _, labels = connected_components(graph, directed=False)
@@ -106,14 +107,29 @@ def collisions_in_partition(paths: Sequence[str], part: int) -> tuple[np.ndarray
 def _adjacent_collisions(
     band: np.ndarray, key: np.ndarray, doc: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    order = np.argsort(key)  # one sort of the keys; bands are apart unless keys collide
-    sorted_key = key[order]
-    same_key = sorted_key[1:] == sorted_key[:-1]
-    if (same_key & (band[order][1:] != band[order][:-1])).any():  # a key in two bands
-        order = np.lexsort((key, band))
-    band, key, doc = band[order], key[order], doc[order]
-    same = (band[1:] == band[:-1]) & (key[1:] == key[:-1])
-    return doc[:-1][same], doc[1:][same]
+    order = stable_argsort(key)  # one sort of the keys; bands are apart unless keys collide
+    u, v, bands_meet = _chain_edges(order, band, key, doc)
+    if bands_meet:  # a key in two bands
+        u, v, _ = _chain_edges(np.lexsort((key, band)), band, key, doc)
+    return u, v
+
+
+@njit(cache=True)
+def _chain_edges(order, band, key, doc):
+    """Edges between documents next to each other in ``order`` with the same band and key,
+    and whether two neighbours share a key but not its band."""
+    u = np.empty(max(len(order) - 1, 0), dtype=doc.dtype)
+    v = np.empty_like(u)
+    edges, bands_meet = 0, False
+    for i in range(1, len(order)):
+        p, q = order[i - 1], order[i]
+        if key[p] == key[q]:
+            if band[p] == band[q]:
+                u[edges], v[edges] = doc[p], doc[q]
+                edges += 1
+            else:
+                bands_meet = True
+    return u[:edges].copy(), v[:edges].copy(), bands_meet
 
 
 def near_duplicate_drops(

@@ -72,32 +72,47 @@ def permutations(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
+def halves(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The low and high 32 bits of 64-bit ``values``."""
+    return (values & np.uint64(0xFFFFFFFF)).astype(np.uint32), (values >> np.uint64(32)).astype(
+        np.uint32
+    )
+
+
 @njit(cache=True)
-def band_keys(words, offsets, n, a, b, bands, rows):
+def band_keys(words, offsets, n, a_low, a_high, b_low, b_high, bands, rows):
     """One 64-bit key per band (documents x bands) and the shingle count of each document,
     from ``word_hashes``' output. A document's MinHash signature has one 32-bit value per
-    hash function ``x -> a * x + b``: the smallest top half (multiply-shift hashing) over its
-    shingles (``shingles_of_words``: word ``n``-grams), the maximum value without shingles;
-    a band's key mixes its ``rows`` values in order."""
+    hash function ``x -> a * x + b`` (mod 2**64): the smallest top half (multiply-shift
+    hashing) over its shingles (``shingles_of_words``: word ``n``-grams), the maximum value
+    without shingles; a band's key mixes its ``rows`` values in order.
+
+    ``a`` and ``b`` come as 32-bit halves (``halves``): the top half of ``a * x + b`` is then
+    three 32 x 32-bit products, which the compiler runs on vector lanes over the functions
+    (the same values as the 64-bit product, twice as fast)."""
     docs = len(offsets) - 1
-    functions = len(a)
+    functions = len(a_low)
     keys = np.empty((docs, bands), dtype=np.uint64)
     counts = np.zeros(docs, dtype=np.int64)
-    signature = np.empty(functions, dtype=np.uint64)
+    signature = np.empty(functions, dtype=np.uint32)
     for d in range(docs):
         start, words_in = offsets[d], offsets[d + 1] - offsets[d]
-        signature[:] = np.uint64(0xFFFFFFFF)
+        signature[:] = np.uint32(0xFFFFFFFF)
         length = min(n, words_in)
         count = words_in - n + 1 if words_in >= n else min(words_in, 1)
         for j in range(count):
             x = shingle_at(words, start + j, length)
-            for f in range(functions):
-                signature[f] = min(signature[f], (a[f] * x + b[f]) >> np.uint64(32))
+            x_low, x_high = x & np.uint64(0xFFFFFFFF), x >> np.uint64(32)
+            for f in range(functions):  # 32-bit loads: the compiler knows the products' size
+                low = np.uint64(a_low[f]) * x_low + np.uint64(b_low[f])  # below 2**64
+                top = (low >> np.uint64(32)) + np.uint64(b_high[f])
+                top += np.uint64(a_high[f]) * x_low + np.uint64(a_low[f]) * x_high
+                signature[f] = min(signature[f], np.uint32(top & np.uint64(0xFFFFFFFF)))
         counts[d] = count
         for band in range(bands):
             key = np.uint64(band + 1)
             for r in range(band * rows, (band + 1) * rows):
-                key = key * _P + signature[r]
+                key = key * _P + np.uint64(signature[r])
             keys[d, band] = mix64_one(key)
     return keys, counts
 
@@ -122,12 +137,13 @@ class MinHashDedup(CorpusStage):
     def __init__(self, params=None) -> None:
         super().__init__(params)
         p = self.params
-        self._a, self._b = permutations(p.bands * p.rows, p.seed)
+        a, b = permutations(p.bands * p.rows, p.seed)
+        self._functions = (*halves(a), *halves(b))
 
     def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
         p = self.params
         words, offsets = word_hashes(view_array(batch, p.view))
-        keys, counts = band_keys(words, offsets, p.ngram, self._a, self._b, p.bands, p.rows)
+        keys, counts = band_keys(words, offsets, p.ngram, *self._functions, p.bands, p.rows)
         out = {f"_mh_band{i}": pa.array(keys[:, i]) for i in range(p.bands)}
         out["_mh_shingles"] = pa.array(counts, pa.int64())
         return out
