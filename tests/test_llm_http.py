@@ -111,7 +111,10 @@ def test_annotate_through_a_faulty_server_then_a_rerun_sends_nothing(tmp_path, s
     assert all(0 <= s <= 5 for s in scores.values())
     papers = [s for i, s in scores.items() if i.startswith("paper")]
     pages = [s for i, s in scores.items() if i.startswith("man")]
-    assert sum(papers) / len(papers) > sum(pages) / len(pages)  # the model grades, not noise
+    # the model grades, not noise: abstracts (taught 4) above man pages (taught 1), which
+    # it may also answer with no grade at all (on one machine's training it did for all ten)
+    assert len(papers) >= 5 and sum(papers) / len(papers) >= 3
+    assert not pages or sum(pages) / len(pages) < sum(papers) / len(papers)
     for doc in kept.values():
         assert str(int(doc["annotate_score"])) in doc["annotate_answer"]
     card = (out / "report.html").read_text()  # the data card says what the requests cost

@@ -163,8 +163,8 @@ def near_duplicate_drops(
         ]
         found = run.workers.map("verify", verify_components, calls)
         removed_all, kept_all = (concat([f[i] for f in found]) for i in range(2))
-    _, which, counts = np.unique(kept_all, return_inverse=True, return_counts=True)
-    cluster = counts[which] + 1  # the kept one included
+    _, which = unique_inverse(kept_all)
+    cluster = np.bincount(which)[which] + 1  # the kept one included
     reasons = [reason] * len(removed_all)
     return drops_tables(shards, candidates.offsets, removed_all, reasons, kept_all, cluster)
 
@@ -208,10 +208,10 @@ def _band_slots(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     slots = np.empty(keys.shape, dtype=np.int64)
     counts, first = [], 0
     for band in range(keys.shape[1]):  # a sort per band, its slots numbered after the last
-        _, inverse, count = np.unique(keys[:, band], return_inverse=True, return_counts=True)
+        distinct, inverse = unique_inverse(keys[:, band])
         slots[:, band] = inverse + first
-        counts.append(count)
-        first += len(count)
+        counts.append(np.bincount(inverse, minlength=len(distinct)))
+        first += len(distinct)
     capacity = np.concatenate(counts) if counts else np.zeros(0, np.int64)
     return slots, np.minimum(capacity, MAX_KEPT_COMPARED)
 

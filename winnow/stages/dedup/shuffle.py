@@ -85,7 +85,8 @@ def partition_shard(
         set_ids.append(np.full(len(doc[-1]), j, dtype=np.int16))
     cols = [np.concatenate(set_ids), *(np.concatenate(w) for w in words), np.concatenate(doc)]
     part = cols[1] % np.uint64(parts)
-    order = np.argsort(part, kind="stable")
+    narrow = np.uint16 if parts <= 1 << 16 else np.uint32  # numpy's radix sort
+    order = np.argsort(part.astype(narrow), kind="stable")
     cols = [c[order] for c in cols]
     bounds = np.searchsorted(part[order], np.arange(parts + 1, dtype=np.uint64))
     names = ["set", *(f"k{w}" for w in range(width)), "doc"]
