@@ -41,10 +41,10 @@ class Verifier(Protocol):
 
     def load(
         self, shards: Sequence[ShardColumns], shard: np.ndarray, row: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """For documents ``(shard[i], row[i])``: their distinct set members, ascending,
-        document after document (flat), the offsets of each one's members, and their band
-        keys (documents x bands)."""
+        each document's together (flat, in any order of documents); where document ``i``'s
+        members start and end; and the documents' band keys (documents x bands)."""
 
 
 @dataclass
@@ -192,10 +192,10 @@ def verify_components(
     document unless it is similar to a kept one it shares a band with (documents numbered
     below ``fixed``, a reference's, are kept whatever they are like)."""
     shard = np.searchsorted(offsets, chunk, side="right") - 1
-    members, member_offsets, keys = verifier.load(shards, shard, chunk - offsets[shard])
+    members, starts, ends, keys = verifier.load(shards, shard, chunk - offsets[shard])
     slots, capacity = _band_slots(keys)
     removed, kept_for = _verify(
-        chunk, bounds, members, member_offsets, slots, capacity, fixed,
+        chunk, bounds, members, starts, ends, slots, capacity, fixed,
         verifier.threshold, MAX_KEPT_COMPARED,
     )  # fmt: skip
     return removed, kept_for
@@ -217,10 +217,10 @@ def _band_slots(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @njit(cache=True)
-def _similar(members, offsets, p, q, threshold):
+def _similar(members, starts, ends, p, q, threshold):
     """Jaccard similarity of documents ``p`` and ``q``'s sorted sets at ``threshold``; the
     merge stops once the members left cannot bring it there."""
-    i, a_end, j, b_end = offsets[p], offsets[p + 1], offsets[q], offsets[q + 1]
+    i, a_end, j, b_end = starts[p], ends[p], starts[q], ends[q]
     size = (a_end - i) + (b_end - j)
     if i == a_end or j == b_end:
         return False
@@ -242,7 +242,7 @@ def _similar(members, offsets, p, q, threshold):
 
 
 @njit(cache=True)
-def _verify(chunk, bounds, members, offsets, slots, capacity, fixed, threshold, max_compared):
+def _verify(chunk, bounds, members, starts, ends, slots, capacity, fixed, threshold, max_compared):
     start = np.zeros(len(capacity) + 1, dtype=np.int64)
     start[1:] = np.cumsum(capacity)
     listed = np.empty(start[-1], dtype=np.int64)  # kept documents per slot, in keep order
@@ -265,7 +265,7 @@ def _verify(chunk, bounds, members, offsets, slots, capacity, fixed, threshold, 
             near[:n_near].sort()  # in keep order
             match = -1
             for k in near[: min(n_near, max_compared)]:
-                if _similar(members, offsets, i, k, threshold):
+                if _similar(members, starts, ends, i, k, threshold):
                     match = k
                     break
             if match >= 0:

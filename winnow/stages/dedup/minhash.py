@@ -32,7 +32,6 @@ from winnow.stages.dedup.shingles import (
     mix64_one,
     shingle_at,
     shingle_hashes,
-    take_sets,
     word_hashes,
 )
 
@@ -172,7 +171,8 @@ class JaccardVerifier:
     view: str = "text"
 
     def load(self, shards: Sequence[ShardColumns], shard: np.ndarray, row: np.ndarray):
-        """Distinct shingles (ascending) and band keys of documents ``(shard, row)``."""
+        """Distinct shingles (ascending), where each document's are, and band keys of
+        documents ``(shard, row)``."""
         order = np.lexsort((row, shard))
         sorted_shard, sorted_row = shard[order], row[order]
         hashes, counts, keys = [], [], []
@@ -189,5 +189,4 @@ class JaccardVerifier:
         members, offsets = distinct_sorted(np.concatenate(hashes), np.concatenate(counts))
         back = np.empty_like(order)
         back[order] = np.arange(len(order))  # loaded in (shard, row) order: back to asked
-        members, offsets = take_sets(members, offsets, back)
-        return members, offsets, np.concatenate(keys)[back]
+        return members, offsets[:-1][back], offsets[1:][back], np.concatenate(keys)[back]

@@ -218,17 +218,3 @@ def distinct_sorted(hashes: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray,
         start += counts[d]
         offsets[d + 1] = n
     return out[:n].copy(), offsets
-
-
-@njit(cache=True)
-def take_sets(values: np.ndarray, offsets: np.ndarray, index: np.ndarray):
-    """The sets ``index`` names, in that order (flat values, offsets)."""
-    sizes = np.empty(len(index), dtype=np.int64)
-    for i in range(len(index)):
-        sizes[i] = offsets[index[i] + 1] - offsets[index[i]]
-    out_offsets = np.zeros(len(index) + 1, dtype=np.int64)
-    out_offsets[1:] = np.cumsum(sizes)
-    out = np.empty(out_offsets[-1], dtype=values.dtype)
-    for i in range(len(index)):
-        out[out_offsets[i] : out_offsets[i + 1]] = values[offsets[index[i]] : offsets[index[i] + 1]]
-    return out, out_offsets
