@@ -18,7 +18,7 @@ from winnow.engine.layout import Layout, read_json, tmp_path, write_json_atomic
 from winnow.engine.passes import batch_verdict, conform, decision_verdict
 from winnow.engine.plan import Segment, build_stages, plan_segments
 from winnow.engine.stats import StatsBook, text_bytes
-from winnow.io.arrow_files import INTERMEDIATE, ShardFile, load_columns
+from winnow.io.arrow_files import INTERMEDIATE, INTERMEDIATE_READ, ShardFile, load_columns
 from winnow.io.inputs import InputFile
 from winnow.io.read import READ_STAGE, read_shard
 from winnow.ledger import Ledger
@@ -110,7 +110,7 @@ def removed_names(spec: TaskSpec) -> frozenset[str]:
 
 def _iter_intermediate(path: os.PathLike) -> Iterator[pa.RecordBatch]:
     with pa.memory_map(str(path)) as source:
-        reader = pa.ipc.open_file(source)
+        reader = pa.ipc.open_file(source, options=INTERMEDIATE_READ)
         for i in range(reader.num_record_batches):
             yield reader.get_batch(i)
 
