@@ -20,26 +20,40 @@ from numba import njit
 
 def stable_argsort(values: np.ndarray) -> np.ndarray:
     """``np.argsort(values, kind="stable")`` for non-negative integers (int64 positions)."""
-    return sort_with_order(values)[1]
+    return _packed_order(values)[0]
 
 
-def sort_with_order(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The values ascending (uint64) and ``stable_argsort(values)``."""
+def unique_inverse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)`` for non-negative integers."""
+    order, ordered = _packed_order(values)
+    if ordered is None:
+        ordered = values[order]
+    first = np.empty(len(ordered), dtype=bool)
+    first[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    inverse = np.empty(len(values), dtype=np.int64)
+    inverse[order] = np.cumsum(first) - 1
+    return ordered[first].astype(values.dtype), inverse
+
+
+def _packed_order(values: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """``stable_argsort(values)``, and the values in that order where the sort gave them
+    (packed whole), else None."""
     n = len(values)
-    values = values.astype(np.uint64, copy=False)
     if n < 2:
-        return values.copy(), np.arange(n, dtype=np.int64)
+        return np.arange(n, dtype=np.int64), values.astype(np.uint64)
+    values = values.astype(np.uint64, copy=False)
     bits = (n - 1).bit_length()
     positions = np.arange(n, dtype=np.uint64)
     if int(values.max()).bit_length() + bits <= 64:  # exact: the value above its position
         packed = np.sort((values << np.uint64(bits)) | positions)
         order = (packed & np.uint64((1 << bits) - 1)).astype(np.int64)
-        return packed >> np.uint64(bits), order
+        return order, packed >> np.uint64(bits)
     top = ~np.uint64((1 << bits) - 1)
     packed = np.sort((values & top) | positions)
     order = (packed & ~top).astype(np.int64)
     _order_ties(values, packed & top, order)
-    return values[order], order
+    return order, None
 
 
 @njit(cache=True)
@@ -59,14 +73,3 @@ def _order_ties(values, tops, order):
             keys = values[run]
             order[start:end] = run[np.argsort(keys, kind="mergesort")]
         start = end
-
-
-def unique_inverse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(values, return_inverse=True)`` for non-negative integers."""
-    ordered, order = sort_with_order(values)
-    first = np.empty(len(ordered), dtype=bool)
-    first[:1] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
-    inverse = np.empty(len(values), dtype=np.int64)
-    inverse[order] = np.cumsum(first) - 1
-    return ordered[first].astype(values.dtype), inverse

@@ -73,9 +73,8 @@ def permutations(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def halves(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The low and high 32 bits of 64-bit ``values``."""
-    return (values & np.uint64(0xFFFFFFFF)).astype(np.uint32), (values >> np.uint64(32)).astype(
-        np.uint32
-    )
+    low = (values & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    return low, (values >> np.uint64(32)).astype(np.uint32)
 
 
 @njit(cache=True)
