@@ -11,6 +11,7 @@ import gc
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -99,7 +100,9 @@ class _Runner:
                     results[i] = fn(*args)
                     progress.advance(bar)
                 return results
-            futures: dict[Future, int] = {self.pool.submit(fn, *a): i for i, a in enumerate(calls)}
+            futures: dict[Future, int] = {
+                self.pool.submit(_task, fn, *a): i for i, a in enumerate(calls)
+            }
             pending = set(futures)
             try:
                 while pending:
@@ -134,10 +137,35 @@ def _worker_environment(workers: int) -> dict[str, str]:
 
 def _start_worker(env: dict[str, str]) -> None:
     """Give a worker this run's environment, exactly (credentials set, or unset, since the
-    forkserver, which outlives runs, started), and the collector set for batch work."""
+    forkserver, which outlives runs, started), the collector set for batch work, and its
+    Ctrl-C handling (``_interrupt_task``)."""
     os.environ.clear()
     os.environ.update(env)
     gc.set_threshold(*BATCH_THRESHOLDS)
+    signal.signal(signal.SIGINT, _interrupt_task)
+
+
+_IN_TASK = False
+"""Whether this worker is running a task (``_task``)."""
+
+
+def _task(fn: Callable, *args):
+    """Run one task in a worker, marked as running for ``_interrupt_task``."""
+    global _IN_TASK
+    _IN_TASK = True
+    try:
+        return fn(*args)
+    finally:
+        _IN_TASK = False
+
+
+def _interrupt_task(signum, frame) -> None:
+    """Ctrl-C reaches the workers with the driver (one process group). A task stops with
+    ``KeyboardInterrupt``, which goes back to the driver; an idle worker ignores it (the
+    default handler raised it in multiprocessing's queue and printed a traceback) and leaves
+    when the driver shuts the pool down."""
+    if _IN_TASK:
+        raise KeyboardInterrupt
 
 
 def _work_folder(recipe: ResolvedRecipe, fp: str) -> Path | None:
