@@ -38,7 +38,7 @@ def column_options(source, columns) -> pa.ipc.IpcReadOptions:
     """Read options that decode only ``columns`` of an open Arrow file."""
     names = pa.ipc.open_file(source).schema.names
     fields = sorted({names.index(c) for c in columns})
-    return pa.ipc.IpcReadOptions(included_fields=fields, use_threads=False)
+    return pa.ipc.IpcReadOptions(included_fields=fields, use_threads=INTERMEDIATE_READ.use_threads)
 
 
 @dataclass(frozen=True)

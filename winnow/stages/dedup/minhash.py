@@ -28,14 +28,13 @@ from winnow.stages.base import CorpusStage, RunContext, ShardColumns, register
 from winnow.stages.dedup.components import Candidates, near_duplicate_drops
 from winnow.stages.dedup.reference import ReferenceParams, with_reference
 from winnow.stages.dedup.shingles import (
+    NGRAM_PRIME,
     distinct_sorted,
     mix64_one,
     shingle_at,
     shingle_hashes,
     word_hashes,
 )
-
-_P = np.uint64(0x100000001B3)
 
 
 class MinHashParams(ReferenceParams):
@@ -110,7 +109,7 @@ def band_keys(words, offsets, n, a_low, a_high, b_low, b_high, bands, rows):
         for band in range(bands):
             key = np.uint64(band + 1)
             for r in range(band * rows, (band + 1) * rows):
-                key = key * _P + np.uint64(signature[r])
+                key = key * NGRAM_PRIME + np.uint64(signature[r])
             keys[d, band] = mix64_one(key)
     return keys, counts
 

@@ -85,10 +85,11 @@ def partition_shard(
         set_ids.append(np.full(len(doc[-1]), j, dtype=np.int16))
     cols = [np.concatenate(set_ids), *(np.concatenate(w) for w in words), np.concatenate(doc)]
     part = cols[1] % np.uint64(parts)
-    narrow = np.uint16 if parts <= 1 << 16 else np.uint32  # numpy's radix sort
+    narrow = np.uint16 if parts <= 1 << 16 else np.uint32  # uint16: numpy's radix sort
     order = np.argsort(part.astype(narrow), kind="stable")
     cols = [c[order] for c in cols]
-    bounds = np.searchsorted(part[order], np.arange(parts + 1, dtype=np.uint64))
+    bounds = np.zeros(parts + 1, dtype=np.int64)
+    np.cumsum(np.bincount(part.astype(np.intp), minlength=parts), out=bounds[1:])
     names = ["set", *(f"k{w}" for w in range(width)), "doc"]
     schema = pa.schema([(n, pa.from_numpy_dtype(c.dtype)) for n, c in zip(names, cols)])
     tmp = f"{path}.tmp-{os.getpid()}"
