@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from itertools import chain
+from itertools import chain, repeat
 
 import numpy as np
 import pyarrow as pa
@@ -38,88 +38,91 @@ class TokenIds:
     def _reset(self) -> None:
         self.generation = getattr(self, "generation", -1) + 1
         """Tables built on this table's chunk indices start again when this changes."""
-        self._last: tuple[list[str], np.ndarray, np.ndarray] | None = None
-        self.chunk_text: list[str] = []
+        self._last: tuple[list[str] | pa.Array, np.ndarray, np.ndarray] | None = None
         self.vocab: dict[str, int] = {}
         self.tokens: list[str] = []  # by id
-        self.token_lengths: list[int] = []
         self.chunks: dict[str, int] = {}
-        self.chunk_ids: list[int] = []  # token ids of all chunks, back to back
-        self.chunk_start: list[int] = []
-        self.chunk_size: list[int] = []
-        self._arrays: tuple[np.ndarray, ...] | None = None
+        empty = np.zeros(0, dtype=np.int64)
+        self._token_lengths = empty
+        self._chunk_ids = empty  # token ids of all chunks, back to back
+        self._chunk_start = empty
+        self._chunk_size = empty
 
-    def _chunk(self, chunk: str) -> int:
-        vocab, ids = self.vocab, []
-        for token in english().tokens_of_chunk(chunk):
-            token_id = vocab.get(token)
-            if token_id is None:
-                token_id = vocab[token] = len(vocab)
-                self.tokens.append(token)
-                self.token_lengths.append(len(token))
-            ids.append(token_id)
-        index = self.chunks[chunk] = len(self.chunk_start)
-        self.chunk_text.append(chunk)
-        self.chunk_start.append(len(self.chunk_ids))
-        self.chunk_size.append(len(ids))
-        self.chunk_ids += ids
-        return index
+    def _add_chunks(self, chunks: list[str]) -> None:
+        """Split chunks not seen before into tokens and number both: each chunk's tokens
+        are found once (``EnglishWords.tokens_of_chunk``), then the whole lot is numbered in
+        a few passes."""
+        split = list(map(english().tokens_of_chunk, chunks))
+        sizes = np.fromiter(map(len, split), np.int64, len(split))
+        words = list(chain.from_iterable(split))
+        vocab, known = self.vocab, len(self.vocab)
+        # a token not in the vocabulary gets the next number, in order of first occurrence
+        ids = np.array([vocab.setdefault(w, len(vocab)) for w in words], dtype=np.int64)
+        if len(vocab) > known:
+            _, first = np.unique(ids, return_index=True)
+            new_tokens = [words[i] for i in first[ids[first] >= known]]
+            self.tokens += new_tokens
+            lengths = np.fromiter(map(len, new_tokens), np.int64, len(new_tokens))
+            self._token_lengths = np.concatenate([self._token_lengths, lengths])
+        numbered = len(self._chunk_start)
+        self.chunks.update(zip(chunks, range(numbered, numbered + len(chunks))))
+        starts = len(self._chunk_ids) + np.cumsum(sizes) - sizes
+        self._chunk_ids = np.concatenate([self._chunk_ids, ids])
+        self._chunk_start = np.concatenate([self._chunk_start, starts])
+        self._chunk_size = np.concatenate([self._chunk_size, sizes])
 
     def _tables(self) -> tuple[np.ndarray, ...]:
-        """The tables as numpy arrays, extended by what was added since the last call."""
-        lists = (self.chunk_ids, self.chunk_start, self.chunk_size, self.token_lengths)
-        if self._arrays is None:
-            self._arrays = tuple(np.zeros(0, dtype=np.int64) for _ in lists)
-        self._arrays = tuple(
-            np.concatenate([array, np.array(values[len(array) :], dtype=np.int64)])
-            if len(values) > len(array)
-            else array
-            for array, values in zip(self._arrays, lists)
-        )
-        return self._arrays
+        """Token ids of all chunks back to back, each chunk's start and size among them,
+        and each token's characters."""
+        return self._chunk_ids, self._chunk_start, self._chunk_size, self._token_lengths
 
     def chunk_tokens(self, first: int) -> tuple[np.ndarray, np.ndarray]:
         """The token ids of chunks ``first, first + 1, ...`` back to back, and where each
         chunk starts among them."""
-        flat, start = self._tables()[:2]
+        flat, start = self._chunk_ids, self._chunk_start
         if first >= len(start):
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         return flat[start[first] :], start[first:] - start[first]
 
-    def chunk_index(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Table index of every chunk of ``texts``, and chunks before each document. The
-        last batch is remembered: stages that run one after another on the same texts
-        look their chunks up once."""
+    def chunk_index(self, texts: list[str] | pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        """Table index of every chunk of ``texts`` (strings, or an Arrow string array),
+        and chunks before each document. The last batch is remembered: stages that run one
+        after another on the same texts look their chunks up once."""
         last = self._last
-        if last is not None and last[0] == texts:
+        if last is not None and _same_texts(last[0], texts):
             return last[1], last[2]
         if len(self.chunks) > self.LIMIT or len(self.vocab) > self.LIMIT:
             self._reset()
         # Arrow splits as str.split() does (the same whitespace), leaving empty strings at
-        # the edges; each distinct chunk of the batch is looked up once, in the order of its
-        # first occurrence, so new chunks get the numbers the text order gives them
-        lists = pc.utf8_split_whitespace(pa.array(texts, pa.large_string()))
+        # the edges; each distinct chunk of the batch is looked up once, and the new ones
+        # are numbered in the order of their first occurrence
+        array = texts if isinstance(texts, pa.Array) else pa.array(texts, pa.large_string())
+        if array.null_count:
+            array = array.fill_null("")
+        lists = pc.utf8_split_whitespace(array)
         chunks = lists.values
         real = pc.greater(pc.binary_length(chunks), 0).to_numpy(zero_copy_only=False)
         before = np.concatenate([[0], np.cumsum(real)])
         per_doc = before[lists.offsets.to_numpy().astype(np.int64)]
         encoded = pc.dictionary_encode(chunks.filter(pa.array(real)))
-        get, missing = self.chunks.get, self._chunk
-        distinct = [
-            c if (c := get(chunk)) is not None else missing(chunk)
-            for chunk in encoded.dictionary.to_pylist()
-        ]
-        picked = np.array(distinct, dtype=np.int64)[encoded.indices.to_numpy(False)]
+        distinct = encoded.dictionary.to_pylist()
+        index = np.fromiter(map(self.chunks.get, distinct, repeat(-1)), np.int64, len(distinct))
+        missing = np.flatnonzero(index < 0)
+        if len(missing):
+            first = len(self._chunk_start)
+            self._add_chunks([distinct[i] for i in missing])
+            index[missing] = np.arange(first, first + len(missing))
+        picked = index[encoded.indices.to_numpy(False)]
         self._last = (texts, picked, per_doc)
         return picked, per_doc
 
-    def word_counts(self, texts: list[str]) -> np.ndarray:
+    def word_counts(self, texts: list[str] | pa.Array) -> np.ndarray:
         """Number of spaCy-English tokens of each text."""
         picked, per_doc = self.chunk_index(texts)
         tokens = np.concatenate([[0], np.cumsum(self._tables()[2][picked])])
         return np.diff(tokens[per_doc])
 
-    def english(self, texts: list[str]) -> EncodedBatch:
+    def english(self, texts: list[str] | pa.Array) -> EncodedBatch:
         """spaCy-English tokens of each text (as ``EnglishWords.words``)."""
         picked, per_doc = self.chunk_index(texts)
         flat, start, size, token_lengths = self._tables()
@@ -140,6 +143,12 @@ class TokenIds:
         np.cumsum([len(words) for words in word_lists], out=bounds[1:])
         lengths = np.fromiter(map(len, chain.from_iterable(word_lists)), np.int64, len(ids))
         return EncodedBatch(np.array(ids, dtype=np.int64), lengths, bounds)
+
+
+def _same_texts(a: list[str] | pa.Array, b: list[str] | pa.Array) -> bool:
+    if isinstance(a, pa.Array) and isinstance(b, pa.Array):
+        return a is b or (len(a) == len(b) and a.equals(b))
+    return type(a) is type(b) and a == b
 
 
 @cache

@@ -117,7 +117,7 @@ class _ChunkStats:
             bits |= self.bits.get(token, 0)
         return len(tokens), content, chars, alpha, bits
 
-    def sums(self, texts: list[str]) -> tuple[np.ndarray, ...]:
+    def sums(self, texts: pa.Array) -> tuple[np.ndarray, ...]:
         """Per text: words, content words, content characters, alpha words, stop words."""
         table = token_ids()
         picked, per_doc = table.chunk_index(texts)
@@ -156,7 +156,9 @@ class GopherQuality(RowStage):
         tokens once), gathered and summed per document with numpy."""
         texts = [t or "" for t in batch.column("text").to_pylist()]
         langs = document_languages(batch, texts, self.params.language)
-        n_words, n_content, content_chars, n_alpha, stop_hits = self._chunks.sums(texts)
+        n_words, n_content, content_chars, n_alpha, stop_hits = self._chunks.sums(
+            batch.column("text")
+        )
         for i, (text, lang) in enumerate(zip(texts, langs)):
             words = segmenter(lang)
             if words is not english():  # a dictionary segmenter: count its words
@@ -272,7 +274,7 @@ class GopherRepetition(RowStage):
         spaced = np.array([segmenter(lang) is english() for lang in langs], dtype=bool)
         undecided = np.array([r is None for r in reasons], dtype=bool)
         if (undecided & spaced).any():  # all texts: the next stage may share the lookup
-            encoded = token_ids().english(texts)
+            encoded = token_ids().english(batch.column("text"))
             self._ngram_rules(encoded, list(range(len(texts))), undecided & spaced, texts, reasons)
         unspaced = np.nonzero(undecided & ~spaced)[0].tolist()
         if unspaced:
