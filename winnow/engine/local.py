@@ -14,9 +14,10 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,8 +26,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from winnow.engine.collector import BATCH_THRESHOLDS, batch_collection
 from winnow.engine.errors import RunFailed
@@ -66,6 +65,21 @@ def fingerprint(recipe: ResolvedRecipe) -> str:
     return xxhash.xxh3_128_hexdigest(orjson.dumps(plain, option=orjson.OPT_SORT_KEYS))
 
 
+@contextmanager
+def _progress_bar(label: str, total: int, show: bool) -> Iterator[Callable[[], None]]:
+    """A rich progress bar on stderr (imported only when one is shown); yields ``advance``."""
+    if not show:
+        yield lambda: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, TimeElapsedColumn(), console=Console(stderr=True)) as progress:
+        bar = progress.add_task(label, total=total)
+        yield lambda: progress.advance(bar)
+
+
 class _Runner:
     def __init__(self, workers: int, show_progress: bool) -> None:
         self.count = workers
@@ -79,26 +93,16 @@ class _Runner:
                 initializer=_start_worker,
                 initargs=(_worker_environment(workers),),
             )
-        self.console = Console(stderr=True)
-        self.show = show_progress and self.console.is_terminal
+        self.show = show_progress and sys.stderr.isatty()
 
     def map(self, label: str, fn: Callable, calls: Iterable[tuple]) -> list:
         calls = list(calls)
         results: list = [None] * len(calls)
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=self.console,
-            disable=not self.show,
-            transient=False,
-        ) as progress:
-            bar = progress.add_task(label, total=len(calls))
+        with _progress_bar(label, len(calls), self.show) as advance:
             if self.pool is None:
                 for i, args in enumerate(calls):
                     results[i] = fn(*args)
-                    progress.advance(bar)
+                    advance()
                 return results
             futures: dict[Future, int] = {
                 self.pool.submit(_task, fn, *a): i for i, a in enumerate(calls)
@@ -109,7 +113,7 @@ class _Runner:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for f in done:
                         results[futures[f]] = f.result()
-                        progress.advance(bar)
+                        advance()
             except BaseException:
                 for f in pending:
                     f.cancel()
