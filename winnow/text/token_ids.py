@@ -71,11 +71,6 @@ class TokenIds:
         self._chunk_start = np.concatenate([self._chunk_start, starts])
         self._chunk_size = np.concatenate([self._chunk_size, sizes])
 
-    def _tables(self) -> tuple[np.ndarray, ...]:
-        """Token ids of all chunks back to back, each chunk's start and size among them,
-        and each token's characters."""
-        return self._chunk_ids, self._chunk_start, self._chunk_size, self._token_lengths
-
     def chunk_tokens(self, first: int) -> tuple[np.ndarray, np.ndarray]:
         """The token ids of chunks ``first, first + 1, ...`` back to back, and where each
         chunk starts among them."""
@@ -119,21 +114,20 @@ class TokenIds:
     def word_counts(self, texts: list[str] | pa.Array) -> np.ndarray:
         """Number of spaCy-English tokens of each text."""
         picked, per_doc = self.chunk_index(texts)
-        tokens = np.concatenate([[0], np.cumsum(self._tables()[2][picked])])
+        tokens = np.concatenate([[0], np.cumsum(self._chunk_size[picked])])
         return np.diff(tokens[per_doc])
 
     def english(self, texts: list[str] | pa.Array) -> EncodedBatch:
         """spaCy-English tokens of each text (as ``EnglishWords.words``)."""
         picked, per_doc = self.chunk_index(texts)
-        flat, start, size, token_lengths = self._tables()
-        sizes = size[picked]
-        # token positions: each chunk's range of ``flat``, concatenated
+        sizes = self._chunk_size[picked]
+        # token positions: each chunk's range of ``_chunk_ids``, concatenated
         ends = np.cumsum(sizes)
-        offsets = np.repeat(start[picked] - (ends - sizes), sizes)
+        offsets = np.repeat(self._chunk_start[picked] - (ends - sizes), sizes)
         positions = offsets + np.arange(int(ends[-1]) if len(ends) else 0, dtype=np.int64)
-        ids = flat[positions]
+        ids = self._chunk_ids[positions]
         chunk_ends = np.concatenate([[0], ends])
-        return EncodedBatch(ids, token_lengths[ids], chunk_ends[per_doc])
+        return EncodedBatch(ids, self._token_lengths[ids], chunk_ends[per_doc])
 
     def words(self, word_lists: list[list[str]]) -> EncodedBatch:
         """Words already split (by a dictionary segmenter)."""

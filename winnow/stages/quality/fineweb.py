@@ -42,7 +42,7 @@ class FineWebQuality(RowStage):
     def process(self, batch: pa.RecordBatch) -> RowResult:
         texts = [text or "" for text in batch.column("text").to_pylist()]
         langs = document_languages(batch, texts, self.params.language)
-        words = word_counts(batch.column("text"), texts, langs)
+        words = word_counts(batch.column("text"), langs)
         judged = [self._judge(*row) for row in zip(texts, words.tolist())]
         for name, index in (("fineweb_line_punct_ratio", 1), ("fineweb_short_line_ratio", 2)):
             batch = batch.append_column(name, pa.array([j[index] for j in judged], pa.float64()))
@@ -68,11 +68,10 @@ class FineWebQuality(RowStage):
         return None, punct_ratio, short_ratio
 
 
-def word_counts(column: pa.Array, texts: list[str], langs: list[str]) -> np.ndarray:
-    """Words per document (``column`` as Arrow, ``texts`` as strings), split by each
-    document's language rules."""
-    counts = token_ids().word_counts(column)
+def word_counts(texts: pa.Array, langs: list[str]) -> np.ndarray:
+    """Words per document, split by each document's language rules."""
+    counts = token_ids().word_counts(texts)
     for i, lang in enumerate(langs):
         if segmenter(lang) is not english():
-            counts[i] = len(segmenter(lang).words(texts[i]))
+            counts[i] = len(segmenter(lang).words(texts[i].as_py() or ""))
     return counts
