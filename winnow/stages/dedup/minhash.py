@@ -3,7 +3,8 @@ shingles, 14 bands of 8 rows), verified by true Jaccard similarity.
 
 map: each document's MinHash signature (``bands * rows`` hash functions ``a * x + b`` over
 64-bit shingle hashes, one compiled pass per batch: words, shingles, signature) folded into
-one key per band.
+one key per band, and the shingle hashes themselves (``_mh_set``), which verification reads
+instead of the text.
 reduce: documents sharing a band key are candidates; candidate groups are the connected
 components of those collisions (``components.py``). Within a group, documents are taken in
 keep order (first in input order, or highest ``keep_highest`` score) and each is compared by
@@ -33,8 +34,13 @@ from winnow.stages.dedup.shingles import (
     mix64_one,
     shingle_at,
     shingle_hashes,
+    shingle_offsets_of,
     word_hashes,
 )
+
+SHINGLE_SET = "_mh_set"
+"""The map's column of each document's shingle hashes, which verification compares (so it
+reads neither the text nor hashes its words again)."""
 
 
 class MinHashParams(ReferenceParams):
@@ -77,12 +83,13 @@ def halves(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @njit(cache=True)
-def band_keys(words, offsets, n, a_low, a_high, b_low, b_high, bands, rows):
-    """One 64-bit key per band (documents x bands) and the shingle count of each document,
-    from ``word_hashes``' output. A document's MinHash signature has one 32-bit value per
-    hash function ``x -> a * x + b`` (mod 2**64): the smallest top half (multiply-shift
-    hashing) over its shingles (``shingles_of_words``: word ``n``-grams), the maximum value
-    without shingles; a band's key mixes its ``rows`` values in order.
+def band_keys(words, offsets, n, a_low, a_high, b_low, b_high, bands, rows, shingle_offsets):
+    """One 64-bit key per band (documents x bands) and every document's shingle hashes
+    (``shingles_of_words``: word ``n``-grams, at ``shingle_offsets``), from
+    ``word_hashes``' output. A document's MinHash signature has one 32-bit value per hash
+    function ``x -> a * x + b`` (mod 2**64): the smallest top half (multiply-shift hashing)
+    over its shingles, the maximum value without shingles; a band's key mixes its ``rows``
+    values in order.
 
     ``a`` and ``b`` come as 32-bit halves (``halves``): the top half of ``a * x + b`` is then
     three 32 x 32-bit products, which the compiler runs on vector lanes over the functions
@@ -90,28 +97,28 @@ def band_keys(words, offsets, n, a_low, a_high, b_low, b_high, bands, rows):
     docs = len(offsets) - 1
     functions = len(a_low)
     keys = np.empty((docs, bands), dtype=np.uint64)
-    counts = np.zeros(docs, dtype=np.int64)
+    shingles = np.empty(shingle_offsets[-1], dtype=np.uint64)
     signature = np.empty(functions, dtype=np.uint32)
     for d in range(docs):
         start, words_in = offsets[d], offsets[d + 1] - offsets[d]
         signature[:] = np.uint32(0xFFFFFFFF)
         length = min(n, words_in)
-        count = words_in - n + 1 if words_in >= n else min(words_in, 1)
-        for j in range(count):
+        first = shingle_offsets[d]
+        for j in range(shingle_offsets[d + 1] - first):
             x = shingle_at(words, start + j, length)
+            shingles[first + j] = x
             x_low, x_high = x & np.uint64(0xFFFFFFFF), x >> np.uint64(32)
             for f in range(functions):  # 32-bit loads: the compiler knows the products' size
                 low = np.uint64(a_low[f]) * x_low + np.uint64(b_low[f])  # below 2**64
                 top = (low >> np.uint64(32)) + np.uint64(b_high[f])
                 top += np.uint64(a_high[f]) * x_low + np.uint64(a_low[f]) * x_high
                 signature[f] = min(signature[f], np.uint32(top & np.uint64(0xFFFFFFFF)))
-        counts[d] = count
         for band in range(bands):
             key = np.uint64(band + 1)
             for r in range(band * rows, (band + 1) * rows):
                 key = key * NGRAM_PRIME + np.uint64(signature[r])
             keys[d, band] = mix64_one(key)
-    return keys, counts
+    return keys, shingles
 
 
 @register
@@ -140,9 +147,15 @@ class MinHashDedup(CorpusStage):
     def map(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
         p = self.params
         words, offsets = word_hashes(view_array(batch, p.view))
-        keys, counts = band_keys(words, offsets, p.ngram, *self._functions, p.bands, p.rows)
+        shingle_offsets = shingle_offsets_of(offsets, p.ngram)
+        keys, shingles = band_keys(
+            words, offsets, p.ngram, *self._functions, p.bands, p.rows, shingle_offsets
+        )
         out = {f"_mh_band{i}": pa.array(keys[:, i]) for i in range(p.bands)}
-        out["_mh_shingles"] = pa.array(counts, pa.int64())
+        out["_mh_shingles"] = pa.array(np.diff(shingle_offsets), pa.int64())
+        out[SHINGLE_SET] = pa.LargeListArray.from_arrays(
+            pa.array(shingle_offsets), pa.array(shingles)
+        )
         return out
 
     def reduce(self, shards: Sequence[ShardColumns], run: RunContext) -> list[pa.Table]:
@@ -175,16 +188,26 @@ class JaccardVerifier:
         sorted_shard, sorted_row = shard[order], row[order]
         hashes, counts, keys = [], [], []
         for s in np.unique(shard).tolist():
-            rows = sorted_row[sorted_shard == s]
-            columns = ["text", "messages"] if self.view != "text" else ["text"]
-            names = shards[s].schema.names  # a reference's part holds its view as text
-            columns = [c for c in columns if c in names]
-            table = shards[s]([*columns, *self.bands]).take(pa.array(rows))
-            shingles = shingle_hashes(view_array(table, self.view), self.ngram)
-            hashes.append(shingles.hashes)
-            counts.append(np.diff(shingles.offsets))
+            rows = pa.array(sorted_row[sorted_shard == s])
+            set_hashes, set_counts = self._shingles(shards[s], rows)
+            hashes.append(set_hashes)
+            counts.append(set_counts)
+            table = shards[s](list(self.bands)).take(rows)
             keys.append(np.stack([table.column(b).to_numpy() for b in self.bands], axis=1))
         members, offsets = distinct_sorted(np.concatenate(hashes), np.concatenate(counts))
         back = np.empty_like(order)
         back[order] = np.arange(len(order))  # loaded in (shard, row) order: back to asked
         return members, offsets[:-1][back], offsets[1:][back], np.concatenate(keys)[back]
+
+    def _shingles(self, shard: ShardColumns, rows: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        """The shingle hashes of a shard's ``rows`` (flat) and how many each has: the map's
+        column, or, for a reference part (which keeps the compared text), from the text."""
+        names = shard.schema.names
+        if SHINGLE_SET in names:
+            sets = shard([SHINGLE_SET]).column(SHINGLE_SET).take(rows).combine_chunks()
+            values = sets.flatten().to_numpy()
+            return values, np.diff(sets.offsets.to_numpy() - sets.offsets[0].as_py())
+        columns = ["text", "messages"] if self.view != "text" else ["text"]
+        table = shard([c for c in columns if c in names]).take(rows)
+        shingles = shingle_hashes(view_array(table, self.view), self.ngram)
+        return shingles.hashes, np.diff(shingles.offsets)

@@ -152,11 +152,18 @@ def shingle_hashes(text: pa.Array, n: int) -> Shingles:
 
 def shingles_of_words(hashes: np.ndarray, offsets: np.ndarray, n: int) -> Shingles:
     """Word ``n``-gram shingles from ``word_hashes``' output."""
-    counts = np.diff(offsets)
-    per_doc = np.where(counts >= n, counts - n + 1, np.minimum(counts, 1))
-    out_offsets = np.zeros(len(offsets), dtype=np.int64)
-    np.cumsum(per_doc, out=out_offsets[1:])
+    out_offsets = shingle_offsets_of(offsets, n)
     return Shingles(_shingles(hashes, offsets, out_offsets, n), out_offsets)
+
+
+def shingle_offsets_of(word_offsets: np.ndarray, n: int) -> np.ndarray:
+    """Where each document's ``n``-gram shingles start (and the total at the end), from its
+    words: ``words - n + 1``, or one shingle of all its words when it has fewer."""
+    counts = np.diff(word_offsets)
+    per_doc = np.where(counts >= n, counts - n + 1, np.minimum(counts, 1))
+    out_offsets = np.zeros(len(word_offsets), dtype=np.int64)
+    np.cumsum(per_doc, out=out_offsets[1:])
+    return out_offsets
 
 
 @njit(cache=True, inline="always")
