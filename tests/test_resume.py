@@ -198,3 +198,24 @@ def test_scratch_on_another_disk_resumes_and_goes_away(tmp_path, manpage_shards)
     proc = _winnow("run", str(recipe), "-o", str(clean), "--workers", "2")
     assert proc.wait() == 0, proc.stderr.read()
     assert tree_digest(out) == tree_digest(clean)
+
+
+def test_scratch_compressed_with_lz4_resumes_uncompressed_to_the_same_output(
+    tmp_path, manpage_shards
+):
+    """``scratch_compression: lz4`` writes LZ4 frames into the segment files; a run killed
+    with it resumes under the default (``none``: not part of the fingerprint, and either
+    kind of file is read back) to the output of a clean uncompressed run."""
+    lz4 = tmp_path / "lz4.yaml"
+    lz4.write_text(yaml.safe_dump({"inputs": [str(manpage_shards)], **RECIPE,
+                                   "scratch_compression": "lz4"}))  # fmt: skip
+    out = tmp_path / "killed"
+    proc = _winnow("run", str(lz4), "-o", str(out), "--workers", "2", start_new_session=True)
+    _wait_for_checkpoints(out, 3, proc)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=120)
+    segments = [p.read_bytes() for p in (out / "_work").glob("seg*/*.arrow")]
+    assert segments and all(b"\x04\x22\x4d\x18" in s for s in segments)  # LZ4 frame magic
+    _resume_matches_clean_run(tmp_path, _write_recipe(tmp_path, manpage_shards), out, "2")
+    clean = tmp_path / "clean"
+    assert yaml.safe_load((clean / "recipe.yaml").read_text())["scratch_compression"] == "none"

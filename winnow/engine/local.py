@@ -59,9 +59,11 @@ class RunResult:
 
 def fingerprint(recipe: ResolvedRecipe) -> str:
     """Identifies a recipe + inputs (and the files its stages read); a resumed run must
-    match the interrupted one. Where scratch lives (``work_dir``) is not part of it: a resume
-    that names another place is told where the checkpoints are."""
-    plain = {k: v for k, v in recipe.to_dict().items() if k != "work_dir"}
+    match the interrupted one. Where scratch lives (``work_dir``) and how it is stored
+    (``scratch_compression``; either is read back) are not part of it: a resume that names
+    another place is told where the checkpoints are."""
+    scratch = ("work_dir", "scratch_compression")
+    plain = {k: v for k, v in recipe.to_dict().items() if k not in scratch}
     return xxhash.xxh3_128_hexdigest(orjson.dumps(plain, option=orjson.OPT_SORT_KEYS))
 
 
@@ -267,6 +269,7 @@ def execute(
         batch_bytes=int(recipe.read.batch_mb * (1 << 20)),
         plugins=recipe.plugins,
         work=str(layout.work),
+        scratch_compression=recipe.scratch_compression,
     )
     if executor == "ray":
         from winnow.engine.ray_runner import RayRunner

@@ -18,7 +18,7 @@ from winnow.engine.layout import Layout, read_json, tmp_path, write_json_atomic
 from winnow.engine.passes import batch_verdict, conform, decision_verdict
 from winnow.engine.plan import Segment, build_stages, plan_segments
 from winnow.engine.stats import StatsBook, text_bytes
-from winnow.io.arrow_files import INTERMEDIATE, INTERMEDIATE_READ, ShardFile, load_columns
+from winnow.io.arrow_files import INTERMEDIATE_READ, ShardFile, intermediate_options, load_columns
 from winnow.io.inputs import InputFile
 from winnow.io.read import READ_STAGE, read_shard
 from winnow.ledger import Ledger
@@ -41,6 +41,8 @@ class TaskSpec:
     """Modules that register the recipe's plugin stages, imported in every worker."""
     work: str | None = None
     """The run's scratch folder (``OUT/_work`` when None)."""
+    scratch_compression: str = "none"
+    """How segment and sink files are compressed (``intermediate_options``)."""
 
 
 _PLANS: dict[str, list[Segment]] = {}
@@ -60,8 +62,8 @@ class _SinkFiles:
     """The columns each sink of a segment keeps from one shard, written beside the segment
     (under temporary names until ``close``)."""
 
-    def __init__(self, layout: Layout, shard: int) -> None:
-        self.layout, self.shard = layout, shard
+    def __init__(self, layout: Layout, shard: int, options: pa.ipc.IpcWriteOptions) -> None:
+        self.layout, self.shard, self.options = layout, shard, options
         self.open: dict[int, tuple] = {}
 
     def write(self, index: int, columns: dict[str, pa.Array]) -> None:
@@ -72,7 +74,7 @@ class _SinkFiles:
             path = self._path(index)
             path.parent.mkdir(parents=True, exist_ok=True)
             sink = pa.OSFile(str(tmp_path(path)), "wb")
-            writer = pa.ipc.new_file(sink, batch.schema, options=INTERMEDIATE)
+            writer = pa.ipc.new_file(sink, batch.schema, options=self.options)
             self.open[index] = (path, sink, writer)
         self.open[index][2].write_batch(batch)
 
@@ -90,8 +92,10 @@ class _RemovedFiles(_SinkFiles):
     """The documents the stages in ``names`` removed from one shard (their document
     columns), kept for a later stage that reads them (``Stage.removed_by``)."""
 
-    def __init__(self, layout: Layout, shard: int, names: frozenset[str]) -> None:
-        super().__init__(layout, shard)
+    def __init__(
+        self, layout: Layout, shard: int, options: pa.ipc.IpcWriteOptions, names: frozenset[str]
+    ) -> None:
+        super().__init__(layout, shard, options)
         self.names = names
 
     def _path(self, index: int):
@@ -271,17 +275,18 @@ def run_segment(
             book.get(entry[0], entry[1].name)
     if seg.applies is None:
         book.get(READ_INDEX, READ_STAGE)
-    removed = _RemovedFiles(layout, shard, removed_names(spec))
+    options = intermediate_options(spec.scratch_compression)
+    removed = _RemovedFiles(layout, shard, options, removed_names(spec))
     rec = _Recorder(book, ledger, removed)
     schema = output_schema(spec, seg_index)
     out_path = layout.segment_docs(seg_index, shard)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_path(out_path)
     kept = 0
-    sinks = _SinkFiles(layout, shard)
+    sinks = _SinkFiles(layout, shard, options)
     with (
         pa.OSFile(str(tmp), "wb") as sink,
-        pa.ipc.new_file(sink, schema, options=INTERMEDIATE) as writer,
+        pa.ipc.new_file(sink, schema, options=options) as writer,
     ):
         for batch in _source_batches(spec, seg, shard, files, rec):
             for index, stage in seg.rows:
