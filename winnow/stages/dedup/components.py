@@ -218,11 +218,14 @@ def _band_slots(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @njit(cache=True)
 def _similar(members, starts, ends, p, q, threshold):
-    """Jaccard similarity of documents ``p`` and ``q``'s sorted sets at ``threshold``; the
-    merge stops once the members left cannot bring it there."""
+    """Jaccard similarity of documents ``p`` and ``q``'s sorted sets at ``threshold``: not
+    there when the smaller set is under ``threshold`` times the larger (the similarity is at
+    most their ratio); otherwise the merge stops once the members left cannot bring it
+    there."""
     i, a_end, j, b_end = starts[p], ends[p], starts[q], ends[q]
     size = (a_end - i) + (b_end - j)
-    if i == a_end or j == b_end:
+    smaller, larger = min(a_end - i, b_end - j), max(a_end - i, b_end - j)
+    if smaller == 0 or smaller < threshold * larger:
         return False
     common = 0
     while i < a_end and j < b_end:
@@ -249,22 +252,26 @@ def _verify(chunk, bounds, members, starts, ends, slots, capacity, fixed, thresh
     count = np.zeros(len(capacity), dtype=np.int64)
     removed = np.empty(len(chunk), dtype=np.int64)
     kept_for = np.empty(len(chunk), dtype=np.int64)
-    near = np.empty(slots.shape[1] * max_compared, dtype=np.int64)
-    seen_by = np.full(len(chunk), -1, dtype=np.int64)  # the document that listed it last
-    n_removed = 0
+    bands = slots.shape[1]
+    head = np.empty(bands, dtype=np.int64)  # where each slot's list is read next
+    stop = np.empty(bands, dtype=np.int64)
+    n_removed, past = 0, len(chunk)
     for i in range(len(chunk)):  # components are consecutive and share no slot
         if chunk[i] >= fixed:
-            n_near = 0
-            for s in slots[i]:
-                for t in range(start[s], start[s] + count[s]):
-                    k = listed[t]
-                    if seen_by[k] != i:
-                        seen_by[k] = i
-                        near[n_near] = k
-                        n_near += 1
-            near[:n_near].sort()  # in keep order
+            for b in range(bands):
+                s = slots[i, b]
+                head[b], stop[b] = start[s], start[s] + count[s]
             match = -1
-            for k in near[: min(n_near, max_compared)]:
+            for _ in range(max_compared):  # the lists merged: each kept one once, in keep order
+                k = past
+                for b in range(bands):
+                    if head[b] < stop[b] and listed[head[b]] < k:
+                        k = listed[head[b]]
+                if k == past:
+                    break
+                for b in range(bands):
+                    if head[b] < stop[b] and listed[head[b]] == k:
+                        head[b] += 1
                 if _similar(members, starts, ends, i, k, threshold):
                     match = k
                     break
