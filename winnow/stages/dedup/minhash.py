@@ -186,28 +186,36 @@ class JaccardVerifier:
         documents ``(shard, row)``."""
         order = np.lexsort((row, shard))
         sorted_shard, sorted_row = shard[order], row[order]
-        hashes, counts, keys = [], [], []
+        sets, keys = [], []
         for s in np.unique(shard).tolist():
-            rows = pa.array(sorted_row[sorted_shard == s])
-            set_hashes, set_counts = self._shingles(shards[s], rows)
-            hashes.append(set_hashes)
-            counts.append(set_counts)
-            table = shards[s](list(self.bands)).take(rows)
+            rows = sorted_row[sorted_shard == s]
+            sets += self._sets(shards[s], rows)
+            table = shards[s](list(self.bands)).take(pa.array(rows))
             keys.append(np.stack([table.column(b).to_numpy() for b in self.bands], axis=1))
-        members, offsets = distinct_sorted(np.concatenate(hashes), np.concatenate(counts))
+        members = np.concatenate([m for m, _ in sets])
+        offsets = np.zeros(len(order) + 1, dtype=np.int64)
+        np.cumsum(np.concatenate([np.diff(o) for _, o in sets]), out=offsets[1:])
         back = np.empty_like(order)
         back[order] = np.arange(len(order))  # loaded in (shard, row) order: back to asked
         return members, offsets[:-1][back], offsets[1:][back], np.concatenate(keys)[back]
 
-    def _shingles(self, shard: ShardColumns, rows: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-        """The shingle hashes of a shard's ``rows`` (flat) and how many each has: the map's
-        column, or, for a reference part (which keeps the compared text), from the text."""
+    def _sets(self, shard: ShardColumns, rows: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The distinct shingles of a shard's ``rows`` (ascending), as ``distinct_sorted``
+        gives them, a piece per record batch: read from the map's column where the file is
+        (memory-mapped, nothing copied but those rows' lists), or, for a reference part
+        (which keeps the compared text), hashed from the text."""
         names = shard.schema.names
-        if SHINGLE_SET in names:
-            sets = shard([SHINGLE_SET]).column(SHINGLE_SET).take(rows).combine_chunks()
-            values = sets.flatten().to_numpy()
-            return values, np.diff(sets.offsets.to_numpy() - sets.offsets[0].as_py())
-        columns = ["text", "messages"] if self.view != "text" else ["text"]
-        table = shard([c for c in columns if c in names]).take(rows)
-        shingles = shingle_hashes(view_array(table, self.view), self.ngram)
-        return shingles.hashes, np.diff(shingles.offsets)
+        if SHINGLE_SET not in names:
+            columns = ["text", "messages"] if self.view != "text" else ["text"]
+            table = shard([c for c in columns if c in names]).take(pa.array(rows))
+            shingles = shingle_hashes(view_array(table, self.view), self.ngram)
+            every = np.arange(len(rows))
+            return [distinct_sorted(shingles.hashes, shingles.offsets, every)]
+        pieces, first = [], 0
+        for chunk in shard([SHINGLE_SET]).column(SHINGLE_SET).chunks:
+            lo, hi = np.searchsorted(rows, [first, first + len(chunk)])
+            if hi > lo:
+                offsets, values = chunk.offsets.to_numpy(), chunk.values.to_numpy()
+                pieces.append(distinct_sorted(values, offsets, rows[lo:hi] - first))
+            first += len(chunk)
+        return pieces

@@ -206,22 +206,27 @@ def ngram_keys(hashes: np.ndarray, n: int) -> np.ndarray:
 
 
 @njit(cache=True)
-def distinct_sorted(hashes: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each document's distinct values, ascending (flat), and their offsets, from values
-    grouped by document (``counts`` per document)."""
-    out = np.empty(len(hashes), dtype=np.uint64)
-    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
-    start, n = 0, 0
-    for d in range(len(counts)):
-        values = out[n : n + counts[d]]  # sorted in place, then its repeats left out
-        values[:] = hashes[start : start + counts[d]]
-        values.sort()
+def distinct_sorted(
+    values: np.ndarray, offsets: np.ndarray, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of lists ``rows`` (list ``r``: ``values[offsets[r]:offsets[r + 1]]``),
+    each ascending, end to end, and where each starts (and the total at the end)."""
+    total = 0
+    for r in rows:
+        total += offsets[r + 1] - offsets[r]
+    out = np.empty(total, dtype=np.uint64)
+    out_offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    n = 0
+    for d in range(len(rows)):
+        start, end = offsets[rows[d]], offsets[rows[d] + 1]
+        kept_values = out[n : n + end - start]  # sorted in place, then its repeats left out
+        kept_values[:] = values[start:end]
+        kept_values.sort()
         kept = 0
-        for k in range(len(values)):
-            if k == 0 or values[k] != values[kept - 1]:
-                values[kept] = values[k]
+        for k in range(len(kept_values)):
+            if k == 0 or kept_values[k] != kept_values[kept - 1]:
+                kept_values[kept] = kept_values[k]
                 kept += 1
         n += kept
-        start += counts[d]
-        offsets[d + 1] = n
-    return out[:n].copy(), offsets
+        out_offsets[d + 1] = n
+    return out[:n].copy(), out_offsets
