@@ -3,10 +3,10 @@
 Documents are numbered globally in input order (shard by shard). Band keys are shuffled
 into partitions (``shuffle.py``) and one task per partition sorts its keys: documents next
 to each other with the same (band, key) are an edge. Components of the edges come from
-``scipy.sparse.csgraph.connected_components`` on the driver, which holds three numbers per
-colliding document plus the edges (nothing for the others). Verification splits the
-components into slices, one task each; a task loads the shingles and band keys of its
-slice's documents only.
+``scipy.sparse.csgraph.connected_components`` on the driver, which holds the edges, three
+numbers per colliding document and, while it numbers them, a flag and a number per document.
+Verification splits the components into slices, one task each; a task loads the shingles and
+band keys of its slice's documents only.
 """
 
 from __future__ import annotations
@@ -77,9 +77,12 @@ class Candidates:
             calls = [(keys.paths, p) for p in range(keys.parts)]
             edges = run.workers.map("collisions", collisions_in_partition, calls)
         u, v = (concat([e[i] for e in edges]) for i in range(2))
-        docs, ends = unique_inverse(np.concatenate([u, v]))
+        colliding = np.zeros(int(keys.offsets[-1]), dtype=bool)  # one flag per document
+        colliding[u] = colliding[v] = True
+        docs = np.flatnonzero(colliding)
+        number = np.cumsum(colliding) - 1  # a colliding document's place among them
         n = len(docs)
-        graph = coo_matrix((np.ones(len(u), np.float32), (ends[: len(u)], ends[len(u) :])), (n, n))
+        graph = coo_matrix((np.ones(len(u), np.float32), (number[u], number[v])), (n, n))
         _, labels = connected_components(graph, directed=False)
         rank = np.arange(n, dtype=np.int64)
         return cls(keys.offsets, docs, labels.astype(np.int64), rank, fixed)
