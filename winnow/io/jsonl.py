@@ -15,7 +15,6 @@ from winnow.chat.output import CHAT_COLUMNS, chat_fields
 from winnow.io.compression import CompressedWriter, compression_of, open_binary
 from winnow.io.documents import is_plain_record, plain_documents
 from winnow.io.inputs import InputError, InputFile
-from winnow.io.jsonl_encode import encode_lines
 from winnow.schema import InvalidRecord
 
 Record = tuple[Any, str]
@@ -177,34 +176,25 @@ def write(
     count = 0
     with CompressedWriter(path, compression or compression_of(path)) as out:
         for batch in batches:
-            names = batch.schema.names
-            chat = "messages" in names and batch.column("messages").null_count < batch.num_rows
-            encoded = None if chat else encode_lines(batch)
-            out.write(encoded if encoded is not None else row_lines(batch, chat_format))
+            columns = {name: batch.column(name).to_pylist() for name in batch.schema.names}
+            metas = columns.pop("meta", None)
+            chats = [None] * batch.num_rows
+            if "messages" in columns and batch.column("messages").null_count < batch.num_rows:
+                chats = chat_fields(columns["messages"], columns["chat_format"], chat_format)
+            names = list(columns)
+            lines = []
+            for i in range(batch.num_rows):
+                row = {n: columns[n][i] for n in names if columns[n][i] is not None}
+                if chats[i] is not None:
+                    for name in CHAT_COLUMNS:
+                        row.pop(name, None)
+                    row.update(chats[i])
+                if metas is not None:
+                    row["meta"] = orjson.Fragment(metas[i])
+                lines.append(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
+            out.write(b"".join(lines))
             count += batch.num_rows
     return count
-
-
-def row_lines(batch: pa.RecordBatch, chat_format: str = "same") -> bytes:
-    """The batch as JSON Lines, one dict per row through orjson (``encode_lines`` gives the
-    same bytes in compiled kernels where no row is a chat record)."""
-    columns = {name: batch.column(name).to_pylist() for name in batch.schema.names}
-    metas = columns.pop("meta", None)
-    chats = [None] * batch.num_rows
-    if "messages" in columns and batch.column("messages").null_count < batch.num_rows:
-        chats = chat_fields(columns["messages"], columns["chat_format"], chat_format)
-    names = list(columns)
-    lines = []
-    for i in range(batch.num_rows):
-        row = {n: columns[n][i] for n in names if columns[n][i] is not None}
-        if chats[i] is not None:
-            for name in CHAT_COLUMNS:
-                row.pop(name, None)
-            row.update(chats[i])
-        if metas is not None:
-            row["meta"] = orjson.Fragment(metas[i])
-        lines.append(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
-    return b"".join(lines)
 
 
 def _starts_plain(block: bytes, f: InputFile) -> bool:
