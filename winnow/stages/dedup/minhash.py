@@ -211,11 +211,15 @@ class JaccardVerifier:
             shingles = shingle_hashes(view_array(table, self.view), self.ngram)
             every = np.arange(len(rows))
             return [distinct_sorted(shingles.hashes, shingles.offsets, every)]
-        pieces, first = [], 0
-        for chunk in shard([SHINGLE_SET]).column(SHINGLE_SET).chunks:
-            lo, hi = np.searchsorted(rows, [first, first + len(chunk)])
-            if hi > lo:
-                offsets, values = chunk.offsets.to_numpy(), chunk.values.to_numpy()
-                pieces.append(distinct_sorted(values, offsets, rows[lo:hi] - first))
-            first += len(chunk)
+        chunks = shard([SHINGLE_SET]).column(SHINGLE_SET).chunks
+        ends = np.cumsum([len(chunk) for chunk in chunks])
+        pieces, lo = [], 0
+        for chunk, end, hi in zip(chunks, ends, np.searchsorted(rows, ends)):
+            if hi > lo:  # the buffers of a large_list<uint64>: offsets, then the values
+                _, offsets, _, values = chunk.buffers()
+                at = chunk.offset
+                offsets = np.frombuffer(offsets, np.int64)[at : at + len(chunk) + 1]
+                values = np.frombuffer(values, np.uint64)
+                pieces.append(distinct_sorted(values, offsets, rows[lo:hi] - (end - len(chunk))))
+            lo = hi
         return pieces
