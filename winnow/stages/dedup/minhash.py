@@ -201,9 +201,9 @@ class JaccardVerifier:
 
     def _sets(self, shard: ShardColumns, rows: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """The distinct shingles of a shard's ``rows`` (ascending), as ``distinct_sorted``
-        gives them, a piece per record batch: read from the map's column where the file is
-        (memory-mapped, nothing copied but those rows' lists), or, for a reference part
-        (which keeps the compared text), hashed from the text."""
+        gives them, a piece per record batch: read from the map's column (from uncompressed
+        scratch, memory-mapped: nothing is copied but those rows' lists), or, for a
+        reference part (which keeps the compared text), hashed from the text."""
         names = shard.schema.names
         if SHINGLE_SET not in names:
             columns = ["text", "messages"] if self.view != "text" else ["text"]
@@ -219,7 +219,7 @@ class JaccardVerifier:
                 _, offsets, _, values = chunk.buffers()
                 at = chunk.offset
                 offsets = np.frombuffer(offsets, np.int64)[at : at + len(chunk) + 1]
-                values = np.frombuffer(values, np.uint64)
+                values = np.frombuffer(values or b"", np.uint64)  # no buffer: no shingles
                 pieces.append(distinct_sorted(values, offsets, rows[lo:hi] - (end - len(chunk))))
             lo = hi
         return pieces
