@@ -95,7 +95,7 @@ def _hash_words(data, offsets, short_max):
             data, offsets, d, hashes, w, word_offsets, word, long_words, n_long
         )
         if d == len(offsets) - 1:
-            return hashes[:w].copy(), word_offsets, long_words[:n_long].copy()
+            return hashes[:w], word_offsets, long_words[:n_long]  # views: no copy of a batch
         # grown between calls: an array reassigned inside the byte loop halves its speed
         need = (offsets[d + 1] - offsets[d]) // 2 + 1
         grown = np.empty(max(2 * len(hashes), w + need), dtype=np.uint64)
