@@ -18,7 +18,7 @@ from winnow.engine.layout import Layout, read_json, tmp_path, write_json_atomic
 from winnow.engine.passes import batch_verdict, conform, decision_verdict
 from winnow.engine.plan import Segment, build_stages, plan_segments
 from winnow.engine.stats import StatsBook, text_bytes
-from winnow.io.arrow_files import INTERMEDIATE_READ, ShardFile, intermediate_options, load_columns
+from winnow.io.arrow_files import INTERMEDIATE_READ, SCRATCH_OPTIONS, ShardFile, load_columns
 from winnow.io.inputs import InputFile
 from winnow.io.read import READ_STAGE, read_shard
 from winnow.ledger import Ledger
@@ -42,7 +42,7 @@ class TaskSpec:
     work: str | None = None
     """The run's scratch folder (``OUT/_work`` when None)."""
     scratch_compression: str = "none"
-    """How segment and sink files are compressed (``intermediate_options``)."""
+    """How segment and sink files are compressed (``SCRATCH_OPTIONS``)."""
 
 
 _PLANS: dict[str, list[Segment]] = {}
@@ -275,7 +275,7 @@ def run_segment(
             book.get(entry[0], entry[1].name)
     if seg.applies is None:
         book.get(READ_INDEX, READ_STAGE)
-    options = intermediate_options(spec.scratch_compression)
+    options = SCRATCH_OPTIONS[spec.scratch_compression]
     removed = _RemovedFiles(layout, shard, options, removed_names(spec))
     rec = _Recorder(book, ledger, removed)
     schema = output_schema(spec, seg_index)

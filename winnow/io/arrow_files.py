@@ -19,14 +19,13 @@ INTERMEDIATE_READ = pa.ipc.IpcReadOptions(use_threads=False)
 """How intermediate files are read (see ``INTERMEDIATE``), compressed or not."""
 
 
-def intermediate_options(compression: str) -> pa.ipc.IpcWriteOptions:
-    """Write options for a run's segment and sink files (the recipe's
-    ``scratch_compression``): ``lz4`` as ``INTERMEDIATE``, or ``none``, which spares
-    compressing the text on write and decompressing it on every read (a MinHash run on 1M
-    paragraphs: 17.2 s against 20.2 s) for about twice the scratch disk."""
-    if compression == "lz4":
-        return INTERMEDIATE
-    return pa.ipc.IpcWriteOptions(compression=None, use_threads=False)
+SCRATCH_OPTIONS = {
+    "lz4": INTERMEDIATE,
+    "none": pa.ipc.IpcWriteOptions(compression=None, use_threads=False),
+}
+"""Write options of a run's segment and sink files, by the recipe's ``scratch_compression``:
+``none`` spares compressing the text on write and decompressing it on every read (a MinHash
+run on 1M paragraphs: 17.2 s against 20.2 s) for about twice the scratch disk."""
 
 
 def schema_of(path: os.PathLike) -> pa.Schema:

@@ -189,9 +189,10 @@ class JaccardVerifier:
         sets, keys = [], []
         for s in np.unique(shard).tolist():
             rows = sorted_row[sorted_shard == s]
-            sets += self._sets(shards[s], rows)
-            table = shards[s](list(self.bands)).take(pa.array(rows))
-            keys.append(np.stack([table.column(b).to_numpy() for b in self.bands], axis=1))
+            table = shards[s]([*self._compared(shards[s].schema.names), *self.bands])
+            sets += self._sets(table, rows)
+            bands = table.select(list(self.bands)).take(pa.array(rows))
+            keys.append(np.stack([bands.column(b).to_numpy() for b in self.bands], axis=1))
         members = np.concatenate([m for m, _ in sets])
         offsets = np.zeros(len(order) + 1, dtype=np.int64)
         np.cumsum(np.concatenate([np.diff(o) for _, o in sets]), out=offsets[1:])
@@ -199,19 +200,22 @@ class JaccardVerifier:
         back[order] = np.arange(len(order))  # loaded in (shard, row) order: back to asked
         return members, offsets[:-1][back], offsets[1:][back], np.concatenate(keys)[back]
 
-    def _sets(self, shard: ShardColumns, rows: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        """The distinct shingles of a shard's ``rows`` (ascending), as ``distinct_sorted``
-        gives them, a piece per record batch: read from the map's column (from uncompressed
-        scratch, memory-mapped: nothing is copied but those rows' lists), or, for a
-        reference part (which keeps the compared text), hashed from the text."""
-        names = shard.schema.names
-        if SHINGLE_SET not in names:
-            columns = ["text", "messages"] if self.view != "text" else ["text"]
-            table = shard([c for c in columns if c in names]).take(pa.array(rows))
-            shingles = shingle_hashes(view_array(table, self.view), self.ngram)
-            every = np.arange(len(rows))
-            return [distinct_sorted(shingles.hashes, shingles.offsets, every)]
-        chunks = shard([SHINGLE_SET]).column(SHINGLE_SET).chunks
+    def _compared(self, names: list[str]) -> list[str]:
+        """The columns a shard's shingles come from: the map's ``_mh_set``, or, in a
+        reference part (which keeps the compared text instead), the text."""
+        if SHINGLE_SET in names:
+            return [SHINGLE_SET]
+        text = ["text", "messages"] if self.view != "text" else ["text"]
+        return [c for c in text if c in names]
+
+    def _sets(self, table: pa.Table, rows: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The distinct shingles of ``rows`` (ascending), as ``distinct_sorted`` gives them,
+        a piece per record batch: read from the map's column (from uncompressed scratch,
+        memory-mapped: nothing is copied but those rows' lists), or hashed from the text."""
+        if SHINGLE_SET not in table.schema.names:
+            shingles = shingle_hashes(view_array(table.take(pa.array(rows)), self.view), self.ngram)
+            return [distinct_sorted(shingles.hashes, shingles.offsets, np.arange(len(rows)))]
+        chunks = table.column(SHINGLE_SET).chunks
         ends = np.cumsum([len(chunk) for chunk in chunks])
         pieces, lo = [], 0
         for chunk, end, hi in zip(chunks, ends, np.searchsorted(rows, ends)):
