@@ -220,7 +220,18 @@ def _applied_schema(spec: TaskSpec, seg_index: int) -> pa.Schema:
     return stage.apply(batch, 0, stage.decision_schema.empty_table()).batch.schema
 
 
+_SCHEMAS: dict[tuple[str, int], pa.Schema] = {}
+
+
 def output_schema(spec: TaskSpec, seg_index: int) -> pa.Schema:
+    """The schema a segment writes (found once per process, ``_empty_pass``)."""
+    key = (spec.stages_json, seg_index)
+    if key not in _SCHEMAS:
+        _SCHEMAS[key] = _empty_pass(spec, seg_index)
+    return _SCHEMAS[key]
+
+
+def _empty_pass(spec: TaskSpec, seg_index: int) -> pa.Schema:
     """The schema a segment writes, found by running its stages on an empty batch."""
     empty = [pa.array([], f.type) for f in DOC_SCHEMA]
     batch = pa.RecordBatch.from_arrays(empty, schema=DOC_SCHEMA)

@@ -130,11 +130,9 @@ class StageStats:
         kept = np.ones(after.num_rows, bool)
         if reason is not None:
             kept = reason.is_null().to_numpy(zero_copy_only=False)
-        lengths = pc.binary_length(pc.fill_null(after.column("text"), "")).to_numpy(
-            zero_copy_only=False
-        )
-        self._count("length", "in", pc.binary_length(pc.fill_null(before.column("text"), ""))
-                    .to_numpy(zero_copy_only=False))  # fmt: skip
+        lengths = _lengths(after.column("text"))
+        same = _same_buffers(before.column("text"), after.column("text"))
+        self._count("length", "in", lengths if same else _lengths(before.column("text")))
         self._count("length", "out", lengths[kept])
         new = [f for f in after.schema if f.name not in before.schema.names]
         for f in new:
@@ -177,12 +175,46 @@ class StageStats:
             self.categories[name] = None
 
     def _count(self, column: str, part: str, values: np.ndarray) -> None:
-        values = values[np.isfinite(values)]
+        if values.dtype.kind != "i":
+            values = values[np.isfinite(values)]
         if not len(values):
             return
         counts = self.histograms.setdefault(column, {}).setdefault(part, Counter())
-        unique, n = np.unique(two_digits(values), return_counts=True)
+        unique, n = _rounded_counts(values)
         counts.update(dict(zip(unique.tolist(), n.tolist())))
+
+
+_BINCOUNT_LIMIT = 1 << 20
+"""Largest integer counted with ``np.bincount`` (document lengths) instead of a sort."""
+
+
+def _rounded_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ``two_digits`` of ``values`` and how often each occurs; small
+    non-negative integers are counted first and rounded once per distinct value."""
+    if values.dtype.kind == "i" and values.min() >= 0 and values.max() < _BINCOUNT_LIMIT:
+        tally = np.bincount(values)
+        present = np.flatnonzero(tally)
+        rounded, inverse = np.unique(two_digits(present.astype(np.float64)), return_inverse=True)
+        return rounded, np.bincount(inverse, weights=tally[present]).astype(np.int64)
+    return np.unique(two_digits(values.astype(np.float64)), return_counts=True)
+
+
+def _lengths(text: pa.Array) -> np.ndarray:
+    """UTF-8 bytes of each text (0 for a null)."""
+    return pc.binary_length(pc.fill_null(text, "")).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _same_buffers(a: pa.Array, b: pa.Array) -> bool:
+    """Whether two arrays are views of the same memory (a stage that left ``text`` as it was)."""
+    if a is b:
+        return True
+    if len(a) != len(b) or a.offset != b.offset or a.type != b.type:
+        return False
+    return _addresses(a) == _addresses(b)
+
+
+def _addresses(array: pa.Array) -> list[int | None]:
+    return [None if b is None else b.address for b in array.buffers()]
 
 
 class StatsBook:

@@ -196,9 +196,12 @@ def verify_components(
     below ``fixed``, a reference's, are kept whatever they are like)."""
     shard = np.searchsorted(offsets, chunk, side="right") - 1
     members, starts, ends, keys = verifier.load(shards, shard, chunk - offsets[shard])
-    slots, capacity = _band_slots(keys)
+    sizes = np.diff(bounds)
+    large = np.repeat(sizes > MAX_KEPT_COMPARED, sizes)
+    slot_row = np.cumsum(large) - 1  # a large component's document: its row of ``slots``
+    slots, capacity = _band_slots(keys[large])
     removed, kept_for = _verify(
-        chunk, bounds, members, starts, ends, slots, capacity, fixed,
+        chunk, bounds, members, starts, ends, keys, slots, slot_row, capacity, fixed,
         verifier.threshold, MAX_KEPT_COMPARED,
     )  # fmt: skip
     return removed, kept_for
@@ -219,17 +222,43 @@ def _band_slots(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return slots, np.minimum(capacity, MAX_KEPT_COMPARED)
 
 
+BUCKET_BITS = 6
+"""Each set's members counted in 2**6 ranges of their top bits (``_bucket_counts``)."""
+
+
 @njit(cache=True)
-def _similar(members, starts, ends, p, q, threshold):
+def _bucket_counts(members, starts, ends):
+    """How many of each document's members fall in each of ``2**BUCKET_BITS`` equal ranges
+    of values (documents x ranges; saturating at 255)."""
+    counts = np.zeros((len(starts), 1 << BUCKET_BITS), dtype=np.uint8)
+    shift = np.uint64(64 - BUCKET_BITS)
+    for d in range(len(starts)):
+        for t in range(starts[d], ends[d]):
+            bucket = members[t] >> shift
+            if counts[d, bucket] < 255:
+                counts[d, bucket] += 1
+    return counts
+
+
+@njit(cache=True)
+def _similar(members, starts, ends, counts, p, q, threshold):
     """Jaccard similarity of documents ``p`` and ``q``'s sorted sets at ``threshold``: not
     there when the smaller set is under ``threshold`` times the larger (the similarity is at
-    most their ratio); otherwise the merge stops once the members left cannot bring it
+    most their ratio), nor when the members they could share, range by range of values
+    (``counts``: the smaller count of each range; exact while the smaller set has under 255
+    members), are too few; otherwise the merge stops once the members left cannot bring it
     there."""
     i, a_end, j, b_end = starts[p], ends[p], starts[q], ends[q]
     size = (a_end - i) + (b_end - j)
     smaller, larger = min(a_end - i, b_end - j), max(a_end - i, b_end - j)
     if smaller == 0 or smaller < threshold * larger:
         return False
+    if smaller < 255:
+        most = 0
+        for bucket in range(counts.shape[1]):
+            most += min(counts[p, bucket], counts[q, bucket])
+        if most < threshold * (size - most):
+            return False
     common = 0
     while i < a_end and j < b_end:
         if members[i] == members[j]:
@@ -248,43 +277,69 @@ def _similar(members, starts, ends, p, q, threshold):
 
 
 @njit(cache=True)
-def _verify(chunk, bounds, members, starts, ends, slots, capacity, fixed, threshold, max_compared):
+def _verify(
+    chunk, bounds, members, starts, ends, keys, slots, slot_row, capacity, fixed, threshold,
+    max_compared,
+):  # fmt: skip
+    """Each component in keep order: a document (not a fixed one) is compared with the kept
+    documents it shares a band with, first kept first, at most ``max_compared``; the first
+    similar one is the one it duplicates. A component of at most ``max_compared`` documents
+    finds them among its kept ones directly (its band keys side by side); a larger one
+    through lists of the kept documents of each (band, key) slot (``_band_slots``)."""
     start = np.zeros(len(capacity) + 1, dtype=np.int64)
     start[1:] = np.cumsum(capacity)
     listed = np.empty(start[-1], dtype=np.int64)  # kept documents per slot, in keep order
     count = np.zeros(len(capacity), dtype=np.int64)
     removed = np.empty(len(chunk), dtype=np.int64)
     kept_for = np.empty(len(chunk), dtype=np.int64)
-    bands = slots.shape[1]
+    bands = keys.shape[1]
     head = np.empty(bands, dtype=np.int64)  # where each slot's list is read next
     stop = np.empty(bands, dtype=np.int64)
+    kept = np.empty(max_compared, dtype=np.int64)  # a small component's kept documents
+    counts = _bucket_counts(members, starts, ends)
     n_removed, past = 0, len(chunk)
-    for i in range(len(chunk)):  # components are consecutive and share no slot
-        if chunk[i] >= fixed:
-            for b in range(bands):
-                s = slots[i, b]
-                head[b], stop[b] = start[s], start[s] + count[s]
+    for g in range(len(bounds) - 1):
+        small = bounds[g + 1] - bounds[g] <= max_compared
+        n_kept = 0
+        for i in range(bounds[g], bounds[g + 1]):
             match = -1
-            for _ in range(max_compared):  # the lists merged: each kept one once, in keep order
-                k = past
+            if chunk[i] >= fixed and small:
+                for t in range(n_kept):
+                    k = kept[t]
+                    for b in range(bands):
+                        if keys[i, b] == keys[k, b]:
+                            if _similar(members, starts, ends, counts, i, k, threshold):
+                                match = k
+                            break
+                    if match >= 0:
+                        break
+            elif chunk[i] >= fixed:
+                row = slots[slot_row[i]]
                 for b in range(bands):
-                    if head[b] < stop[b] and listed[head[b]] < k:
-                        k = listed[head[b]]
-                if k == past:
-                    break
-                for b in range(bands):
-                    if head[b] < stop[b] and listed[head[b]] == k:
-                        head[b] += 1
-                if _similar(members, starts, ends, i, k, threshold):
-                    match = k
-                    break
+                    head[b], stop[b] = start[row[b]], start[row[b]] + count[row[b]]
+                for _ in range(max_compared):  # the lists merged: each kept one once, in order
+                    k = past
+                    for b in range(bands):
+                        if head[b] < stop[b] and listed[head[b]] < k:
+                            k = listed[head[b]]
+                    if k == past:
+                        break
+                    for b in range(bands):
+                        if head[b] < stop[b] and listed[head[b]] == k:
+                            head[b] += 1
+                    if _similar(members, starts, ends, counts, i, k, threshold):
+                        match = k
+                        break
             if match >= 0:
                 removed[n_removed] = chunk[i]
                 kept_for[n_removed] = chunk[match]
                 n_removed += 1
-                continue
-        for s in slots[i]:
-            if count[s] < capacity[s]:
-                listed[start[s] + count[s]] = i
-                count[s] += 1
+            elif small:
+                kept[n_kept] = i
+                n_kept += 1
+            else:
+                for s in slots[slot_row[i]]:
+                    if count[s] < capacity[s]:
+                        listed[start[s] + count[s]] = i
+                        count[s] += 1
     return removed[:n_removed].copy(), kept_for[:n_removed].copy()
