@@ -18,7 +18,7 @@ from winnow.engine.layout import Layout, read_json, tmp_path, write_json_atomic
 from winnow.engine.passes import batch_verdict, conform, decision_verdict
 from winnow.engine.plan import Segment, build_stages, plan_segments
 from winnow.engine.stats import StatsBook, text_bytes
-from winnow.io.arrow_files import INTERMEDIATE_READ, SCRATCH_OPTIONS, ShardFile, load_columns
+from winnow.io.arrow_files import INTERMEDIATE_READ, ShardFile, load_columns, scratch_writer
 from winnow.io.inputs import InputFile
 from winnow.io.read import READ_STAGE, read_shard
 from winnow.ledger import Ledger
@@ -62,8 +62,8 @@ class _SinkFiles:
     """The columns each sink of a segment keeps from one shard, written beside the segment
     (under temporary names until ``close``)."""
 
-    def __init__(self, layout: Layout, shard: int, options: pa.ipc.IpcWriteOptions) -> None:
-        self.layout, self.shard, self.options = layout, shard, options
+    def __init__(self, layout: Layout, shard: int, compression: str) -> None:
+        self.layout, self.shard, self.compression = layout, shard, compression
         self.open: dict[int, tuple] = {}
 
     def write(self, index: int, columns: dict[str, pa.Array]) -> None:
@@ -74,7 +74,7 @@ class _SinkFiles:
             path = self._path(index)
             path.parent.mkdir(parents=True, exist_ok=True)
             sink = pa.OSFile(str(tmp_path(path)), "wb")
-            writer = pa.ipc.new_file(sink, batch.schema, options=self.options)
+            writer = scratch_writer(sink, batch.schema, self.compression)
             self.open[index] = (path, sink, writer)
         self.open[index][2].write_batch(batch)
 
@@ -93,9 +93,9 @@ class _RemovedFiles(_SinkFiles):
     columns), kept for a later stage that reads them (``Stage.removed_by``)."""
 
     def __init__(
-        self, layout: Layout, shard: int, options: pa.ipc.IpcWriteOptions, names: frozenset[str]
+        self, layout: Layout, shard: int, compression: str, names: frozenset[str]
     ) -> None:
-        super().__init__(layout, shard, options)
+        super().__init__(layout, shard, compression)
         self.names = names
 
     def _path(self, index: int):
@@ -286,18 +286,18 @@ def run_segment(
             book.get(entry[0], entry[1].name)
     if seg.applies is None:
         book.get(READ_INDEX, READ_STAGE)
-    options = SCRATCH_OPTIONS[spec.scratch_compression]
-    removed = _RemovedFiles(layout, shard, options, removed_names(spec))
+    compression = spec.scratch_compression
+    removed = _RemovedFiles(layout, shard, compression, removed_names(spec))
     rec = _Recorder(book, ledger, removed)
     schema = output_schema(spec, seg_index)
     out_path = layout.segment_docs(seg_index, shard)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_path(out_path)
     kept = 0
-    sinks = _SinkFiles(layout, shard, options)
+    sinks = _SinkFiles(layout, shard, compression)
     with (
         pa.OSFile(str(tmp), "wb") as sink,
-        pa.ipc.new_file(sink, schema, options=options) as writer,
+        scratch_writer(sink, schema, compression) as writer,
     ):
         for batch in _source_batches(spec, seg, shard, files, rec):
             for index, stage in seg.rows:
