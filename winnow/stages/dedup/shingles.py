@@ -85,64 +85,55 @@ def _word_byte(data, i, start, end):
 
 @njit(cache=True)
 def _hash_words(data, offsets, short_max):
-    hashes = np.empty(len(data) // 5 + 16, dtype=np.uint64)  # grown when real text needs
+    """Every word's hash, where each document's words start, and the words longer than
+    ``short_max`` bytes (index, start, end), for the caller to hash. The hashes' room is
+    the most words the bytes can hold (half of them, rounded up): memory the kernel does not
+    write is never used, and the hashes are returned as a view (no copy of a batch)."""
+    hashes = np.empty(len(data) // 2 + 1, dtype=np.uint64)
     word_offsets = np.zeros(len(offsets), dtype=np.int64)
     long_words = np.empty((len(data) // (short_max + 1) + 1, 3), dtype=np.int64)
     word = np.empty(short_max, dtype=np.uint8)
-    d, w, n_long = 0, 0, 0
-    while True:
-        d, w, n_long = _hash_documents(
-            data, offsets, d, hashes, w, word_offsets, word, long_words, n_long
-        )
-        if d == len(offsets) - 1:
-            return hashes[:w], word_offsets, long_words[:n_long]  # views: no copy of a batch
-        # grown between calls: an array reassigned inside the byte loop halves its speed
-        need = (offsets[d + 1] - offsets[d]) // 2 + 1
-        grown = np.empty(max(2 * len(hashes), w + need), dtype=np.uint64)
-        grown[:w] = hashes[:w]
-        hashes = grown
-
-
-@njit(cache=True)
-def _hash_documents(data, offsets, d, hashes, w, word_offsets, word, long_words, n_long):
-    """Hash the words of documents ``d, d + 1, ...`` into ``hashes[w:]`` while the room
-    left holds a document's most words (half its bytes, rounded up); returns where it
-    stopped. A word longer than ``word`` is listed in ``long_words`` (index, start, end)."""
-    short_max = len(word)
-    while d < len(offsets) - 1:
+    w, n_long = 0, 0
+    for d in range(len(offsets) - 1):
         start, end = offsets[d], offsets[d + 1]
-        if len(hashes) - w < (end - start) // 2 + 1:
-            break
-        length, first = -1, start
-        for i in range(start, end + 1):
-            if i == end:
-                c = -1
-            elif data[i] < 128:  # the common case, inline
-                c = np.int64(_WORD_BYTE[data[i]])
-                if c == 0:
-                    c = -1
-            else:
-                c = _word_byte(data, i, start, end)
-            if c >= 0:
-                if length < 0:
-                    length, first = 0, i
-                if c > 0:
-                    if length < short_max:
-                        word[length] = c
-                    length += 1
-            elif length >= 0:
-                if length <= short_max:
-                    hashes[w] = xxh3_64(word, 0, length)
+        i = start
+        while i < end:
+            c = data[i]
+            if c < 128:
+                if _WORD_BYTE[c] == 0:  # between words
+                    i += 1
+                    continue
+            elif _word_byte(data, i, start, end) < 0:
+                i += 1
+                continue
+            length, first = 0, i
+            while i < end:  # the word's bytes, lower-cased into ``word``
+                c = data[i]
+                if c < 128:  # the common case, inline
+                    v = _WORD_BYTE[c]
+                    if v == 0:
+                        break
                 else:
-                    long_words[n_long, 0] = w
-                    long_words[n_long, 1] = first
-                    long_words[n_long, 2] = i
-                    n_long += 1
-                w += 1
-                length = -1
-        d += 1
-        word_offsets[d] = w
-    return d, w, n_long
+                    v = _word_byte(data, i, start, end)
+                    if v < 0:
+                        break
+                    if v == 0:  # the later bytes of U+0130 and U+212A
+                        i += 1
+                        continue
+                if length < short_max:
+                    word[length] = v
+                length += 1
+                i += 1
+            if length <= short_max:
+                hashes[w] = xxh3_64(word, 0, length)
+            else:
+                long_words[n_long, 0] = w
+                long_words[n_long, 1] = first
+                long_words[n_long, 2] = i
+                n_long += 1
+            w += 1
+        word_offsets[d + 1] = w
+    return hashes[:w], word_offsets, long_words[:n_long]
 
 
 def shingle_hashes(text: pa.Array, n: int) -> Shingles:
