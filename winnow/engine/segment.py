@@ -136,15 +136,15 @@ class _Recorder:
     ):  # fmt: skip
         """``generated``: the batch holds documents the stage made, not ones it received."""
         st = self.book.get(index, name)
+        batch = result.batch
+        reason = result.reason
+        has_drops = reason is not None and reason.null_count < len(reason)
+        bytes_in, bytes_out = st.observe(before, batch, reason if has_drops else None)
         if generated:
             st.generated += before.num_rows
         else:
             st.docs_in += before.num_rows
-            st.bytes_in += text_bytes(before)
-        batch = result.batch
-        reason = result.reason
-        has_drops = reason is not None and reason.null_count < len(reason)
-        st.observe(before, batch, reason if has_drops else None)
+            st.bytes_in += bytes_in
         if has_drops:
             dropped = reason.is_valid()
             self.ledger.add_dropped(
@@ -163,7 +163,7 @@ class _Recorder:
             st.removed.update({d["values"]: d["counts"] for d in counts})
             batch = batch.filter(reason.is_null())
         st.docs_out += batch.num_rows
-        st.bytes_out += text_bytes(batch)
+        st.bytes_out += bytes_out
         st.seconds += time.perf_counter() - t0
         return batch
 

@@ -55,8 +55,13 @@ class StageStats:
     generated: int = 0
     """Documents the stage made (rewrites, generated records): docs_in + generated = docs_out
     + removed."""
+    _tallies: dict = field(default_factory=dict, repr=False, compare=False)
+    """Histogram parts of small non-negative integers (lengths) as counts of each value,
+    batch after batch, rounded into ``histograms`` when read (``_flush``)."""
 
     def merge(self, other: StageStats) -> None:
+        self._flush()
+        other._flush()
         self.docs_in += other.docs_in
         self.docs_out += other.docs_out
         self.bytes_in += other.bytes_in
@@ -81,6 +86,7 @@ class StageStats:
             self.examples[part] += other.examples[part][: max(room, 0)]
 
     def to_json(self) -> dict:
+        self._flush()
         return {
             "name": self.name,
             "docs_in": self.docs_in,
@@ -124,16 +130,19 @@ class StageStats:
             d.get("generated", 0),
         )
 
-    def observe(self, before: pa.RecordBatch, after: pa.RecordBatch, reason) -> None:
+    def observe(self, before: pa.RecordBatch, after: pa.RecordBatch, reason) -> tuple[int, int]:
         """Histograms, categories, sources and examples of one batch: ``after`` is the
-        stage's output batch (all rows), ``reason`` the drop reasons (None: all kept)."""
+        stage's output batch (all rows), ``reason`` the drop reasons (None: all kept).
+        Returns the UTF-8 bytes of text in and kept."""
         kept = np.ones(after.num_rows, bool)
         if reason is not None:
             kept = reason.is_null().to_numpy(zero_copy_only=False)
         lengths = _lengths(after.column("text"))
         same = _same_buffers(before.column("text"), after.column("text"))
-        self._count("length", "in", lengths if same else _lengths(before.column("text")))
-        self._count("length", "out", lengths[kept])
+        lengths_in = lengths if same else _lengths(before.column("text"))
+        lengths_out = lengths[kept]
+        self._count("length", "in", lengths_in)
+        self._count("length", "out", lengths_out)
         new = [f for f in after.schema if f.name not in before.schema.names]
         for f in new:
             if f.name.startswith("_"):
@@ -161,6 +170,7 @@ class StageStats:
                     | ({"reason": r} if part == "removed" else {})
                     for i, t, r in zip(ids, texts, why)
                 ]
+        return int(lengths_in.sum()), int(lengths_out.sum())
 
     def _categorise(self, name: str, column: pa.Array) -> None:
         """Count the values of a short string column; one with too many distinct values is
@@ -175,28 +185,40 @@ class StageStats:
             self.categories[name] = None
 
     def _count(self, column: str, part: str, values: np.ndarray) -> None:
-        if values.dtype.kind != "i":
+        if values.dtype.kind == "i":
+            if len(values) and values.min() >= 0 and values.max() < _BINCOUNT_LIMIT:
+                tally = np.bincount(values)
+                held = self._tallies.get((column, part), np.zeros(0, np.int64))
+                if len(held) < len(tally):
+                    held = self._tallies[column, part] = np.concatenate(
+                        [held, np.zeros(len(tally) - len(held), np.int64)]
+                    )
+                held[: len(tally)] += tally
+                return
+        else:
             values = values[np.isfinite(values)]
         if not len(values):
             return
+        unique, n = np.unique(two_digits(values.astype(np.float64)), return_counts=True)
+        self._add(column, part, unique, n)
+
+    def _add(self, column: str, part: str, unique: np.ndarray, n: np.ndarray) -> None:
         counts = self.histograms.setdefault(column, {}).setdefault(part, Counter())
-        unique, n = _rounded_counts(values)
         counts.update(dict(zip(unique.tolist(), n.tolist())))
+
+    def _flush(self) -> None:
+        """Round the integers counted so far (``_tallies``) into the histograms."""
+        for (column, part), tally in self._tallies.items():
+            present = np.flatnonzero(tally)
+            values = two_digits(present.astype(np.float64))
+            rounded, inverse = np.unique(values, return_inverse=True)
+            n = np.bincount(inverse, weights=tally[present]).astype(np.int64)
+            self._add(column, part, rounded, n)
+        self._tallies.clear()
 
 
 _BINCOUNT_LIMIT = 1 << 20
-"""Largest integer counted with ``np.bincount`` (document lengths) instead of a sort."""
-
-
-def _rounded_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct ``two_digits`` of ``values`` and how often each occurs; small
-    non-negative integers are counted first and rounded once per distinct value."""
-    if values.dtype.kind == "i" and values.min() >= 0 and values.max() < _BINCOUNT_LIMIT:
-        tally = np.bincount(values)
-        present = np.flatnonzero(tally)
-        rounded, inverse = np.unique(two_digits(present.astype(np.float64)), return_inverse=True)
-        return rounded, np.bincount(inverse, weights=tally[present]).astype(np.int64)
-    return np.unique(two_digits(values.astype(np.float64)), return_counts=True)
+"""Largest integer counted value by value (``StageStats._tallies``), not rounded at once."""
 
 
 def _lengths(text: pa.Array) -> np.ndarray:

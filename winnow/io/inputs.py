@@ -191,15 +191,17 @@ def split_lines(f: InputFile, target_bytes: int, block: int = 1 << 24) -> list[I
         return [f]
     pieces: list[InputFile] = []
     start, first, at, newlines = 0, 1, 0, 0
+    buffer = bytearray(block)  # one buffer read into again and again (no block allocated)
+    view = memoryview(buffer)
     with open(f.path, "rb") as fh:
         while at < f.size:
             want = start + target_bytes
             while at < want:
-                chunk = fh.read(min(block, want - at))
-                if not chunk:
+                got = fh.readinto(view[: min(block, want - at)])
+                if not got:
                     break
-                newlines += chunk.count(b"\n")
-                at += len(chunk)
+                newlines += buffer.count(b"\n", 0, got)
+                at += got
             tail = fh.readline()  # the cut moves to the end of its line
             newlines += tail.count(b"\n")
             at += len(tail)

@@ -26,36 +26,43 @@ def drops_tables(
     document each removed one duplicates (-1: none); its id is looked up shard by shard, and
     its ``reference_source`` where its shard is a reference corpus's (``REFERENCE_SOURCE``)."""
     removed, kept_for = np.asarray(removed, np.int64), np.asarray(kept_for, np.int64)
-    ids = np.full(len(removed), None, dtype=object)
-    sources = np.full(len(removed), None, dtype=object)
+    order = np.argsort(removed, kind="stable")  # by shard, then row: each shard's a range
+    removed, kept_for, cluster = removed[order], kept_for[order], np.asarray(cluster)[order]
     has = kept_for >= 0
-    target_shard = np.searchsorted(offsets, kept_for, side="right") - 1
-    for s in np.unique(target_shard[has]):
-        mine = has & (target_shard == s)
-        rows = pa.array(kept_for[mine] - offsets[s])
-        shard = shards[int(s)]
-        names = ["id", REFERENCE_SOURCE] if REFERENCE_SOURCE in shard.schema.names else ["id"]
-        found = shard(names).take(rows)
-        ids[mine] = found.column("id").to_pylist()
-        if len(names) > 1:
-            sources[mine] = found.column(REFERENCE_SOURCE).to_pylist()
-    shard = np.searchsorted(offsets, removed, side="right") - 1
-    reasons = np.asarray(reasons, dtype=object)
+    ids, sources = _kept_columns(shards, offsets, kept_for, has)
+    reasons = pa.array(reasons, pa.string()).take(pa.array(order))
+    sizes = pa.array(cluster.astype(np.int64), mask=~has)
+    bounds = np.searchsorted(removed, offsets)
     out = []
     for s in range(len(shards)):
-        mine = np.nonzero(shard == s)[0]
-        mine = mine[np.argsort(removed[mine], kind="stable")]
-        sizes = [int(c) if h else None for c, h in zip(cluster[mine], has[mine])]
-        out.append(
-            pa.table(
-                [
-                    pa.array(removed[mine] - offsets[s], pa.int64()),
-                    pa.array(reasons[mine].tolist(), pa.string()),
-                    pa.array(ids[mine].tolist(), pa.string()),
-                    pa.array(sizes, pa.int64()),
-                    pa.array(sources[mine].tolist(), pa.string()),
-                ],
-                schema=DROPS_SCHEMA,
-            )
-        )
+        lo, hi = int(bounds[s]), int(bounds[s + 1])
+        columns = [pa.array(removed[lo:hi] - offsets[s]), reasons[lo:hi], ids[lo:hi]]
+        out.append(pa.table([*columns, sizes[lo:hi], sources[lo:hi]], schema=DROPS_SCHEMA))
     return out
+
+
+def _kept_columns(
+    shards: Sequence[ShardColumns], offsets: np.ndarray, kept_for: np.ndarray, has: np.ndarray
+) -> tuple[pa.Array, pa.Array]:
+    """The id of each kept document (null where ``has`` is False) and its
+    ``REFERENCE_SOURCE`` where its shard has one, read shard by shard."""
+    target_shard = np.searchsorted(offsets, kept_for, side="right") - 1
+    at = np.full(len(kept_for), -1, dtype=np.int64)  # each one's row among the pieces read
+    id_pieces, source_pieces, read = [], [], 0
+    for s in np.unique(target_shard[has]).tolist():
+        mine = np.flatnonzero(has & (target_shard == s))
+        shard = shards[s]
+        names = ["id", REFERENCE_SOURCE] if REFERENCE_SOURCE in shard.schema.names else ["id"]
+        found = shard(names).take(pa.array(kept_for[mine] - offsets[s]))
+        id_pieces.append(found.column("id").combine_chunks())
+        source_pieces.append(
+            found.column(REFERENCE_SOURCE).combine_chunks()
+            if len(names) > 1
+            else pa.nulls(len(mine), pa.string())
+        )
+        at[mine] = np.arange(read, read + len(mine))
+        read += len(mine)
+    where = pa.array(at, mask=at < 0)
+    empty = pa.array([], pa.string())
+    ids = pa.concat_arrays([empty, *id_pieces]).take(where)
+    return ids, pa.concat_arrays([empty, *source_pieces]).take(where)
