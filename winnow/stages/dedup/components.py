@@ -231,7 +231,7 @@ def _bucket_counts(members, starts, ends):
     """How many of each document's members fall in each of ``2**BUCKET_BITS`` equal ranges
     of values (documents x ranges; saturating at 255)."""
     counts = np.zeros((len(starts), 1 << BUCKET_BITS), dtype=np.uint8)
-    shift = np.uint64(64 - BUCKET_BITS)
+    shift = members.itemsize * 8 - BUCKET_BITS
     for d in range(len(starts)):
         for t in range(starts[d], ends[d]):
             bucket = members[t] >> shift

@@ -39,8 +39,15 @@ from winnow.stages.dedup.shingles import (
 )
 
 SHINGLE_SET = "_mh_set"
-"""The map's column of each document's shingle hashes, which verification compares (so it
-reads neither the text nor hashes its words again)."""
+"""The map's column of each document's set members (``set_members``), which verification
+compares (so it reads neither the text nor hashes its words again)."""
+
+
+def set_members(shingles: np.ndarray) -> np.ndarray:
+    """What verification compares of each 64-bit shingle hash: its top 32 bits (half the
+    scratch and memory; two of a pair's 40-odd shingles agree by chance about once in ten
+    million pairs, where each such agreement adds one to the shared count)."""
+    return (shingles >> np.uint64(32)).astype(np.uint32)
 
 
 class MinHashParams(ReferenceParams):
@@ -84,8 +91,8 @@ def halves(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @njit(cache=True)
 def band_keys(words, offsets, n, a_low, a_high, b_low, b_high, bands, rows, shingle_offsets):
-    """One 64-bit key per band (documents x bands) and every document's shingle hashes
-    (``shingles_of_words``: word ``n``-grams, at ``shingle_offsets``), from
+    """One 64-bit key per band (documents x bands) and every document's set members
+    (``set_members`` of its shingle hashes: word ``n``-grams, at ``shingle_offsets``), from
     ``word_hashes``' output. A document's MinHash signature has one 32-bit value per hash
     function ``x -> a * x + b`` (mod 2**64): the smallest top half (multiply-shift hashing)
     over its shingles, the maximum value without shingles; a band's key mixes its ``rows``
@@ -97,7 +104,7 @@ def band_keys(words, offsets, n, a_low, a_high, b_low, b_high, bands, rows, shin
     docs = len(offsets) - 1
     functions = len(a_low)
     keys = np.empty((docs, bands), dtype=np.uint64)
-    shingles = np.empty(shingle_offsets[-1], dtype=np.uint64)
+    shingles = np.empty(shingle_offsets[-1], dtype=np.uint32)
     signature = np.empty(functions, dtype=np.uint32)
     for d in range(docs):
         start, words_in = offsets[d], offsets[d + 1] - offsets[d]
@@ -106,7 +113,7 @@ def band_keys(words, offsets, n, a_low, a_high, b_low, b_high, bands, rows, shin
         first = shingle_offsets[d]
         for j in range(shingle_offsets[d + 1] - first):
             x = shingle_at(words, start + j, length)
-            shingles[first + j] = x
+            shingles[first + j] = np.uint32(x >> np.uint64(32))  # ``set_members``
             x_low, x_high = x & np.uint64(0xFFFFFFFF), x >> np.uint64(32)
             for f in range(functions):  # 32-bit loads: the compiler knows the products' size
                 low = np.uint64(a_low[f]) * x_low + np.uint64(b_low[f])  # below 2**64
@@ -214,16 +221,17 @@ class JaccardVerifier:
         memory-mapped: nothing is copied but those rows' lists), or hashed from the text."""
         if SHINGLE_SET not in table.schema.names:
             shingles = shingle_hashes(view_array(table.take(pa.array(rows)), self.view), self.ngram)
-            return [distinct_sorted(shingles.hashes, shingles.offsets, np.arange(len(rows)))]
+            members = set_members(shingles.hashes)
+            return [distinct_sorted(members, shingles.offsets, np.arange(len(rows)))]
         chunks = table.column(SHINGLE_SET).chunks
         ends = np.cumsum([len(chunk) for chunk in chunks])
         pieces, lo = [], 0
         for chunk, end, hi in zip(chunks, ends, np.searchsorted(rows, ends)):
-            if hi > lo:  # the buffers of a large_list<uint64>: offsets, then the values
+            if hi > lo:  # the buffers of a large_list<uint32>: offsets, then the values
                 _, offsets, _, values = chunk.buffers()
                 at = chunk.offset
                 offsets = np.frombuffer(offsets, np.int64)[at : at + len(chunk) + 1]
-                values = np.frombuffer(values or b"", np.uint64)  # no buffer: no shingles
+                values = np.frombuffer(values or b"", np.uint32)  # no buffer: no shingles
                 pieces.append(distinct_sorted(values, offsets, rows[lo:hi] - (end - len(chunk))))
             lo = hi
         return pieces

@@ -205,7 +205,7 @@ def distinct_sorted(
     total = 0
     for r in rows:
         total += offsets[r + 1] - offsets[r]
-    out = np.empty(total, dtype=np.uint64)
+    out = np.empty(total, dtype=values.dtype)
     out_offsets = np.zeros(len(rows) + 1, dtype=np.int64)
     n = 0
     for d in range(len(rows)):
