@@ -44,15 +44,21 @@ def _packed_order(values: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         return np.arange(n, dtype=np.int64), values.astype(np.uint64)
     values = values.astype(np.uint64, copy=False)
     bits = (n - 1).bit_length()
-    positions = np.arange(n, dtype=np.uint64)
+    low = np.uint64((1 << bits) - 1)
     if int(values.max()).bit_length() + bits <= 64:  # exact: the value above its position
-        packed = np.sort((values << np.uint64(bits)) | positions)
-        order = (packed & np.uint64((1 << bits) - 1)).astype(np.int64)
-        return order, packed >> np.uint64(bits)
-    top = ~np.uint64((1 << bits) - 1)
-    packed = np.sort((values & top) | positions)
-    order = (packed & ~top).astype(np.int64)
-    _order_ties(values, packed & top, order)
+        packed = values << np.uint64(bits)
+        packed |= np.arange(n, dtype=np.uint64)
+        packed.sort()  # in place: each array here is new memory, which costs to touch
+        order = packed & low
+        packed >>= np.uint64(bits)
+        return order.view(np.int64), packed
+    packed = values & ~low
+    packed |= np.arange(n, dtype=np.uint64)
+    packed.sort()
+    tops = packed & ~low
+    packed &= low
+    order = packed.view(np.int64)
+    _order_ties(values, tops, order)
     return order, None
 
 

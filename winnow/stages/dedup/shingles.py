@@ -220,4 +220,4 @@ def distinct_sorted(
                 kept += 1
         n += kept
         out_offsets[d + 1] = n
-    return out[:n].copy(), out_offsets
+    return out[:n], out_offsets  # a view: the room left over is freed with it

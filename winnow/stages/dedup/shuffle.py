@@ -74,22 +74,27 @@ def partition_shard(
     width = len(key_sets[0])
     columns = sorted({c for s in key_sets for c in s} | ({present} if present else set()))
     table = load(columns)
-    docs = np.arange(table.num_rows, dtype=np.int64) + first_doc
-    rows = np.nonzero(table.column(present).to_numpy() > 0)[0] if present else None
-    set_ids, words, doc = [], [[] for _ in range(width)], []
+    rows = np.flatnonzero(table.column(present).to_numpy() > 0) if present else None
+    count = table.num_rows if rows is None else len(rows)
+    # each set's keys side by side (one array per word, no pieces to join), then ordered
+    # by partition: every array made here is new memory, which costs to touch, so few are
+    set_ids = np.repeat(np.arange(len(key_sets), dtype=np.int16), count)
+    words = [np.empty(count * len(key_sets), dtype=np.uint64) for _ in range(width)]
+    doc = np.arange(table.num_rows, dtype=np.int64) if rows is None else rows
+    doc = np.tile(doc + first_doc, len(key_sets))
     for j, names in enumerate(key_sets):
         for w, name in enumerate(names):
-            values = table.column(name).to_numpy()
-            words[w].append(values if rows is None else values[rows])
-        doc.append(docs if rows is None else docs[rows])
-        set_ids.append(np.full(len(doc[-1]), j, dtype=np.int16))
-    cols = [np.concatenate(set_ids), *(np.concatenate(w) for w in words), np.concatenate(doc)]
-    part = cols[1] % np.uint64(parts)
+            values, into = table.column(name).to_numpy(), words[w][j * count : (j + 1) * count]
+            if rows is None:
+                into[:] = values
+            else:
+                np.take(values, rows, out=into)
     narrow = np.uint16 if parts <= 1 << 16 else np.uint32  # uint16: numpy's radix sort
-    order = np.argsort(part.astype(narrow), kind="stable")
-    cols = [c[order] for c in cols]
+    part = (words[0] % np.uint64(parts)).astype(narrow)
+    order = np.argsort(part, kind="stable")
+    cols = [c[order] for c in (set_ids, *words, doc)]
     bounds = np.zeros(parts + 1, dtype=np.int64)
-    np.cumsum(np.bincount(part.astype(np.intp), minlength=parts), out=bounds[1:])
+    np.cumsum(np.bincount(part, minlength=parts), out=bounds[1:])
     names = ["set", *(f"k{w}" for w in range(width)), "doc"]
     schema = pa.schema([(n, pa.from_numpy_dtype(c.dtype)) for n, c in zip(names, cols)])
     tmp = f"{path}.tmp-{os.getpid()}"
