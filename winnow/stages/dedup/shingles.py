@@ -196,6 +196,10 @@ def ngram_keys(hashes: np.ndarray, n: int) -> np.ndarray:
     return mix64(keys)
 
 
+INSERTION_SORT_MAX = 96
+"""Lists up to this long are sorted by insertion (``distinct_sorted``)."""
+
+
 @njit(cache=True)
 def distinct_sorted(
     values: np.ndarray, offsets: np.ndarray, rows: np.ndarray
@@ -212,7 +216,15 @@ def distinct_sorted(
         start, end = offsets[rows[d]], offsets[rows[d] + 1]
         kept_values = out[n : n + end - start]  # sorted in place, then its repeats left out
         kept_values[:] = values[start:end]
-        kept_values.sort()
+        if end - start > INSERTION_SORT_MAX:
+            kept_values.sort()
+        else:  # twice as fast as the general sort on a paragraph's 40-odd shingles
+            for i in range(1, end - start):
+                x, j = kept_values[i], i
+                while j > 0 and kept_values[j - 1] > x:
+                    kept_values[j] = kept_values[j - 1]
+                    j -= 1
+                kept_values[j] = x
         kept = 0
         for k in range(len(kept_values)):
             if k == 0 or kept_values[k] != kept_values[kept - 1]:
