@@ -3,8 +3,8 @@ shingles, 14 bands of 8 rows), verified by true Jaccard similarity.
 
 map: each document's MinHash signature (``bands * rows`` hash functions ``a * x + b`` over
 64-bit shingle hashes, one compiled pass per batch: words, shingles, signature) folded into
-one key per band, and the shingle hashes themselves (``_mh_set``), which verification reads
-instead of the text.
+one key per band, and the top 32 bits of the shingle hashes (``_mh_set``), which
+verification compares instead of reading the text.
 reduce: documents sharing a band key are candidates; candidate groups are the connected
 components of those collisions (``components.py``). Within a group, documents are taken in
 keep order (first in input order, or highest ``keep_highest`` score) and each is compared by
