@@ -148,3 +148,69 @@ def test_collisions_join_every_document_sharing_a_band_key_even_when_keys_repeat
                                         directed=False)[1]  # fmt: skip
         same = labels[:, None] == labels[None, :]
         assert (same == (expected[:, None] == expected[None, :])).all()
+
+
+def _verified_by_rule(chunk, bounds, sets, keys, fixed, threshold, max_compared):
+    """The verification rule as stated (``components._verify``), one document at a time: in
+    keep order, a document (not a fixed one) is compared with the kept documents that share
+    a (band, key) with it, each listed by at most ``max_compared`` slots' first kept ones,
+    first kept first, at most ``max_compared``; the first similar one is what it duplicates."""
+    removed = {}
+    for g in range(len(bounds) - 1):
+        listed: dict[tuple[int, int], list[int]] = {}
+        for i in range(bounds[g], bounds[g + 1]):
+            slots = [(b, int(k)) for b, k in enumerate(keys[i])]
+            match = None
+            if chunk[i] >= fixed:
+                kept = sorted({k for s in slots for k in listed.get(s, [])})[:max_compared]
+                a = sets[i]
+                similar = (k for k in kept if len(a & sets[k]) >= threshold * len(a | sets[k]))
+                match = next(similar, None)
+            if match is not None:
+                removed[int(chunk[i])] = int(chunk[match])
+                continue
+            for s in slots:
+                if len(listed.setdefault(s, [])) < max_compared:
+                    listed[s].append(i)
+    return removed
+
+
+def test_verification_kernel_follows_its_rule_in_small_and_large_components(labelled):
+    """Components of up to 100 documents compare band keys side by side, larger ones go
+    through per-slot lists of kept documents, and a pair is rejected early when its sets,
+    counted in value ranges, cannot share enough: each way, the removals are the rule's, on
+    real abstracts and their edited copies (similarities around the threshold)."""
+    from winnow.stages.dedup.components import MAX_KEPT_COMPARED, _band_slots, _verify
+    from winnow.stages.dedup.minhash import MinHashDedup, set_members
+    from winnow.stages.dedup.shingles import distinct_sorted, shingle_hashes
+
+    data, _ = labelled
+    n = 150  # originals 0..n-1 and their copies, side by side
+    texts = [t for pair in zip(data.texts[:n], data.texts[-len(data.pairs) :][:n]) for t in pair]
+    batch = pa.record_batch([pa.array(texts, pa.large_string())], names=["text"])
+    mapped = MinHashDedup().map(batch)
+    keys = np.stack([mapped[f"_mh_band{b}"].to_numpy() for b in range(14)], axis=1)
+    shingles = shingle_hashes(batch.column("text"), 5)
+    members, offsets = distinct_sorted(
+        set_members(shingles.hashes), shingles.offsets, np.arange(len(texts))
+    )
+    sets = [set(members[offsets[d] : offsets[d + 1]].tolist()) for d in range(len(texts))]
+    chunk = np.arange(len(texts), dtype=np.int64) + 1_000
+    for bounds, fixed in (
+        ([0, len(texts)], 0),  # one component of 300: per-slot lists
+        ([0, len(texts)], 1_010),  # its first ten documents a reference's, kept whatever
+        (list(range(0, len(texts) + 1, 2)), 0),  # pairs: band keys side by side
+        ([0, 60, 160, 300], 1_000),  # 60 and 100 documents side by side, 140 through lists
+    ):
+        bounds = np.array(bounds, dtype=np.int64)
+        sizes = np.diff(bounds)
+        large = np.repeat(sizes > MAX_KEPT_COMPARED, sizes)
+        slots, capacity = _band_slots(keys[large])
+        removed, kept_for = _verify(
+            chunk, bounds, members, offsets[:-1], offsets[1:], keys, slots,
+            np.cumsum(large) - 1, capacity, fixed, 0.7, MAX_KEPT_COMPARED,
+        )  # fmt: skip
+        rule = _verified_by_rule(chunk, bounds, sets, keys, fixed, 0.7, MAX_KEPT_COMPARED)
+        assert dict(zip(removed.tolist(), kept_for.tolist())) == rule
+        assert 40 < len(rule) < n  # some copies are near enough, some are not
+        assert all(doc >= fixed for doc in rule)
