@@ -58,13 +58,14 @@ def load_columns(path: os.PathLike, columns) -> pa.Table:
             return reader.read_all()
         if reader.metadata == UNCOMPRESSED_MARK:  # every column mapped, nothing copied
             return reader.read_all().select(list(columns))
-        table = pa.ipc.open_file(source, options=column_options(source, columns)).read_all()
+        options = column_options(reader.schema, columns)
+        table = pa.ipc.open_file(source, options=options).read_all()
     return table.select(list(columns))
 
 
-def column_options(source, columns) -> pa.ipc.IpcReadOptions:
-    """Read options that decode only ``columns`` of an open Arrow file."""
-    names = pa.ipc.open_file(source).schema.names
+def column_options(schema: pa.Schema, columns) -> pa.ipc.IpcReadOptions:
+    """Read options that decode only ``columns`` of an Arrow file with ``schema``."""
+    names = schema.names
     fields = sorted({names.index(c) for c in columns})
     return pa.ipc.IpcReadOptions(included_fields=fields, use_threads=INTERMEDIATE_READ.use_threads)
 
@@ -92,7 +93,8 @@ class ShardFile:
         """The named columns, one record batch at a time (read from the file, not mapped:
         memory holds one batch)."""
         with pa.OSFile(self.path) as source:
-            reader = pa.ipc.open_file(source, options=column_options(source, columns))
+            options = column_options(pa.ipc.open_file(source).schema, columns)
+            reader = pa.ipc.open_file(source, options=options)
             for i in range(reader.num_record_batches):
                 yield reader.get_batch(i).select(list(columns))
 

@@ -276,6 +276,42 @@ def _similar(members, starts, ends, counts, p, q, threshold):
     return common >= threshold * (size - common)
 
 
+@njit(cache=True, inline="always")
+def _first_similar_kept(members, starts, ends, counts, keys, kept, i, threshold):
+    """The first of ``kept`` (a small component's kept documents, in keep order) that
+    shares a band key with document ``i`` and is similar to it; -1 if none."""
+    for k in kept:
+        for b in range(keys.shape[1]):
+            if keys[i, b] == keys[k, b]:
+                if _similar(members, starts, ends, counts, i, k, threshold):
+                    return k
+                break
+    return -1
+
+
+@njit(cache=True, inline="always")
+def _first_similar_listed(
+    members, starts, ends, counts, listed, head, stop, i, threshold, max_compared
+):  # fmt: skip
+    """The first similar to document ``i`` of the kept documents in its slots' lists
+    (``listed[head[b]:stop[b]]`` per band), the lists merged in keep order, each kept one
+    compared once, at most ``max_compared``; -1 if none."""
+    past = len(starts)
+    for _ in range(max_compared):
+        k = past
+        for b in range(len(head)):
+            if head[b] < stop[b] and listed[head[b]] < k:
+                k = listed[head[b]]
+        if k == past:
+            return -1
+        for b in range(len(head)):
+            if head[b] < stop[b] and listed[head[b]] == k:
+                head[b] += 1
+        if _similar(members, starts, ends, counts, i, k, threshold):
+            return k
+    return -1
+
+
 @njit(cache=True)
 def _verify(
     chunk, bounds, members, starts, ends, keys, slots, slot_row, capacity, fixed, threshold,
@@ -297,39 +333,23 @@ def _verify(
     stop = np.empty(bands, dtype=np.int64)
     kept = np.empty(max_compared, dtype=np.int64)  # a small component's kept documents
     counts = _bucket_counts(members, starts, ends)
-    n_removed, past = 0, len(chunk)
+    n_removed = 0
     for g in range(len(bounds) - 1):
         small = bounds[g + 1] - bounds[g] <= max_compared
         n_kept = 0
         for i in range(bounds[g], bounds[g + 1]):
             match = -1
             if chunk[i] >= fixed and small:
-                for t in range(n_kept):
-                    k = kept[t]
-                    for b in range(bands):
-                        if keys[i, b] == keys[k, b]:
-                            if _similar(members, starts, ends, counts, i, k, threshold):
-                                match = k
-                            break
-                    if match >= 0:
-                        break
+                match = _first_similar_kept(
+                    members, starts, ends, counts, keys, kept[:n_kept], i, threshold
+                )
             elif chunk[i] >= fixed:
                 row = slots[slot_row[i]]
                 for b in range(bands):
                     head[b], stop[b] = start[row[b]], start[row[b]] + count[row[b]]
-                for _ in range(max_compared):  # the lists merged: each kept one once, in order
-                    k = past
-                    for b in range(bands):
-                        if head[b] < stop[b] and listed[head[b]] < k:
-                            k = listed[head[b]]
-                    if k == past:
-                        break
-                    for b in range(bands):
-                        if head[b] < stop[b] and listed[head[b]] == k:
-                            head[b] += 1
-                    if _similar(members, starts, ends, counts, i, k, threshold):
-                        match = k
-                        break
+                match = _first_similar_listed(
+                    members, starts, ends, counts, listed, head, stop, i, threshold, max_compared
+                )
             if match >= 0:
                 removed[n_removed] = chunk[i]
                 kept_for[n_removed] = chunk[match]
