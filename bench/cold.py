@@ -5,17 +5,19 @@ test):
 
 Each run is a fresh process pinned to one core (start-up, imports, model loading, reading
 and writing included; every cache starts empty), the tools interleaved, medians of
-``--runs``.
+``--runs``. winnow runs each recipe twice over: as the ``winnow run`` command runs it
+(``winnow.cli.entry``, one worker, JSON Lines in and out: what a user types, including the
+command's exit) and through the Python API (``winnow.run`` in the bench's process, which
+then exits as any Python program does); the ratios are given for both.
 
 - **filters**: paragraph-sized real text (200-3,000 characters) from ../shared/corpora.
   winnow runs ``gopher_quality → gopher_repetition → c4_quality → fineweb_quality`` with
-  ``language: en`` (datatrove's word rules) through ``winnow.run`` (workers=1, JSON Lines in
-  and out); datatrove its four filters in one pipeline (JsonlReader → the filters →
-  JsonlWriter, LocalPipelineExecutor, one task). Prints docs/s, the ratio and how many
-  documents each kept.
+  ``language: en`` (datatrove's word rules); datatrove its four filters in one pipeline
+  (JsonlReader → the filters → JsonlWriter, LocalPipelineExecutor, one task). Prints docs/s,
+  the ratio and how many documents each kept.
 - **langid**: 1,000-character windows of each shared corpus (``--docs`` of each, as far as
   the corpus goes). winnow runs the ``langid`` stage (``min_score: 0``, so every document is
-  kept and labelled; ``winnow.run``, workers=1, JSON Lines in and out); fastText's own C++
+  kept and labelled); fastText's own C++
   ``predict`` (``fasttext-predict``) loads lid.176, reads the same JSON Lines and predicts
   each window's label. Prints docs/s, the ratio and the share of documents whose labels
   agree.
@@ -33,6 +35,7 @@ import statistics
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import orjson
@@ -41,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from processes import interleaved, pinned_core  # noqa: E402
+from processes import interleaved, pinned_core, run_recipe  # noqa: E402
 
 
 def write_corpus(path: Path, texts: list[str]) -> None:
@@ -50,16 +53,14 @@ def write_corpus(path: Path, texts: list[str]) -> None:
             fh.write(orjson.dumps({"id": f"d{i}", "text": text}) + b"\n")
 
 
-def winnow_filters(corpus: Path, work: Path) -> dict:
+def winnow_filters(corpus: Path, work: Path, api: bool = False) -> dict:
     from quality import STAGES
-
-    import winnow
 
     stages = [{name: {"language": "en"}} for name in STAGES]
     t0 = time.perf_counter()
-    result = winnow.run({"inputs": [str(corpus)], "output": str(work / "out"), "stages": stages,
-                         "write": {"format": "jsonl"}}, workers=1)  # fmt: skip
-    return {"seconds": time.perf_counter() - t0, "kept": result.stats["output_docs"]}
+    stats = run_recipe({"inputs": [str(corpus)], "output": str(work / "out"), "stages": stages,
+                        "write": {"format": "jsonl"}}, api)  # fmt: skip
+    return {"seconds": time.perf_counter() - t0, "kept": stats["output_docs"]}
 
 
 def datatrove_filters(corpus: Path, work: Path) -> dict:
@@ -89,13 +90,11 @@ def datatrove_filters(corpus: Path, work: Path) -> dict:
     return {"seconds": seconds, "kept": kept}
 
 
-def winnow_langid(corpus: Path, work: Path) -> dict:
-    import winnow
-
+def winnow_langid(corpus: Path, work: Path, api: bool = False) -> dict:
     t0 = time.perf_counter()
     stages = [{"langid": {"min_score": 0}}]
-    winnow.run({"inputs": [str(corpus)], "output": str(work / "out"), "stages": stages,
-                "write": {"format": "jsonl"}}, workers=1)  # fmt: skip
+    run_recipe({"inputs": [str(corpus)], "output": str(work / "out"), "stages": stages,
+                "write": {"format": "jsonl"}}, api)  # fmt: skip
     seconds = time.perf_counter() - t0
     labels = []
     for part in sorted((work / "out" / "data").glob("*.jsonl")):
@@ -121,8 +120,10 @@ def fasttext_langid(corpus: Path, work: Path) -> dict:
 
 RUNNERS = {
     "winnow-filters": winnow_filters,
+    "winnow-api-filters": partial(winnow_filters, api=True),
     "datatrove-filters": datatrove_filters,
     "winnow-langid": winnow_langid,
+    "winnow-api-langid": partial(winnow_langid, api=True),
     "fasttext-langid": fasttext_langid,
 }
 
@@ -153,30 +154,35 @@ def filters(n_docs: int, runs: int, scratch: Path) -> None:
     write_corpus(corpus, docs)
     mb = corpus.stat().st_size / 1e6
     print(f"\nfour heuristic filters: {len(docs):,} paragraphs ({mb:.0f} MB of JSON Lines)")
-    out = side_by_side(["winnow-filters", "datatrove-filters"], corpus, runs, scratch)
+    tools = ["winnow-filters", "winnow-api-filters", "datatrove-filters"]
+    out = side_by_side(tools, corpus, runs, scratch)
     print(f"{'tool':<20}{'docs/s':>10}{'MB/s':>8}{'process s':>11}{'kept':>9}")
     for tool, (wall, r) in out.items():
         print(f"{tool:<20}{len(docs) / wall:>10,.0f}{mb / wall:>8.2f}{wall:>11.2f}"
               f"{r['kept']:>9,}")  # fmt: skip
-    ratio = out["datatrove-filters"][0] / out["winnow-filters"][0]
-    print(f"winnow / datatrove: {ratio:.1f}x docs/s (whole processes, cold, medians)")
+    for tool, how in (("winnow-filters", "`winnow run`"), ("winnow-api-filters", "winnow.run")):
+        ratio = out["datatrove-filters"][0] / out[tool][0]
+        print(f"winnow / datatrove: {ratio:.1f}x docs/s ({how}; whole processes, cold, medians)")
 
 
 def langid(n_docs: int, runs: int, scratch: Path) -> None:
     from quality import kilobyte_windows
 
     print(f"\nlangid on 1 KB windows (up to {n_docs:,} per corpus)")
-    print(f"{'corpus':<12}{'docs':>8}{'winnow':>10}{'fastText':>10}{'ratio':>8}{'agree':>8}")
+    print(f"{'corpus':<12}{'docs':>8}{'winnow':>10}{'API':>8}{'fastText':>10}{'ratio':>8}"
+          f"{'API':>7}{'agree':>8}")  # fmt: skip
     for name in ("abstracts", "udhr", "copyright", "manpages"):
         corpus = scratch / f"langid-{name}" / "docs.jsonl"
         corpus.parent.mkdir()
         docs = kilobyte_windows(name, n_docs)
         write_corpus(corpus, docs)
-        out = side_by_side(["winnow-langid", "fasttext-langid"], corpus, runs, scratch)
-        (ours, a), (theirs, b) = out["winnow-langid"], out["fasttext-langid"]
+        tools = ["winnow-langid", "winnow-api-langid", "fasttext-langid"]
+        out = side_by_side(tools, corpus, runs, scratch)
+        (ours, a), (api, _), (theirs, b) = (out[t] for t in tools)
         agree = sum(x == y for x, y in zip(a["labels"], b["labels"])) / len(docs)
-        print(f"{name:<12}{len(docs):>8,}{len(docs) / ours:>10,.0f}{len(docs) / theirs:>10,.0f}"
-              f"{theirs / ours:>7.2f}x{agree:>8.1%}")  # fmt: skip
+        print(f"{name:<12}{len(docs):>8,}{len(docs) / ours:>10,.0f}{len(docs) / api:>8,.0f}"
+              f"{len(docs) / theirs:>10,.0f}{theirs / ours:>7.2f}x{theirs / api:>6.2f}x"
+              f"{agree:>8.1%}")  # fmt: skip
 
 
 def main() -> None:

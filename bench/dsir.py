@@ -4,8 +4,9 @@ Pool: paragraph-sized real text (200-3,000 characters) from ../shared/corpora ex
 paper abstracts; target: 300 abstracts. Both tools fit the pool and target bag-of-n-gram
 models, weight every pool document and keep the top tenth (``top_k``), each a whole run in
 a fresh process per run (cold: interpreter, imports, read, fit, weigh, select, write),
-pinned to one core, the tools interleaved: winnow's ``dsir`` stage through ``winnow.run``
-(workers=1, reading and writing JSON Lines) and the authors' ``data-selection`` package
+pinned to one core, the tools interleaved: winnow's ``dsir`` stage (one worker, reading and
+writing JSON Lines) as the ``winnow run`` command runs it and through ``winnow.run``
+(``processes.run_recipe``), and the authors' ``data-selection`` package
 (``HashedNgramDSIR``, num_proc=1, writing its selection). Prints the medians of ``--runs``
 whole-process seconds, docs/s, the ratio of the medians, each process's CPU seconds (user +
 system, start-up included: steadier than wall time on a shared machine) and how many
@@ -30,15 +31,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from processes import interleaved, pinned_core  # noqa: E402
+from processes import interleaved, pinned_core, run_recipe  # noqa: E402
+
+TOOLS = ["winnow", "winnow-api", "data-selection"]
 
 
-def run_winnow(pool: Path, target: Path, work: Path) -> None:
-    import winnow
-
+def run_winnow(pool: Path, target: Path, work: Path, api: bool) -> None:
     stage = {"dsir": {"target": str(target), "keep_fraction": 0.1, "top_k": True}}
-    winnow.run({"inputs": [str(pool)], "output": str(work / "winnow"), "stages": [stage],
-                "write": {"format": "jsonl"}}, workers=1)  # fmt: skip
+    run_recipe({"inputs": [str(pool)], "output": str(work / "winnow"), "stages": [stage],
+                "write": {"format": "jsonl"}}, api)  # fmt: skip
 
 
 def run_reference(pool: Path, target: Path, work: Path, k: int) -> None:
@@ -56,8 +57,8 @@ def run_reference(pool: Path, target: Path, work: Path, k: int) -> None:
 def child(tool: str, pool: Path, target: Path, work: Path, k: int) -> None:
     """One whole run of ``tool`` in this (fresh) process; its seconds as JSON on stdout."""
     t0 = time.perf_counter()
-    if tool == "winnow":
-        run_winnow(pool, target, work)
+    if tool.startswith("winnow"):
+        run_winnow(pool, target, work, api=tool == "winnow-api")
     else:
         run_reference(pool, target, work, k)
     seconds = time.perf_counter() - t0
@@ -71,7 +72,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--docs", type=int, default=50_000)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--child", choices=["winnow", "data-selection"], help=argparse.SUPPRESS)
+    ap.add_argument("--child", choices=TOOLS, help=argparse.SUPPRESS)
     ap.add_argument("--work", help=argparse.SUPPRESS)
     ap.add_argument("--pool", help=argparse.SUPPRESS)
     ap.add_argument("--target", help=argparse.SUPPRESS)
@@ -100,11 +101,11 @@ def main() -> None:
         goal.write_bytes(b"".join(orjson.dumps({"text": t}) + b"\n" for t in target))
         k = round(0.1 * len(pool))
         selected: dict[str, set[int]] = {}
-        cpu: dict[str, list[float]] = {"winnow": [], "data-selection": []}
+        cpu: dict[str, list[float]] = {tool: [] for tool in TOOLS}
 
         def collect(tool: str, work: Path) -> None:
             cpu[tool].append(json.loads((work / "cpu.json").read_text()))
-            if tool == "winnow":
+            if tool.startswith("winnow"):
                 selected[tool] = {int(d["id"][1:]) for d in read_output(work / "winnow")}
                 return
             parts = sorted(
@@ -125,19 +126,20 @@ def main() -> None:
         subprocess.run([sys.executable, __file__, "--child", "winnow", "--work", str(warm),
                         "--pool", str(goal), "--target", str(goal), "--k", "30"],
                        check=True, capture_output=True, env=env)  # fmt: skip
-        tools = ["winnow", "data-selection"]
+        tools = TOOLS
         walls, inner = interleaved(__file__, tools, args.runs, scratch, child_args, collect, env)
         print(f"{'tool':<16}{'docs/s':>10}{'process s':>11}{'in-process s':>14}{'CPU s':>8}")
         for tool in tools:
             wall, pipe = statistics.median(walls[tool]), statistics.median(inner[tool])
             print(f"{tool:<16}{len(pool) / wall:>10,.0f}{wall:>11.2f}{pipe:>14.2f}"
                   f"{statistics.median(cpu[tool]):>8.2f}")  # fmt: skip
-        ratio = statistics.median(walls["data-selection"]) / statistics.median(walls["winnow"])
+        for tool, how in (("winnow", "`winnow run`"), ("winnow-api", "winnow.run")):
+            ratio = statistics.median(walls["data-selection"]) / statistics.median(walls[tool])
+            cpu_ratio = statistics.median(cpu["data-selection"]) / statistics.median(cpu[tool])
+            print(f"winnow / data-selection ({how}): {ratio:.1f}x docs/s (ratio of the median "
+                  f"whole-process seconds), {cpu_ratio:.1f}x CPU seconds (user + system)")
         runs = "; ".join(f"{t} " + ", ".join(f"{s:.2f}" for s in walls[t]) for t in tools)
-        print(f"winnow / data-selection: {ratio:.1f}x docs/s (ratio of the median "
-              f"whole-process seconds; each run's seconds: {runs})")  # fmt: skip
-        cpu_ratio = statistics.median(cpu["data-selection"]) / statistics.median(cpu["winnow"])
-        print(f"CPU seconds (user + system, whole process): {cpu_ratio:.1f}x")
+        print(f"each run's seconds: {runs}")
         same = len(selected["winnow"] & selected["data-selection"])
         print(f"same selected documents: {same:,} of {k:,} ({same / k:.4f})")
     finally:

@@ -9,11 +9,13 @@ with a seed; above the number of distinct paragraphs, copies with a few words ch
 tool runs as a fresh process per run (start-up and imports included), pinned to one core,
 the tools interleaved, with the same parameters (word 5-grams, 14 bands x 8 rows = 112
 permutations): winnow's ``minhash_dedup`` end to end (workers=1: read, signatures, buckets,
-verification, write), rensa's signatures alone (``RMinHash``, no dedup), datatrove's four
-MinHash stages (signature, buckets, cluster, filter; LocalPipelineExecutor, workers=1) and,
-given a Python that has it installed, text-dedup's ``text_dedup.minhash``. Prints docs/s
-from the median wall time of each tool, peak RSS (of the process and its children), how
-many documents each removed and winnow's ratio to each.
+verification, write) as the ``winnow run`` command runs it (``winnow``) or through
+``winnow.run`` (``winnow-api``; ``processes.run_recipe``), rensa's signatures alone
+(``RMinHash``, no dedup), datatrove's four MinHash stages (signature, buckets, cluster,
+filter; LocalPipelineExecutor, workers=1) and, given a Python that has it installed,
+text-dedup's ``text_dedup.minhash``. Prints docs/s from the median wall time of each tool,
+peak RSS (of the process and its children), how many documents each removed and winnow's
+ratio to each.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import orjson
@@ -37,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from processes import interleaved, pinned_core  # noqa: E402
+from processes import interleaved, pinned_core, run_recipe  # noqa: E402
 
 
 def build_corpus(path: Path, n_docs: int, seed: int = 0) -> None:
@@ -62,21 +65,12 @@ def peak_rss_mb() -> float:
     return max(own, children) / 1024
 
 
-def run_winnow(corpus: Path, work: Path) -> dict:
-    import winnow
-
+def run_winnow(corpus: Path, work: Path, api: bool = False) -> dict:
     t0 = time.perf_counter()
-    result = winnow.run(
-        {
-            "inputs": [str(corpus)],
-            "output": str(work / "winnow"),
-            "stages": [{"minhash_dedup": {}}],
-            "write": {"format": "jsonl"},
-        },
-        workers=1,
-    )
+    stats = run_recipe({"inputs": [str(corpus)], "output": str(work / "winnow"),
+                        "stages": [{"minhash_dedup": {}}], "write": {"format": "jsonl"}},
+                       api)  # fmt: skip
     seconds = time.perf_counter() - t0
-    stats = result.stats if hasattr(result, "stats") else result["stats"]
     return {"seconds": seconds, "removed": stats["input_docs"] - stats["output_docs"]}
 
 
@@ -193,7 +187,8 @@ def run_rensa(corpus: Path, work: Path) -> dict:
 
 def child(tool: str, corpus: Path, work: Path, python: str | None) -> None:
     """Run one tool in this process; its figures go to ``work/result.json`` and stdout."""
-    runners = {"winnow": run_winnow, "datatrove": run_datatrove, "rensa": run_rensa}
+    runners = {"winnow": run_winnow, "winnow-api": partial(run_winnow, api=True),
+               "datatrove": run_datatrove, "rensa": run_rensa}  # fmt: skip
     if tool in runners:
         result = runners[tool](corpus, work)
     else:
@@ -208,7 +203,8 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=50_000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--tools", default="winnow,rensa,datatrove",
-                    help="comma-separated: winnow, rensa, datatrove, text_dedup")  # fmt: skip
+                    help="comma-separated: winnow (the `winnow run` command), winnow-api "
+                    "(winnow.run), rensa, datatrove, text_dedup")  # fmt: skip
     ap.add_argument("--text-dedup", dest="text_dedup", help="a Python with text-dedup installed")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--work", help=argparse.SUPPRESS)
@@ -241,10 +237,10 @@ def main() -> None:
             r = figures[tool][-1]
             print(f"{tool:<12}{args.docs / wall[tool]:>10,.0f}{size / wall[tool]:>8.1f}"
                   f"{wall[tool]:>11.2f}{r['peak_rss_mb']:>13,.0f}{r['removed']:>10,}")  # fmt: skip
-        if "winnow" in tools:
+        for ours in ("winnow", "winnow-api"):
             for tool in tools:
-                if tool != "winnow":
-                    print(f"winnow / {tool}: {wall[tool] / wall['winnow']:.2f}x docs/s "
+                if ours in tools and not tool.startswith("winnow"):
+                    print(f"{ours} / {tool}: {wall[tool] / wall[ours]:.2f}x docs/s "
                           "(whole processes, medians)")  # fmt: skip
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -46,6 +46,31 @@ def interleaved(
     return walls, inner
 
 
+def run_recipe(recipe: dict, api: bool) -> dict:
+    """Run ``recipe`` with one worker in this process and return its stats: through
+    ``winnow.run`` (``api``), or as the ``winnow run`` command runs it (``winnow.cli.entry``
+    on the recipe written as YAML next to its output, including what the command does before
+    the interpreter exits)."""
+    if api:
+        import winnow
+
+        return winnow.run(recipe, workers=1).stats
+    import yaml
+
+    from winnow import cli
+
+    output = Path(recipe["output"])
+    path = output.parent / f"{output.name}.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    sys.argv = ["winnow", "run", str(path), "--workers", "1"]
+    try:
+        cli.entry()
+    except SystemExit as exc:
+        if exc.code:
+            raise RuntimeError(f"winnow run {path} exited with {exc.code}") from None
+    return json.loads((output / "stats.json").read_text())
+
+
 def pinned_core() -> int:
     """The core ``interleaved`` pins its runs to."""
     return min(os.sched_getaffinity(0))
