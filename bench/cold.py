@@ -8,7 +8,9 @@ and writing included; every cache starts empty), the tools interleaved, medians 
 ``--runs``. winnow runs each recipe twice over: as the ``winnow run`` command runs it
 (``winnow.cli.entry``, one worker, JSON Lines in and out: what a user types, including the
 command's exit) and through the Python API (``winnow.run`` in the bench's process, which
-then exits as any Python program does); the ratios are given for both.
+then exits as any Python program does); the ratios are given for both. ``winnow-floor`` runs
+the same input with no stage (read, id check, write): the anchor's seconds over it bound any
+ratio on that input.
 
 - **filters**: paragraph-sized real text (200-3,000 characters) from ../shared/corpora.
   winnow runs ``gopher_quality → gopher_repetition → c4_quality → fineweb_quality`` with
@@ -102,6 +104,14 @@ def winnow_langid(corpus: Path, work: Path, api: bool = False) -> dict:
     return {"seconds": seconds, "labels": labels}
 
 
+def winnow_floor(corpus: Path, work: Path) -> dict:
+    """The same input through ``winnow run`` with no stage (read, id check, write)."""
+    t0 = time.perf_counter()
+    stats = run_recipe({"inputs": [str(corpus)], "output": str(work / "out"), "stages": [],
+                        "write": {"format": "jsonl"}}, api=False)  # fmt: skip
+    return {"seconds": time.perf_counter() - t0, "kept": stats["output_docs"]}
+
+
 def fasttext_langid(corpus: Path, work: Path) -> dict:
     import importlib.util
 
@@ -125,6 +135,7 @@ RUNNERS = {
     "winnow-langid": winnow_langid,
     "winnow-api-langid": partial(winnow_langid, api=True),
     "fasttext-langid": fasttext_langid,
+    "winnow-floor": winnow_floor,
 }
 
 
@@ -154,7 +165,7 @@ def filters(n_docs: int, runs: int, scratch: Path) -> None:
     write_corpus(corpus, docs)
     mb = corpus.stat().st_size / 1e6
     print(f"\nfour heuristic filters: {len(docs):,} paragraphs ({mb:.0f} MB of JSON Lines)")
-    tools = ["winnow-filters", "winnow-api-filters", "datatrove-filters"]
+    tools = ["winnow-filters", "winnow-api-filters", "datatrove-filters", "winnow-floor"]
     out = side_by_side(tools, corpus, runs, scratch)
     print(f"{'tool':<20}{'docs/s':>10}{'MB/s':>8}{'process s':>11}{'kept':>9}")
     for tool, (wall, r) in out.items():
@@ -163,6 +174,10 @@ def filters(n_docs: int, runs: int, scratch: Path) -> None:
     for tool, how in (("winnow-filters", "`winnow run`"), ("winnow-api-filters", "winnow.run")):
         ratio = out["datatrove-filters"][0] / out[tool][0]
         print(f"winnow / datatrove: {ratio:.1f}x docs/s ({how}; whole processes, cold, medians)")
+    floor = out["winnow-floor"][0]
+    print(f"winnow-floor is `winnow run` with no stage (read, id check, write): "
+          f"{out['datatrove-filters'][0] / floor:.1f}x datatrove is the most any filters could "
+          f"reach here")  # fmt: skip
 
 
 def langid(n_docs: int, runs: int, scratch: Path) -> None:
@@ -170,19 +185,21 @@ def langid(n_docs: int, runs: int, scratch: Path) -> None:
 
     print(f"\nlangid on 1 KB windows (up to {n_docs:,} per corpus)")
     print(f"{'corpus':<12}{'docs':>8}{'winnow':>10}{'API':>8}{'fastText':>10}{'ratio':>8}"
-          f"{'API':>7}{'agree':>8}")  # fmt: skip
+          f"{'API':>7}{'agree':>8}{'floor s':>9}{'limit':>7}")  # fmt: skip
     for name in ("abstracts", "udhr", "copyright", "manpages"):
         corpus = scratch / f"langid-{name}" / "docs.jsonl"
         corpus.parent.mkdir()
         docs = kilobyte_windows(name, n_docs)
         write_corpus(corpus, docs)
-        tools = ["winnow-langid", "winnow-api-langid", "fasttext-langid"]
+        tools = ["winnow-langid", "winnow-api-langid", "fasttext-langid", "winnow-floor"]
         out = side_by_side(tools, corpus, runs, scratch)
-        (ours, a), (api, _), (theirs, b) = (out[t] for t in tools)
+        (ours, a), (api, _), (theirs, b), (floor, _) = (out[t] for t in tools)
         agree = sum(x == y for x, y in zip(a["labels"], b["labels"])) / len(docs)
         print(f"{name:<12}{len(docs):>8,}{len(docs) / ours:>10,.0f}{len(docs) / api:>8,.0f}"
               f"{len(docs) / theirs:>10,.0f}{theirs / ours:>7.2f}x{theirs / api:>6.2f}x"
-              f"{agree:>8.1%}")  # fmt: skip
+              f"{agree:>8.1%}{floor:>9.2f}{theirs / floor:>6.2f}x")  # fmt: skip
+    print("floor: `winnow run` with no stage (read, id check, write) on the same windows; "
+          "limit: fastText's seconds over it, the most any langid could reach")
 
 
 def main() -> None:

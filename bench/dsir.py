@@ -7,7 +7,8 @@ a fresh process per run (cold: interpreter, imports, read, fit, weigh, select, w
 pinned to one core, the tools interleaved: winnow's ``dsir`` stage (one worker, reading and
 writing JSON Lines) as the ``winnow run`` command runs it and through ``winnow.run``
 (``processes.run_recipe``), and the authors' ``data-selection`` package
-(``HashedNgramDSIR``, num_proc=1, writing its selection). Prints the medians of ``--runs``
+(``HashedNgramDSIR``, num_proc=1, writing its selection); ``winnow-floor`` reads and writes
+the pool with no stage, which bounds any ratio. Prints the medians of ``--runs``
 whole-process seconds, docs/s, the ratio of the medians, each process's CPU seconds (user +
 system, start-up included: steadier than wall time on a shared machine) and how many
 selected documents agree. One untimed winnow run on the target first fills numba's on-disk
@@ -33,12 +34,13 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from processes import interleaved, pinned_core, run_recipe  # noqa: E402
 
-TOOLS = ["winnow", "winnow-api", "data-selection"]
+TOOLS = ["winnow", "winnow-api", "data-selection", "winnow-floor"]
 
 
-def run_winnow(pool: Path, target: Path, work: Path, api: bool) -> None:
-    stage = {"dsir": {"target": str(target), "keep_fraction": 0.1, "top_k": True}}
-    run_recipe({"inputs": [str(pool)], "output": str(work / "winnow"), "stages": [stage],
+def run_winnow(pool: Path, target: Path, work: Path, api: bool, floor: bool = False) -> None:
+    stages = [] if floor else [{"dsir": {"target": str(target), "keep_fraction": 0.1,
+                                         "top_k": True}}]  # fmt: skip
+    run_recipe({"inputs": [str(pool)], "output": str(work / "winnow"), "stages": stages,
                 "write": {"format": "jsonl"}}, api)  # fmt: skip
 
 
@@ -58,7 +60,7 @@ def child(tool: str, pool: Path, target: Path, work: Path, k: int) -> None:
     """One whole run of ``tool`` in this (fresh) process; its seconds as JSON on stdout."""
     t0 = time.perf_counter()
     if tool.startswith("winnow"):
-        run_winnow(pool, target, work, api=tool == "winnow-api")
+        run_winnow(pool, target, work, api=tool == "winnow-api", floor=tool == "winnow-floor")
     else:
         run_reference(pool, target, work, k)
     seconds = time.perf_counter() - t0
@@ -105,6 +107,8 @@ def main() -> None:
 
         def collect(tool: str, work: Path) -> None:
             cpu[tool].append(json.loads((work / "cpu.json").read_text()))
+            if tool == "winnow-floor":
+                return
             if tool.startswith("winnow"):
                 selected[tool] = {int(d["id"][1:]) for d in read_output(work / "winnow")}
                 return
@@ -138,6 +142,10 @@ def main() -> None:
             cpu_ratio = statistics.median(cpu["data-selection"]) / statistics.median(cpu[tool])
             print(f"winnow / data-selection ({how}): {ratio:.1f}x docs/s (ratio of the median "
                   f"whole-process seconds), {cpu_ratio:.1f}x CPU seconds (user + system)")
+        floor = statistics.median(walls["winnow-floor"])
+        limit = statistics.median(walls["data-selection"]) / floor
+        print(f"winnow-floor is `winnow run` with no stage (read, id check, write): {limit:.1f}x "
+              "data-selection is the most any dsir could reach here")  # fmt: skip
         runs = "; ".join(f"{t} " + ", ".join(f"{s:.2f}" for s in walls[t]) for t in tools)
         print(f"each run's seconds: {runs}")
         same = len(selected["winnow"] & selected["data-selection"])
