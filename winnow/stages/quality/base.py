@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from functools import cache
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from winnow.stages.base import Params
 from winnow.text.languages import row_languages
@@ -30,3 +32,28 @@ def punctuation() -> tuple[frozenset[str], tuple[str, ...]]:
     """datatrove's ``PUNCTUATION_SET`` and ``TERMINAL_PUNCTUATION``."""
     data = json.loads(data_text("datatrove_punctuation.json"))
     return frozenset(data["punctuation"]), tuple(data["terminal_punctuation"])
+
+
+def repeated_items(items: pa.Array, owner: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
+    """Per list ``0 .. n - 1`` of the strings ``items`` (item ``i`` in list ``owner[i]``, in
+    order): its items, the items equal to an earlier item of the same list, and their
+    characters (datatrove's ``find_duplicates``: first occurrences excluded)."""
+    code = pc.dictionary_encode(items).indices.to_numpy(zero_copy_only=False)
+    _, first = np.unique(code.astype(np.int64) * max(n, 1) + owner, return_index=True)
+    repeat = np.ones(len(owner), dtype=bool)
+    repeat[first] = False
+    chars = pc.utf8_length(items).to_numpy(zero_copy_only=False)
+    return (
+        np.bincount(owner, minlength=n),
+        np.bincount(owner[repeat], minlength=n),
+        np.bincount(owner[repeat], weights=chars[repeat], minlength=n).astype(np.int64),
+    )
+
+
+def split_items(texts: pa.Array, pattern: str, regex: bool = False) -> tuple[pa.Array, np.ndarray]:
+    """The pieces of every text split at ``pattern`` (as ``str.split``, or ``re.split``
+    for a ``regex``) back to back, and the text each belongs to."""
+    split = pc.split_pattern_regex if regex else pc.split_pattern
+    lists = split(texts, pattern)
+    owner = pc.list_parent_indices(lists).to_numpy().astype(np.int64)
+    return pc.list_flatten(lists), owner

@@ -17,11 +17,11 @@ count as the same 2-gram there (no document of the parity test is affected).
 
 from __future__ import annotations
 
-import re
 from itertools import repeat
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import Field
 
 from winnow.stages.base import RowResult, RowStage, register
@@ -29,6 +29,8 @@ from winnow.stages.quality.base import (
     LanguageParams,
     document_languages,
     punctuation,
+    repeated_items,
+    split_items,
 )
 from winnow.text.char_kinds import TokenCodes
 from winnow.text.languages import SHORT_WORD_LANGUAGES, segmenter
@@ -230,21 +232,7 @@ class GopherRepetitionParams(LanguageParams):
     )
 
 
-_PARAGRAPHS = re.compile(r"\n{2,}")
-_LINES = re.compile("\n+")
-
-
-def find_duplicates(items: list[str]) -> tuple[int, int]:
-    """(repeated items, characters in repeated items), first occurrences excluded."""
-    seen: set[str] = set()
-    dup_items = dup_chars = 0
-    for item in items:
-        if item in seen:
-            dup_items += 1
-            dup_chars += len(item)
-        else:
-            seen.add(item)
-    return dup_items, dup_chars
+_PARAS, _LINES = r"\n{2,}", "\n+"
 
 
 @register
@@ -264,13 +252,7 @@ class GopherRepetition(RowStage):
         still undecided, over the whole batch at once (``winnow.text.ngrams``)."""
         texts = [text or "" for text in batch.column("text").to_pylist()]
         langs = document_languages(batch, texts, self.params.language)
-        reasons: list[str | None] = []
-        line_frac, para_frac = [], []
-        for text in texts:
-            reason, lines, paragraphs = self._line_rules(text)
-            reasons.append(reason)
-            line_frac.append(lines)
-            para_frac.append(paragraphs)
+        reasons, fractions = self._line_rules(batch.column("text"))
         spaced = np.array([segmenter(lang) is english() for lang in langs], dtype=bool)
         undecided = np.array([r is None for r in reasons], dtype=bool)
         if (undecided & spaced).any():  # all texts: the next stage may share the lookup
@@ -281,30 +263,40 @@ class GopherRepetition(RowStage):
             words = [segmenter(langs[i]).words(texts[i]) for i in unspaced]
             encoded = token_ids().words(words)
             self._ngram_rules(encoded, unspaced, np.ones(len(unspaced), bool), texts, reasons)
-        batch = batch.append_column("gopher_dup_line_frac", pa.array(line_frac, pa.float64()))
-        batch = batch.append_column("gopher_dup_para_frac", pa.array(para_frac, pa.float64()))
+        for name, column in fractions.items():
+            batch = batch.append_column(name, column)
         return RowResult(batch=batch, reason=pa.array(reasons, pa.string()))
 
-    def _line_rules(self, text: str) -> tuple[str | None, float | None, float | None]:
-        """(reason, duplicate line fraction, duplicate paragraph fraction)."""
+    def _line_rules(self, texts: pa.Array) -> tuple[list[str | None], dict[str, pa.Array]]:
+        """Per text, the reason of the first line or paragraph rule it fails (``empty``
+        without text); and the columns of duplicate line and paragraph fractions. Lines
+        are split at runs of newlines, paragraphs at runs of two or more after stripping,
+        as datatrove does; every text of the batch at once."""
         p = self.params
-        if not text:
-            return "empty", None, None
-        paragraphs = _PARAGRAPHS.split(text.strip())
-        para_dups, para_chars = find_duplicates(paragraphs)
-        lines = _LINES.split(text)
-        line_dups, line_chars = find_duplicates(lines)
-        line_frac, para_frac = line_dups / len(lines), para_dups / len(paragraphs)
-        size = len(text)
-        if p.dup_para_frac and para_frac > p.dup_para_frac:
-            return "dup_para_frac", line_frac, para_frac
-        if p.dup_para_char_frac and para_chars / size > p.dup_para_char_frac:
-            return "dup_para_char_frac", line_frac, para_frac
-        if p.dup_line_frac and line_frac > p.dup_line_frac:
-            return "dup_line_frac", line_frac, para_frac
-        if p.dup_line_char_frac and line_chars / size > p.dup_line_char_frac:
-            return "dup_line_char_frac", line_frac, para_frac
-        return None, line_frac, para_frac
+        texts = pc.fill_null(texts, "")
+        size = np.maximum(pc.utf8_length(texts).to_numpy(zero_copy_only=False), 1)
+        stripped = pc.utf8_trim_whitespace(texts)  # as str.strip (every code point checked)
+        n = len(texts)
+        paras, para_dups, para_chars = repeated_items(*split_items(stripped, _PARAS, True), n)
+        lines, line_dups, line_chars = repeated_items(*split_items(texts, _LINES, True), n)
+        line_frac, para_frac = line_dups / lines, para_dups / paras
+        rules = (
+            (p.dup_para_frac, para_frac, "dup_para_frac"),
+            (p.dup_para_char_frac, para_chars / size, "dup_para_char_frac"),
+            (p.dup_line_frac, line_frac, "dup_line_frac"),
+            (p.dup_line_char_frac, line_chars / size, "dup_line_char_frac"),
+        )
+        reasons = np.full(n, None, dtype=object)
+        for limit, value, reason in reversed(rules):  # the first rule broken names it
+            if limit:
+                reasons[value > limit] = reason
+        empty = pc.equal(texts, "").to_numpy(zero_copy_only=False)
+        reasons[empty] = "empty"
+        fractions = {
+            "gopher_dup_line_frac": pa.array(line_frac, pa.float64(), mask=empty),
+            "gopher_dup_para_frac": pa.array(para_frac, pa.float64(), mask=empty),
+        }
+        return reasons.tolist(), fractions
 
     def _ngram_rules(self, encoded, rows: list[int], open_, texts: list[str], reasons) -> None:
         """Top n-gram and duplicated n-gram rules, in datatrove's order, for the encoded
