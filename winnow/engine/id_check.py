@@ -11,7 +11,7 @@ import pyarrow as pa
 from winnow.schema import INVALID
 from winnow.stages.base import CorpusStage, RunContext, ShardColumns
 from winnow.stages.dedup.first_occurrence import first_occurrence
-from winnow.stages.textops import hash128
+from winnow.text.utf8 import hash128
 
 
 class IdCheck(CorpusStage):

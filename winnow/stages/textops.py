@@ -9,7 +9,6 @@ import unicodedata
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import xxhash
 
 from winnow.text.utf8 import string_buffers
 
@@ -37,17 +36,6 @@ def verbose_to_re2(pattern: str) -> str:
     return "".join(out)
 
 
-
-
-def hash128(strings: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """xxh3-128 of each string's UTF-8 bytes as two uint64 arrays (high, low), read straight
-    from the Arrow buffers. Nulls hash like the empty string."""
-    offsets, data = string_buffers(strings)
-    view = memoryview(data)
-    digest = xxhash.xxh3_128_digest
-    joined = b"".join(digest(view[offsets[i] : offsets[i + 1]]) for i in range(len(offsets) - 1))
-    pairs = np.frombuffer(joined, dtype=">u8").reshape(-1, 2).astype(np.uint64)
-    return pairs[:, 0].copy(), pairs[:, 1].copy()
 
 
 _ASCII_SPACE = np.zeros(256, dtype=bool)

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from winnow.text.utf8 import hash128
 from winnow.text.words import english
 
 
@@ -38,7 +39,7 @@ class TokenIds:
     def _reset(self) -> None:
         self.generation = getattr(self, "generation", -1) + 1
         """Tables built on this table's chunk indices start again when this changes."""
-        self._last: tuple[list[str] | pa.Array, np.ndarray, np.ndarray] | None = None
+        self._last: _Remembered | None = None
         self.vocab: dict[str, int] = {}
         self.tokens: list[str] = []  # by id
         self.chunks: dict[str, int] = {}
@@ -82,18 +83,29 @@ class TokenIds:
     def chunk_index(self, texts: list[str] | pa.Array) -> tuple[np.ndarray, np.ndarray]:
         """Table index of every chunk of ``texts`` (strings, or an Arrow string array),
         and chunks before each document. The last batch is remembered: stages that run one
-        after another on the same texts look their chunks up once."""
+        after another on the same texts, or on the texts an earlier stage kept, look their
+        chunks up once."""
         last = self._last
-        if last is not None and _same_texts(last[0], texts):
-            return last[1], last[2]
+        if last is not None and _same_texts(last.texts, texts):
+            return last.picked, last.per_doc
         if len(self.chunks) > self.LIMIT or len(self.vocab) > self.LIMIT:
             self._reset()
-        # Arrow splits as str.split() does (the same whitespace), leaving empty strings at
-        # the edges; each distinct chunk of the batch is looked up once, and the new ones
-        # are numbered in the order of their first occurrence
         array = texts if isinstance(texts, pa.Array) else pa.array(texts, pa.large_string())
         if array.null_count:
             array = array.fill_null("")
+        hashes = hash128(array)[1]
+        found = self._last.rows_of(array, hashes) if self._last is not None else None
+        if found is not None:  # every text was in the last batch: take its chunks
+            picked, per_doc = self._last.documents(found)
+        else:
+            picked, per_doc = self._index(array)
+        self._last = _Remembered(texts, array, hashes, picked, per_doc)
+        return picked, per_doc
+
+    def _index(self, array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        # Arrow splits as str.split() does (the same whitespace), leaving empty strings at
+        # the edges; each distinct chunk of the batch is looked up once, and the new ones
+        # are numbered in the order of their first occurrence
         lists = pc.utf8_split_whitespace(array)
         chunks = lists.values
         real = pc.greater(pc.binary_length(chunks), 0).to_numpy(zero_copy_only=False)
@@ -107,9 +119,7 @@ class TokenIds:
             first = len(self._chunk_start)
             self._add_chunks([distinct[i] for i in missing])
             index[missing] = np.arange(first, first + len(missing))
-        picked = index[encoded.indices.to_numpy(False)]
-        self._last = (texts, picked, per_doc)
-        return picked, per_doc
+        return index[encoded.indices.to_numpy(False)], per_doc
 
     def word_counts(self, texts: list[str] | pa.Array) -> np.ndarray:
         """Number of spaCy-English tokens of each text."""
@@ -137,6 +147,39 @@ class TokenIds:
         np.cumsum([len(words) for words in word_lists], out=bounds[1:])
         lengths = np.fromiter(map(len, chain.from_iterable(word_lists)), np.int64, len(ids))
         return EncodedBatch(np.array(ids, dtype=np.int64), lengths, bounds)
+
+
+@dataclass
+class _Remembered:
+    """The last batch ``chunk_index`` was given: its texts, their xxh3 hashes, and their
+    chunks (``picked``, ``per_doc``)."""
+
+    texts: list[str] | pa.Array
+    array: pa.Array
+    hashes: np.ndarray
+    picked: np.ndarray
+    per_doc: np.ndarray
+
+    def rows_of(self, array: pa.Array, hashes: np.ndarray) -> np.ndarray | None:
+        """The row of this batch holding each text of ``array`` (found by hash, then
+        compared byte for byte), or None when one is not here."""
+        order = np.argsort(self.hashes, kind="stable")
+        at = np.minimum(np.searchsorted(self.hashes, hashes, sorter=order), len(order) - 1)
+        if not len(order) or not np.array_equal(self.hashes[order[at]], hashes):
+            return None
+        rows = order[at]
+        if not pc.all(pc.equal(self.array.take(rows), array)).as_py() and len(rows):
+            return None
+        return rows
+
+    def documents(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``picked`` and ``per_doc`` of these rows of this batch, in this order."""
+        starts, ends = self.per_doc[rows], self.per_doc[rows + 1]
+        sizes = ends - starts
+        per_doc = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=per_doc[1:])
+        positions = np.repeat(starts - per_doc[:-1], sizes) + np.arange(per_doc[-1])
+        return self.picked[positions], per_doc
 
 
 def _same_texts(a: list[str] | pa.Array, b: list[str] | pa.Array) -> bool:

@@ -11,7 +11,8 @@ from winnow.chat.view import View, view_array
 from winnow.stages.base import CorpusStage, RunContext, ShardColumns, register
 from winnow.stages.dedup.first_occurrence import first_occurrence
 from winnow.stages.dedup.reference import ReferenceParams, with_reference
-from winnow.stages.textops import collapse_whitespace, hash128
+from winnow.stages.textops import collapse_whitespace
+from winnow.text.utf8 import hash128
 
 
 class ExactDedupParams(ReferenceParams):

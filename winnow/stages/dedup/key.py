@@ -14,8 +14,8 @@ from winnow.fields import MISSING, field_values
 from winnow.stages.base import CorpusStage, RunContext, ShardColumns, register
 from winnow.stages.dedup.first_occurrence import first_occurrence
 from winnow.stages.dedup.reference import ReferenceParams, with_reference
-from winnow.stages.textops import hash128
 from winnow.text.urls import normalize_url
+from winnow.text.utf8 import hash128
 
 
 class KeyDedupParams(ReferenceParams):
