@@ -1,10 +1,12 @@
-"""The line and paragraph rules of gopher_repetition and fineweb_quality, computed for a
-whole batch in Arrow, against datatrove's definitions written out document by document
-(``str.split``, ``re.split``, ``str.strip``, a set of seen lines): the same reasons and the
-same ratio columns on real documents and on awkward whitespace."""
+"""The line and paragraph rules of gopher_quality, gopher_repetition and fineweb_quality,
+computed for a whole batch in Arrow, against datatrove's definitions written out document
+by document (``str.splitlines``, ``str.split``, ``re.split``, ``str.strip``, a set of seen
+lines): the same counts, reasons and ratio columns on real documents, on awkward whitespace
+and on random strings of line breaks, bullets and ellipses."""
 
 from __future__ import annotations
 
+import random
 import re
 
 import pyarrow as pa
@@ -13,6 +15,7 @@ import pytest
 import winnow
 from tests.conftest import corpus_records
 from winnow.stages.quality.base import punctuation
+from winnow.stages.quality.gopher import line_counts
 from winnow.text.token_ids import token_ids
 
 AWKWARD = [
@@ -129,3 +132,19 @@ def test_fineweb_rules_match_the_per_document_definition(changes):
     for text, row, want in zip(docs, got, expected):
         assert row == want, text[:200]
     assert len({row[0] for row in expected}) >= 5  # most rules fire somewhere
+
+
+def test_gopher_line_counts_are_those_of_splitlines():
+    rng = random.Random(0)
+    pieces = ["a", " ", "\n", "\r", "\r\n", "\x0b", "\x0c", "\x1c", "\x1e", "\x85", "\u2028",
+              "\u2029", "-", "•", "...", "…", "\t", "\xa0", "\x1f"]  # fmt: skip
+    texts = _documents() + ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+                            for _ in range(20_000)]  # fmt: skip
+    lines, bullets, ellipses = line_counts(pa.array(texts))
+    for i, text in enumerate(texts):
+        split = text.splitlines()
+        assert (lines[i], bullets[i], ellipses[i]) == (
+            len(split),
+            sum(s.lstrip().startswith(("•", "-")) for s in split),
+            sum(s.rstrip().endswith(("...", "…")) for s in split),
+        ), repr(text)

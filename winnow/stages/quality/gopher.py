@@ -170,10 +170,11 @@ class GopherQuality(RowStage):
         with np.errstate(invalid="ignore", divide="ignore"):
             mean_len = content_chars / n_content
             alpha_ratio = np.where(n_words > 0, n_alpha / np.maximum(n_words, 1), 0.0)
-        rows = zip(texts, langs, n_words, n_content, mean_len, n_alpha, stop_hits)
+        lines = line_counts(batch.column("text"))
+        rows = zip(texts, langs, n_words, n_content, mean_len, n_alpha, stop_hits, *lines)
         reasons = [
-            self._decide(text, lang, int(w), int(c), float(m), int(a), int(h))
-            for text, lang, w, c, m, a, h in rows
+            self._decide(text, lang, int(w), int(c), float(m), int(a), int(h), (n, b, e))
+            for text, lang, w, c, m, a, h, n, b, e in rows
         ]
         batch = batch.append_column("gopher_words", pa.array(n_content, pa.int64()))
         batch = batch.append_column("gopher_mean_word_length", pa.array(mean_len, pa.float64()))
@@ -181,7 +182,11 @@ class GopherQuality(RowStage):
         reason = pa.array(reasons, pa.string())
         return RowResult(batch=batch, reason=reason)
 
-    def _decide(self, text, lang, n_words, n_content, mean_len, n_alpha, stop_hits) -> str | None:
+    def _decide(
+        self, text, lang, n_words, n_content, mean_len, n_alpha, stop_hits, lines
+    ) -> str | None:
+        """The first rule ``text`` breaks, given its word statistics and ``lines``: (lines,
+        bullet lines, lines ending in an ellipsis)."""
         p = self.params
         word_length_rule = lang not in SHORT_WORD_LANGUAGES
         stop_word_rule = p.language != "auto" or lang == p.stop_words_language
@@ -200,20 +205,41 @@ class GopherQuality(RowStage):
                 return "gopher_too_many_hashes"
             if (text.count("...") + text.count("…")) / n_words > p.max_symbol_word_ratio:
                 return "gopher_too_many_ellipsis"
-        lines = text.splitlines()
-        if lines and p.max_bullet_lines_ratio:
-            bullets = sum(s.lstrip().startswith(("•", "-")) for s in lines)
-            if bullets / len(lines) > p.max_bullet_lines_ratio:
-                return "gopher_too_many_bullets"
-        if lines and p.max_ellipsis_lines_ratio:
-            ending = sum(s.rstrip().endswith(("...", "…")) for s in lines)
-            if ending / len(lines) > p.max_ellipsis_lines_ratio:
-                return "gopher_too_many_end_ellipsis"
+        n_lines, bullets, ending = lines
+        if n_lines and p.max_bullet_lines_ratio and bullets / n_lines > p.max_bullet_lines_ratio:
+            return "gopher_too_many_bullets"
+        if n_lines and p.max_ellipsis_lines_ratio and ending / n_lines > p.max_ellipsis_lines_ratio:
+            return "gopher_too_many_end_ellipsis"
         if p.max_non_alpha_words_ratio and n_alpha / n_words < p.max_non_alpha_words_ratio:
             return "gopher_below_alpha_threshold"
         if stop_word_rule and p.min_stop_words and stop_hits < p.min_stop_words:
             return "gopher_enough_stop_words"
         return None
+
+
+_LINE_BREAK = r"\r\n|[\n\v\f\r\x1c-\x1e\x{85}\x{2028}\x{2029}]"
+"""The line boundaries of ``str.splitlines`` (RE2 syntax; ``\r\n`` is one)."""
+
+
+def line_counts(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per text, as datatrove counts them over ``text.splitlines()``: lines, lines starting
+    with a bullet (``•`` or ``-`` after leading whitespace) and lines ending in an ellipsis
+    (``...`` or ``…`` before trailing whitespace); every text of the batch at once."""
+    texts = pc.fill_null(texts, "")
+    n = len(texts)
+    lines, owner = split_items(texts, _LINE_BREAK, regex=True)
+    start, end = pc.utf8_ltrim_whitespace(lines), pc.utf8_rtrim_whitespace(lines)
+    bullet = pc.or_(pc.starts_with(start, "•"), pc.starts_with(start, "-"))
+    ellipsis = pc.or_(pc.ends_with(end, "..."), pc.ends_with(end, "…"))
+    # splitlines gives no empty last line after a final break, and no line for ""
+    last_break = pc.match_substring_regex(texts, f"(?:{_LINE_BREAK})$").to_numpy(False)
+    counts = np.bincount(owner, minlength=n) - last_break
+    counts[pc.equal(texts, "").to_numpy(zero_copy_only=False)] = 0
+    return (
+        counts,
+        np.bincount(owner, weights=bullet.to_numpy(False), minlength=n).astype(np.int64),
+        np.bincount(owner, weights=ellipsis.to_numpy(False), minlength=n).astype(np.int64),
+    )
 
 
 class GopherRepetitionParams(LanguageParams):
