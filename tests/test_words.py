@@ -11,7 +11,7 @@ import re
 import pytest
 
 from tests.conftest import corpus_records
-from winnow.text.words import EnglishWords, data_text
+from winnow.text.words import EnglishWords, data_text, sentence_count_of_tokens
 
 
 def test_plain_chunks_split_as_the_full_algorithm_splits_them():
@@ -69,3 +69,42 @@ def test_the_splitter_splits_as_spacy():
     chunks = sorted({c for r in corpus_records("copyright") for c in r["text"].split()})
     for chunk in chunks[::4]:
         assert list(words.tokens_of_chunk(chunk)) == [t.text for t in tokenizer(chunk)], chunk
+
+
+def _sentencizer_tokens(words: EnglishWords, text: str) -> list[str]:
+    """The tokens spaCy's sentencizer sees: the chunks' tokens, and whitespace beyond one
+    space (a token there, not punctuation)."""
+    tokens = []
+    for part in re.findall(r"\s+|\S+", text):
+        if part[0].isspace():
+            tokens += [part[1:] if part[0] == " " else part] if part != " " else []
+        else:
+            tokens += words.tokens_of_chunk(part)
+    return [t for t in tokens if t]
+
+
+def test_sentences_counted_a_chunk_at_a_time_as_token_by_token():
+    words = EnglishWords()
+    lines = [line.strip() for r in corpus_records("abstracts", limit=400)
+             for line in r["text"].splitlines()]  # fmt: skip
+    lines += [line for r in corpus_records("manpages", limit=100)
+              for line in r["text"].splitlines()]  # fmt: skip
+    rng = random.Random(1)
+    pieces = ["Yes.", "no", "!", "?!", "...", " ", "  ", "\t", "\u00a0", "e.g.", "U.S.", '."',
+              "(1)", ":)", "'", "end.", "A", "\u3002", "\u2026"]  # fmt: skip
+    lines += ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 10))) for _ in range(5000)]
+    for line in lines:
+        expected = sentence_count_of_tokens(_sentencizer_tokens(words, line), words.sentence_punct)
+        assert words.sentence_count(line) == expected, repr(line)
+
+
+def test_sentence_counts_are_spacy_sentencizer_counts():
+    spacy = pytest.importorskip("spacy")  # the test extra has it
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    words = EnglishWords()
+    lines = [line.strip() for r in corpus_records("abstracts", limit=150)
+             for line in r["text"].splitlines() if line.strip()]  # fmt: skip
+    lines += ["Hi.  There", "One. Two!\tThree?", "e.g. this. And that", ":) ok. fine"]
+    for line in lines:
+        assert words.sentence_count(line) == len(list(nlp(line).sents)), line

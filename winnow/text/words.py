@@ -106,6 +106,7 @@ class EnglishWords:
         self._special = {k: tuple(v) for k, v in rules["special_cases"].items()}
         self.sentence_punct = frozenset(rules["sentence_punct"])
         self._cache: dict[str, tuple[str, ...]] = {}
+        self._transitions: dict[str, tuple[tuple[int, bool], tuple[int, bool], bool]] = {}
         self._recent = RecentTexts(self._words, 4096)
         # special cases that contain affixes (":)", "''") are matched after splitting, as
         # spaCy's special matcher does: token sequence as split without them → their tokens
@@ -133,20 +134,51 @@ class EnglishWords:
         return out
 
     def sentence_count(self, text: str) -> int:
-        """Sentences found by spaCy's sentencizer (``sentence_count_of_tokens``).
-        Whitespace beyond a single space is a token there (and not punctuation), so it is
-        kept here too."""
-        return sentence_count_of_tokens(self._sentence_tokens(text), self.sentence_punct)
-
-    def _sentence_tokens(self, text: str) -> Iterator[str]:
+        """Sentences found by spaCy's sentencizer (``sentence_count_of_tokens`` over the
+        tokens of ``text``). Whitespace beyond a single space is a token there (and not
+        punctuation), so it is kept here too. Each chunk's effect on the sentencizer's state
+        is found once (``_transition``), so a text costs a step per chunk, not per token."""
+        count, seen_end, any_token = 1, False, False
+        transitions = self._transitions
+        chunks = text.split()
+        if " ".join(chunks) == text:  # single spaces alone: no whitespace token
+            for chunk in chunks:
+                step = transitions.get(chunk) or self._transition(chunk)
+                added, seen_end = step[seen_end]
+                count += added
+                any_token = any_token or step[2]
+            return count if any_token else 0
         for part in _PARTS(text):
             if part[0].isspace():
-                if part[0] == " ":
-                    part = part[1:]
-                if part:
-                    yield part
-            else:
-                yield from self._cached(part)
+                if part[0] != " " or len(part) > 1:  # a token that is not punctuation
+                    any_token = True
+                    count, seen_end = count + seen_end, False
+                continue
+            step = transitions.get(part) or self._transition(part)
+            added, seen_end = step[seen_end]
+            count += added
+            any_token = any_token or step[2]
+        return count if any_token else 0
+
+    def _transition(self, chunk: str) -> tuple[tuple[int, bool], tuple[int, bool], bool]:
+        """What a chunk's tokens do to the sentencizer: (sentences started, sentence end
+        pending) after it when none was pending before, the same when one was, and
+        whether it has tokens."""
+        tokens = self._cached(chunk)
+        steps = []
+        for seen_end in (False, True):
+            added = 0
+            for token in tokens:
+                in_punct = token in self.sentence_punct
+                if seen_end and not in_punct and not is_punct(token):
+                    added, seen_end = added + 1, False
+                elif in_punct:
+                    seen_end = True
+            steps.append((added, seen_end))
+        if len(self._transitions) > _CACHE_LIMIT:
+            self._transitions.clear()
+        step = self._transitions[chunk] = (steps[0], steps[1], bool(tokens))
+        return step
 
     def tokens_of_chunk(self, chunk: str) -> tuple[str, ...]:
         """The tokens of one whitespace-free chunk (cached)."""
