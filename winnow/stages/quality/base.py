@@ -50,6 +50,23 @@ def repeated_items(items: pa.Array, owner: np.ndarray, n: int) -> tuple[np.ndarr
     )
 
 
+LINE_BREAK = r"\r\n|[\n\v\f\r\x1c-\x1e\x{85}\x{2028}\x{2029}]"
+"""The line boundaries of ``str.splitlines`` (RE2 syntax; ``\r\n`` is one)."""
+_OTHER_BREAKS = r"[\v\f\r\x1c-\x1e\x{85}\x{2028}\x{2029}]"
+
+
+def split_lines(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """Every text's ``str.splitlines()`` back to back, and the text each line belongs to."""
+    other_breaks = pc.any(pc.match_substring_regex(texts, _OTHER_BREAKS)).as_py()
+    pieces, owner = split_items(texts, LINE_BREAK if other_breaks else "\n", regex=other_breaks)
+    # splitlines gives no empty last line after a final break, and no line for ""
+    final = pc.or_(pc.equal(texts, ""), pc.match_substring_regex(texts, f"(?:{LINE_BREAK})$"))
+    last = np.cumsum(np.bincount(owner, minlength=len(texts))) - 1
+    keep = np.ones(len(owner), dtype=bool)
+    keep[last[final.to_numpy(zero_copy_only=False)]] = False
+    return pieces.filter(pa.array(keep)), owner[keep]
+
+
 def split_items(texts: pa.Array, pattern: str, regex: bool = False) -> tuple[pa.Array, np.ndarray]:
     """The pieces of every text split at ``pattern`` (as ``str.split``, or ``re.split``
     for a ``regex``) back to back, and the text each belongs to."""

@@ -31,6 +31,7 @@ from winnow.stages.quality.base import (
     punctuation,
     repeated_items,
     split_items,
+    split_lines,
 )
 from winnow.text.char_kinds import TokenCodes
 from winnow.text.languages import SHORT_WORD_LANGUAGES, segmenter
@@ -217,26 +218,18 @@ class GopherQuality(RowStage):
         return None
 
 
-_LINE_BREAK = r"\r\n|[\n\v\f\r\x1c-\x1e\x{85}\x{2028}\x{2029}]"
-"""The line boundaries of ``str.splitlines`` (RE2 syntax; ``\r\n`` is one)."""
-
-
 def line_counts(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per text, as datatrove counts them over ``text.splitlines()``: lines, lines starting
     with a bullet (``•`` or ``-`` after leading whitespace) and lines ending in an ellipsis
     (``...`` or ``…`` before trailing whitespace); every text of the batch at once."""
     texts = pc.fill_null(texts, "")
     n = len(texts)
-    lines, owner = split_items(texts, _LINE_BREAK, regex=True)
+    lines, owner = split_lines(texts)
     start, end = pc.utf8_ltrim_whitespace(lines), pc.utf8_rtrim_whitespace(lines)
     bullet = pc.or_(pc.starts_with(start, "•"), pc.starts_with(start, "-"))
     ellipsis = pc.or_(pc.ends_with(end, "..."), pc.ends_with(end, "…"))
-    # splitlines gives no empty last line after a final break, and no line for ""
-    last_break = pc.match_substring_regex(texts, f"(?:{_LINE_BREAK})$").to_numpy(False)
-    counts = np.bincount(owner, minlength=n) - last_break
-    counts[pc.equal(texts, "").to_numpy(zero_copy_only=False)] = 0
     return (
-        counts,
+        np.bincount(owner, minlength=n),
         np.bincount(owner, weights=bullet.to_numpy(False), minlength=n).astype(np.int64),
         np.bincount(owner, weights=ellipsis.to_numpy(False), minlength=n).astype(np.int64),
     )
