@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pytest
 from datatrove.pipeline.filters.gopher_repetition_filter import (
     find_all_duplicate,
     find_top_duplicate,
@@ -12,6 +13,7 @@ from datatrove.pipeline.filters.gopher_repetition_filter import (
 )
 
 from tests.conftest import corpus_records
+from winnow.text import ngrams as ngrams_module
 from winnow.text.ngrams import BatchNgrams
 from winnow.text.token_ids import TokenIds
 from winnow.text.words import english
@@ -30,7 +32,9 @@ def _documents() -> list[str]:
     return docs
 
 
-def test_top_and_duplicated_ngrams_match_datatrove():
+@pytest.mark.parametrize("compiled_from", [10**12, 0])  # the Python scan, the compiled one
+def test_top_and_duplicated_ngrams_match_datatrove(monkeypatch, compiled_from):
+    monkeypatch.setattr(ngrams_module, "COMPILED_SCAN_FROM", compiled_from)
     docs = _documents()
     batch = TokenIds().english(docs)
     ngrams = BatchNgrams(batch)

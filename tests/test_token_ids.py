@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from tests.conftest import corpus_records
 from winnow.text.token_ids import TokenIds
+from winnow.text.words import english
 
 
 def _words(table: TokenIds, texts: pa.Array) -> list[list[str]]:
@@ -33,3 +34,12 @@ def test_a_batch_of_earlier_texts_takes_their_chunks(monkeypatch):
     other = pa.array(texts[:5] + ["a text the last batch did not have"], pa.large_string())
     assert _words(table, other) == _words(TokenIds(), other)
     assert splits == [len(texts), 6]
+
+
+def test_chunks_are_those_of_str_split_with_or_without_unusual_whitespace():
+    texts = [r["text"] for r in corpus_records("abstracts", limit=200)]
+    odd = [t.replace(" ", "\u3000", 3).replace(".", ".\x1c", 2) for t in texts[:50]]
+    for batch in (texts, odd + ["a\x85b\xa0c\u2028d"]):  # Arrow's ASCII split, then UTF-8's
+        table = TokenIds()
+        words = _words(table, pa.array(batch, pa.large_string()))
+        assert words == [english().words(t) for t in batch]

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from winnow.text.utf8 import hash128
+from winnow.text.utf8 import OTHER_SPACES, hash128
 from winnow.text.words import english
 
 
@@ -106,7 +106,9 @@ class TokenIds:
         # Arrow splits as str.split() does (the same whitespace), leaving empty strings at
         # the edges; each distinct chunk of the batch is looked up once, and the new ones
         # are numbered in the order of their first occurrence
-        lists = pc.utf8_split_whitespace(array)
+        # Arrow's ASCII split knows space and \t to \r: enough where no other space occurs
+        odd = pc.any(pc.match_substring_regex(array, f"[{OTHER_SPACES}]")).as_py()
+        lists = (pc.utf8_split_whitespace if odd else pc.ascii_split_whitespace)(array)
         chunks = lists.values
         real = pc.greater(pc.binary_length(chunks), 0).to_numpy(zero_copy_only=False)
         before = np.concatenate([[0], np.cumsum(real)])

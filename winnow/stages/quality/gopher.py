@@ -37,6 +37,7 @@ from winnow.text.char_kinds import TokenCodes
 from winnow.text.languages import SHORT_WORD_LANGUAGES, segmenter
 from winnow.text.ngrams import BatchNgrams
 from winnow.text.token_ids import token_ids
+from winnow.text.utf8 import PY_SPACE
 from winnow.text.words import english
 
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
@@ -171,26 +172,26 @@ class GopherQuality(RowStage):
         with np.errstate(invalid="ignore", divide="ignore"):
             mean_len = content_chars / n_content
             alpha_ratio = np.where(n_words > 0, n_alpha / np.maximum(n_words, 1), 0.0)
-        lines = line_counts(batch.column("text"))
-        rows = zip(texts, langs, n_words, n_content, mean_len, n_alpha, stop_hits, *lines)
-        reasons = [
-            self._decide(text, lang, int(w), int(c), float(m), int(a), int(h), (n, b, e))
-            for text, lang, w, c, m, a, h, n, b, e in rows
-        ]
+        rows = zip(texts, langs, n_words, n_content, mean_len)
+        reasons = [self._word_rules(t, lang, int(w), int(c), float(m)) for t, lang, w, c, m in rows]
+        pending = [i for i, reason in enumerate(reasons) if reason is None]
+        if pending:  # line counts only for the documents the word rules kept
+            lines = line_counts(batch.column("text").take(pa.array(pending, pa.int64())))
+            for i, n_lines, bullets, ending in zip(pending, *lines):
+                reasons[i] = self._line_and_alpha_rules(
+                    langs[i], int(n_words[i]), int(n_alpha[i]), int(stop_hits[i]),
+                    (int(n_lines), int(bullets), int(ending)),
+                )  # fmt: skip
         batch = batch.append_column("gopher_words", pa.array(n_content, pa.int64()))
         batch = batch.append_column("gopher_mean_word_length", pa.array(mean_len, pa.float64()))
         batch = batch.append_column("gopher_alpha_word_ratio", pa.array(alpha_ratio, pa.float64()))
         reason = pa.array(reasons, pa.string())
         return RowResult(batch=batch, reason=reason)
 
-    def _decide(
-        self, text, lang, n_words, n_content, mean_len, n_alpha, stop_hits, lines
-    ) -> str | None:
-        """The first rule ``text`` breaks, given its word statistics and ``lines``: (lines,
-        bullet lines, lines ending in an ellipsis)."""
+    def _word_rules(self, text, lang, n_words, n_content, mean_len) -> str | None:
+        """The first word count, word length or symbol rule ``text`` breaks."""
         p = self.params
         word_length_rule = lang not in SHORT_WORD_LANGUAGES
-        stop_word_rule = p.language != "auto" or lang == p.stop_words_language
         if p.min_doc_words and n_content < p.min_doc_words:
             return "gopher_short_doc"
         if p.max_doc_words and n_content > p.max_doc_words:
@@ -206,6 +207,12 @@ class GopherQuality(RowStage):
                 return "gopher_too_many_hashes"
             if (text.count("...") + text.count("…")) / n_words > p.max_symbol_word_ratio:
                 return "gopher_too_many_ellipsis"
+        return None
+
+    def _line_and_alpha_rules(self, lang, n_words, n_alpha, stop_hits, lines) -> str | None:
+        """The first of the later rules a text that kept the word rules breaks, given
+        ``lines``: (lines, bullet lines, lines ending in an ellipsis)."""
+        p = self.params
         n_lines, bullets, ending = lines
         if n_lines and p.max_bullet_lines_ratio and bullets / n_lines > p.max_bullet_lines_ratio:
             return "gopher_too_many_bullets"
@@ -213,6 +220,7 @@ class GopherQuality(RowStage):
             return "gopher_too_many_end_ellipsis"
         if p.max_non_alpha_words_ratio and n_alpha / n_words < p.max_non_alpha_words_ratio:
             return "gopher_below_alpha_threshold"
+        stop_word_rule = p.language != "auto" or lang == p.stop_words_language
         if stop_word_rule and p.min_stop_words and stop_hits < p.min_stop_words:
             return "gopher_enough_stop_words"
         return None
@@ -225,9 +233,8 @@ def line_counts(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     texts = pc.fill_null(texts, "")
     n = len(texts)
     lines, owner = split_lines(texts)
-    start, end = pc.utf8_ltrim_whitespace(lines), pc.utf8_rtrim_whitespace(lines)
-    bullet = pc.or_(pc.starts_with(start, "•"), pc.starts_with(start, "-"))
-    ellipsis = pc.or_(pc.ends_with(end, "..."), pc.ends_with(end, "…"))
+    bullet = pc.match_substring_regex(lines, f"^{PY_SPACE}*(?:•|-)")  # s.lstrip().startswith
+    ellipsis = pc.match_substring_regex(lines, f"(?:\\.\\.\\.|…){PY_SPACE}*$")  # s.rstrip()...
     return (
         np.bincount(owner, minlength=n),
         np.bincount(owner, weights=bullet.to_numpy(False), minlength=n).astype(np.int64),
@@ -251,7 +258,21 @@ class GopherRepetitionParams(LanguageParams):
     )
 
 
-_PARAS, _LINES = r"\n{2,}", "\n+"
+_PARAS = r"\n{2,}"
+
+
+def _newline_runs(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """``re.split("\\n+", text)`` of every text, as ``split_items`` gives: a split at each
+    newline, less the empty pieces between two newlines (a text's first and last pieces
+    stay, empty or not). Five times faster than the regular expression."""
+    pieces, owner = split_items(texts, "\n")
+    if not len(owner):
+        return pieces, owner
+    empty = pc.equal(pc.binary_length(pieces), 0).to_numpy(zero_copy_only=False)
+    edge = np.ones(len(owner), dtype=bool)  # first or last piece of its text
+    edge[1:-1] = (owner[1:-1] != owner[:-2]) | (owner[1:-1] != owner[2:])
+    keep = ~empty | edge
+    return pieces.filter(pa.array(keep)), owner[keep]
 
 
 @register
@@ -297,7 +318,7 @@ class GopherRepetition(RowStage):
         stripped = pc.utf8_trim_whitespace(texts)  # as str.strip (every code point checked)
         n = len(texts)
         paras, para_dups, para_chars = repeated_items(*split_items(stripped, _PARAS, True), n)
-        lines, line_dups, line_chars = repeated_items(*split_items(texts, _LINES, True), n)
+        lines, line_dups, line_chars = repeated_items(*_newline_runs(texts), n)
         line_frac, para_frac = line_dups / lines, para_dups / paras
         rules = (
             (p.dup_para_frac, para_frac, "dup_para_frac"),
