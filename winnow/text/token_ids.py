@@ -103,10 +103,10 @@ class TokenIds:
         return picked, per_doc
 
     def _index(self, array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-        # Arrow splits as str.split() does (the same whitespace), leaving empty strings at
-        # the edges; each distinct chunk of the batch is looked up once, and the new ones
-        # are numbered in the order of their first occurrence
-        # Arrow's ASCII split knows space and \t to \r: enough where no other space occurs
+        """``chunk_index`` of texts split here: Arrow splits as ``str.split()`` does,
+        leaving empty strings at the edges (its ASCII kernel knows space and \\t to \\r,
+        enough where no other space occurs); each distinct chunk of the batch is looked up
+        once, and the new ones are numbered in the order of their first occurrence."""
         odd = pc.any(pc.match_substring_regex(array, f"[{OTHER_SPACES}]")).as_py()
         lists = (pc.utf8_split_whitespace if odd else pc.ascii_split_whitespace)(array)
         chunks = lists.values
@@ -170,7 +170,7 @@ class _Remembered:
         if not len(order) or not np.array_equal(self.hashes[order[at]], hashes):
             return None
         rows = order[at]
-        if not pc.all(pc.equal(self.array.take(rows), array)).as_py() and len(rows):
+        if len(rows) and not pc.all(pc.equal(self.array.take(rows), array)).as_py():
             return None
         return rows
 
