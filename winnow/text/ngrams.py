@@ -13,9 +13,9 @@ import numpy as np
 from winnow.text.token_ids import EncodedBatch
 
 _P = np.uint64(0x100000001B3)
+_DOC = np.uint64(0x9E3779B97F4A7C15)
 COMPILED_SCAN_FROM = 50_000
 """N-grams to scan in one batch above which the compiled scan runs (``ngram_scan``)."""
-_DOC = np.uint64(0x9E3779B97F4A7C15)
 
 
 class BatchNgrams:

@@ -169,11 +169,8 @@ class EnglishWords:
         for seen_end in (False, True):
             added = 0
             for token in tokens:
-                in_punct = token in self.sentence_punct
-                if seen_end and not in_punct and not is_punct(token):
-                    added, seen_end = added + 1, False
-                elif in_punct:
-                    seen_end = True
+                started, seen_end = sentencizer_step(token, seen_end, self.sentence_punct)
+                added += started
             steps.append((added, seen_end))
         if len(self._transitions) > _CACHE_LIMIT:
             self._transitions.clear()
@@ -323,13 +320,18 @@ def sentence_count_of_tokens(tokens: Iterable[str], punct: frozenset[str] | None
     count, seen_end, any_token = 1, False, False
     for token in tokens:
         any_token = True
-        in_punct = token in punct
-        if seen_end and not in_punct and not is_punct(token):
-            count += 1
-            seen_end = False
-        elif in_punct:
-            seen_end = True
+        added, seen_end = sentencizer_step(token, seen_end, punct)
+        count += added
     return count if any_token else 0
+
+
+def sentencizer_step(token: str, seen_end: bool, punct: frozenset[str]) -> tuple[int, bool]:
+    """One token through spaCy's sentencizer: (sentences it starts, whether a sentence end
+    is pending after it), given whether one was pending before."""
+    in_punct = token in punct
+    if seen_end and not in_punct and not is_punct(token):
+        return 1, False
+    return 0, seen_end or in_punct
 
 
 @cache
