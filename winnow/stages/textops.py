@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from winnow.text.utf8 import string_buffers
+from winnow.text.utf8 import NON_ASCII_SPACES, string_buffers
 
 
 def verbose_to_re2(pattern: str) -> str:
@@ -40,7 +40,6 @@ def verbose_to_re2(pattern: str) -> str:
 
 _ASCII_SPACE = np.zeros(256, dtype=bool)
 _ASCII_SPACE[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
-_UNICODE_SPACE_RE2 = "[\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 
 
 def word_counts(strings: pa.Array) -> np.ndarray:
@@ -56,7 +55,7 @@ def word_counts(strings: pa.Array) -> np.ndarray:
     starts = np.flatnonzero(start)
     counts = np.searchsorted(starts, offsets[1:]) - np.searchsorted(starts, offsets[:-1])
     if len(strings):
-        odd = pc.fill_null(pc.match_substring_regex(strings, _UNICODE_SPACE_RE2), False)
+        odd = pc.fill_null(pc.match_substring_regex(strings, f"[{NON_ASCII_SPACES}]"), False)
         for i in pc.indices_nonzero(odd).to_pylist():
             counts[i] = len(strings[i].as_py().split())
     return counts

@@ -55,7 +55,7 @@ class BatchNgrams:
         position, doc, keys = position[inside], doc[inside], keys[inside]
         with np.errstate(over="ignore"):
             mixed = keys ^ (doc.astype(np.uint64) * _DOC)
-        count, repeat = _occurrences(mixed)
+        count, repeat = occurrences(mixed)
         many = count > 1
         found = (position[many], doc[many], count[many], repeat[many], keys[many])
         self._repeated[n] = found
@@ -107,7 +107,7 @@ class BatchNgrams:
         return out
 
 
-def _occurrences(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def occurrences(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each key: how many times it occurs, and whether it occurred before. One
     unstable sort (numpy's vectorised quicksort) with the first occurrence of each run of
     equal keys taken as its smallest index; ``np.unique`` asks for a stable sort and three

@@ -8,11 +8,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
-OTHER_SPACES = (
-    r"\x1c-\x1f\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}"
-)
-"""The characters ``str.isspace`` holds true beyond ASCII's space and \\t to \\r, as the
-body of an RE2 class."""
+NON_ASCII_SPACES = r"\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}"
+"""The characters beyond ASCII that ``str.isspace`` holds true, as the body of an RE2
+class."""
+OTHER_SPACES = rf"\x1c-\x1f{NON_ASCII_SPACES}"
+"""``str.isspace`` beyond ASCII's space and \\t to \\r (what Arrow's ASCII kernels know),
+as the body of an RE2 class."""
 PY_SPACE = rf"[\t\n\v\f\r {OTHER_SPACES}]"
 """``str.isspace`` as an RE2 class (RE2's own ``\\s`` is ASCII whitespace alone)."""
 

@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 
 from winnow.stages.base import Params
 from winnow.text.languages import row_languages
+from winnow.text.ngrams import occurrences
 from winnow.text.words import data_text
 
 
@@ -39,9 +40,7 @@ def repeated_items(items: pa.Array, owner: np.ndarray, n: int) -> tuple[np.ndarr
     order): its items, the items equal to an earlier item of the same list, and their
     characters (datatrove's ``find_duplicates``: first occurrences excluded)."""
     code = pc.dictionary_encode(items).indices.to_numpy(zero_copy_only=False)
-    _, first = np.unique(code.astype(np.int64) * max(n, 1) + owner, return_index=True)
-    repeat = np.ones(len(owner), dtype=bool)
-    repeat[first] = False
+    _, repeat = occurrences(code.astype(np.int64) * max(n, 1) + owner)
     chars = pc.utf8_length(items).to_numpy(zero_copy_only=False)
     return (
         np.bincount(owner, minlength=n),

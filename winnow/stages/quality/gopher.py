@@ -314,7 +314,8 @@ class GopherRepetition(RowStage):
         as datatrove does; every text of the batch at once."""
         p = self.params
         texts = pc.fill_null(texts, "")
-        size = np.maximum(pc.utf8_length(texts).to_numpy(zero_copy_only=False), 1)
+        length = pc.utf8_length(texts).to_numpy(zero_copy_only=False)
+        size = np.maximum(length, 1)
         stripped = pc.utf8_trim_whitespace(texts)  # as str.strip (every code point checked)
         n = len(texts)
         paras, para_dups, para_chars = repeated_items(*split_items(stripped, _PARAS, True), n)
@@ -330,7 +331,7 @@ class GopherRepetition(RowStage):
         for limit, value, reason in reversed(rules):  # the first rule broken names it
             if limit:
                 reasons[value > limit] = reason
-        empty = pc.equal(texts, "").to_numpy(zero_copy_only=False)
+        empty = length == 0
         reasons[empty] = "empty"
         fractions = {
             "gopher_dup_line_frac": pa.array(line_frac, pa.float64(), mask=empty),
